@@ -1,0 +1,164 @@
+//! Diagnostics: one shape for every finding, from a YAML syntax error to a rule Istio
+//! enforces. Codes reuse Istio's `IST####` where the meaning is the same; weir's own
+//! codes are `WEIR###` and listed in [`codes`].
+
+use std::fmt;
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use crate::node::Pos;
+
+/// How bad a finding is. A warning never fails validation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// Rejected: the resource is not used.
+    Error,
+    /// Accepted, but probably not what was meant.
+    Warning,
+    /// For information only.
+    Info,
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+            Severity::Info => "info",
+        })
+    }
+}
+
+/// The registry of codes.
+pub mod codes {
+    /// A resource breaks a schema rule (Istio's SchemaValidationError).
+    pub const SCHEMA_ERROR: &str = "IST0106";
+    /// A schema rule Istio only warns about (Istio's SchemaWarning).
+    pub const SCHEMA_WARNING: &str = "IST0133";
+    /// A VirtualService rule can never match (Istio's VirtualServiceUnreachableRule).
+    pub const UNREACHABLE_RULE: &str = "IST0130";
+    /// A match is covered by an earlier one (Istio's VirtualServiceIneffectiveMatch).
+    pub const INEFFECTIVE_MATCH: &str = "IST0131";
+    /// A deprecated field is used (Istio's Deprecated).
+    pub const DEPRECATED: &str = "IST0002";
+    /// The text is not valid YAML or JSON.
+    pub const SYNTAX: &str = "WEIR001";
+    /// A field is not part of the schema.
+    pub const UNKNOWN_FIELD: &str = "WEIR002";
+    /// A value has the wrong type or cannot be decoded.
+    pub const BAD_VALUE: &str = "WEIR003";
+    /// A document is not a Kubernetes object, or names an unknown kind or version.
+    pub const BAD_OBJECT: &str = "WEIR004";
+    /// A kind weir does not use was skipped.
+    pub const SKIPPED_KIND: &str = "WEIR005";
+    /// Two resources have the same kind, namespace and name.
+    pub const DUPLICATE: &str = "WEIR006";
+    /// A file or directory could not be read.
+    pub const IO: &str = "WEIR007";
+}
+
+/// A finding about the configuration, placed at a file, line and column.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Diagnostic {
+    /// Error, warning or info.
+    pub severity: Severity,
+    /// `IST####` or `WEIR###`.
+    pub code: &'static str,
+    /// The file (or `-` for stdin).
+    pub file: Arc<str>,
+    /// 1-based line (0 when unknown).
+    pub line: u32,
+    /// 1-based column (0 when unknown).
+    pub column: u32,
+    /// Resource kind, when known.
+    pub kind: Option<String>,
+    /// Resource namespace, when known.
+    pub namespace: Option<String>,
+    /// Resource name, when known.
+    pub name: Option<String>,
+    /// Field path such as `spec.http[0].route[1].weight`; empty for the whole document.
+    pub path: String,
+    /// What is wrong, quoting the value and saying what was expected.
+    pub message: String,
+    /// The source line the position is on (for human output).
+    #[serde(skip)]
+    pub source_line: Option<String>,
+}
+
+impl Diagnostic {
+    /// The position as a [`Pos`].
+    pub fn pos(&self) -> Pos {
+        Pos::new(self.line, self.column)
+    }
+
+    /// True for errors.
+    pub fn is_error(&self) -> bool {
+        self.severity == Severity::Error
+    }
+}
+
+impl fmt::Display for Diagnostic {
+    /// `file:line:col: error[CODE] Kind ns/name: field.path: message`, then the source
+    /// line with a caret under the column.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}:{}:{}: {}[{}]",
+            self.file, self.line, self.column, self.severity, self.code
+        )?;
+        if let Some(kind) = &self.kind {
+            write!(f, " {kind}")?;
+            match (&self.namespace, &self.name) {
+                (Some(ns), Some(name)) => write!(f, " {ns}/{name}")?,
+                (None, Some(name)) => write!(f, " {name}")?,
+                _ => {}
+            }
+            f.write_str(":")?;
+        }
+        if !self.path.is_empty() {
+            write!(f, " {}:", self.path)?;
+        }
+        write!(f, " {}", self.message)?;
+        if let Some(src) = &self.source_line {
+            let gutter = self.line.to_string();
+            write!(f, "\n {gutter} | {src}")?;
+            if self.column > 0 {
+                let pad: String = src
+                    .chars()
+                    .take(self.column as usize - 1)
+                    .map(|c| if c == '\t' { '\t' } else { ' ' })
+                    .collect();
+                write!(f, "\n {} | {pad}^", " ".repeat(gutter.len()))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Severity counts, for summaries and exit codes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    /// Errors.
+    pub errors: usize,
+    /// Warnings.
+    pub warnings: usize,
+    /// Infos.
+    pub infos: usize,
+}
+
+impl Counts {
+    /// Counts a list of diagnostics.
+    pub fn of(diags: &[Diagnostic]) -> Self {
+        let mut c = Counts::default();
+        for d in diags {
+            match d.severity {
+                Severity::Error => c.errors += 1,
+                Severity::Warning => c.warnings += 1,
+                Severity::Info => c.infos += 1,
+            }
+        }
+        c
+    }
+}

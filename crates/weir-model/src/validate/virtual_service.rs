@@ -1,0 +1,1052 @@
+//! VirtualService rules (VS-01 .. VS-42).
+
+use super::{Report, export_to, rules};
+use crate::diag::{Severity, codes};
+use crate::path::FieldPath;
+use crate::types::{
+    CorsPolicy, Destination, Headers, HttpFaultInjection, HttpMatchRequest, HttpRedirect,
+    HttpRetry, HttpRewrite, HttpRoute, HttpRouteDestination, L4MatchAttributes, RouteDestination,
+    StringMatch, TlsMatchAttributes, VirtualService,
+};
+
+const MESH: &str = "mesh";
+
+pub(super) fn validate(vs: &VirtualService, ns: &str, spec: &FieldPath, rep: &mut Report) {
+    let delegate = vs.hosts.is_empty();
+    // VS-01
+    if delegate {
+        if !vs.gateways.is_empty() {
+            rep.error(
+                &spec.key("gateways"),
+                "a delegate VirtualService (one without hosts) must not set gateways",
+            );
+        }
+        if !vs.tls.is_empty() {
+            rep.error(
+                &spec.key("tls"),
+                "a delegate VirtualService (one without hosts) must not have tls routes",
+            );
+        }
+        if !vs.tcp.is_empty() {
+            rep.error(
+                &spec.key("tcp"),
+                "a delegate VirtualService (one without hosts) must not have tcp routes",
+            );
+        }
+    }
+    // Where the VS applies: no gateways means mesh.
+    let applies_to_mesh = vs.gateways.is_empty() || vs.gateways.iter().any(|g| g == MESH);
+    let applies_to_gateway = vs.gateways.iter().any(|g| g != MESH);
+    gateway_names(&vs.gateways, &spec.key("gateways"), rep);
+
+    // VS-02, VS-03
+    let mut all_hosts_valid = true;
+    for (i, host) in vs.hosts.iter().enumerate() {
+        let p = spec.key("hosts").index(i);
+        let sni_form = applies_to_gateway && !applies_to_mesh && host.starts_with("outbound_.");
+        match rules::wildcard_domain(host) {
+            Err(_) if rules::is_ip(host) || sni_form => {}
+            Err(m) => {
+                rep.error(&p, m);
+                all_hosts_valid = false;
+            }
+            Ok(()) if applies_to_mesh && host == "*" => {
+                rep.error(&p, "the wildcard host \"*\" is not allowed for a VirtualService bound to the mesh (no gateways, or \"mesh\" among them)");
+                all_hosts_valid = false;
+            }
+            Ok(()) => {}
+        }
+    }
+    // VS-04
+    if all_hosts_valid {
+        for i in 0..vs.hosts.len() {
+            for j in i + 1..vs.hosts.len() {
+                if rules::hosts_overlap(&vs.hosts[i], &vs.hosts[j]) {
+                    rep.error(
+                        &spec.key("hosts").index(j),
+                        format!(
+                            "duplicate hosts in virtual service: {:?} overlaps {:?}",
+                            vs.hosts[i], vs.hosts[j]
+                        ),
+                    );
+                }
+            }
+        }
+    }
+    // VS-05
+    if vs.http.is_empty() && vs.tcp.is_empty() && vs.tls.is_empty() {
+        rep.error(
+            spec,
+            "a VirtualService must have at least one of http, tcp or tls routes",
+        );
+    }
+    // VS-07
+    if !applies_to_gateway {
+        for (i, route) in vs.http.iter().enumerate() {
+            for (j, m) in route.matches.iter().enumerate() {
+                let mp = spec.key("http").index(i).key("match").index(j);
+                for (field, map) in [
+                    ("headers", &m.headers),
+                    ("withoutHeaders", &m.without_headers),
+                ] {
+                    for key in map.keys().filter(|k| rules::is_jwt_claim_key(k)) {
+                        rep.error_at_key(
+                            &mp.key(field).key(key),
+                            format!("JWT claim based routing ({key:?}) is only supported on gateways; this VirtualService has no gateway"),
+                        );
+                    }
+                }
+            }
+        }
+    }
+    for (i, route) in vs.http.iter().enumerate() {
+        http_route(route, delegate, &spec.key("http").index(i), rep);
+    }
+    for (i, route) in vs.tls.iter().enumerate() {
+        let p = spec.key("tls").index(i);
+        if route.matches.is_empty() {
+            rep.error(
+                &p.key("match"),
+                "a TLS route must have at least one match condition",
+            );
+        }
+        for (j, m) in route.matches.iter().enumerate() {
+            tls_match(m, vs, &p.key("match").index(j), rep);
+        }
+        if route.route.is_empty() {
+            rep.error(&p.key("route"), "a TLS route must have a route");
+        }
+        route_destinations(&route.route, &p.key("route"), rep);
+    }
+    for (i, route) in vs.tcp.iter().enumerate() {
+        let p = spec.key("tcp").index(i);
+        for (j, m) in route.matches.iter().enumerate() {
+            l4_match(m, &p.key("match").index(j), rep);
+        }
+        if route.route.is_empty() {
+            rep.error(&p.key("route"), "a TCP route must have a route");
+        }
+        route_destinations(&route.route, &p.key("route"), rep);
+    }
+    export_to(&vs.export_to, ns, false, false, &spec.key("exportTo"), rep);
+    unreachable_http(&vs.http, &spec.key("http"), rep);
+    unreachable_l4(
+        vs.tcp.iter().map(|r| r.matches.as_slice()),
+        &spec.key("tcp"),
+        rep,
+    );
+    unreachable_l4(
+        vs.tls.iter().map(|r| r.matches.as_slice()),
+        &spec.key("tls"),
+        rep,
+    );
+}
+
+/// VS-06: `ns/name` with both parts DNS labels, or a bare name that is an FQDN
+/// (a dotted bare name is the legacy `name.namespace` form: a warning).
+pub(super) fn gateway_names(names: &[String], path: &FieldPath, rep: &mut Report) {
+    for (i, g) in names.iter().enumerate() {
+        let p = path.index(i);
+        match g.split_once('/') {
+            None => {
+                if let Some((name, rest)) = g.split_once('.') {
+                    let ns = rest.split('.').next().unwrap_or("");
+                    rep.warn(
+                        &p,
+                        format!("gateway {g:?} uses the legacy name.namespace form; prefer \"{ns}/{name}\""),
+                    );
+                }
+                rep.check(
+                    &p,
+                    rules::fqdn(g).map_err(|m| format!("gateway name {g:?} is invalid: {m}")),
+                );
+            }
+            Some((ns, name)) => {
+                if ns.is_empty() || name.is_empty() {
+                    rep.error(
+                        &p,
+                        format!("gateway {g:?}: namespace and name must not be empty"),
+                    );
+                    continue;
+                }
+                if !rules::is_dns1123_label(ns) {
+                    rep.error(
+                        &p,
+                        format!("gateway {g:?}: namespace {ns:?} is not a DNS-1123 label"),
+                    );
+                }
+                if !rules::is_dns1123_label(name) {
+                    rep.error(
+                        &p,
+                        format!("gateway {g:?}: name {name:?} is not a DNS-1123 label"),
+                    );
+                }
+            }
+        }
+    }
+}
+
+fn http_route(r: &HttpRoute, delegate_vs: bool, p: &FieldPath, rep: &mut Report) {
+    // VS-10, VS-11 (conflicts)
+    if r.mirror.is_some() && !r.mirrors.is_empty() {
+        rep.error(
+            &p.key("mirrors"),
+            "an HTTP route cannot have both mirror and mirrors",
+        );
+    }
+    if r.delegate.is_some() {
+        if delegate_vs {
+            rep.error(
+                &p.key("delegate"),
+                "a delegate VirtualService cannot delegate again (only one level of delegation)",
+            );
+        }
+        if !r.route.is_empty() {
+            rep.error(
+                &p.key("delegate"),
+                "an HTTP route cannot have both route and delegate",
+            );
+        }
+        if r.redirect.is_some() {
+            rep.error(
+                &p.key("delegate"),
+                "an HTTP route cannot have both redirect and delegate",
+            );
+        }
+    }
+    if r.redirect.is_some() {
+        let rp = p.key("redirect");
+        if !r.route.is_empty() {
+            rep.error(&rp, "an HTTP route cannot have both route and redirect");
+        }
+        if r.fault.is_some() {
+            rep.error(&rp, "an HTTP route cannot have both fault and redirect");
+        }
+        if r.rewrite.is_some() {
+            rep.error(&rp, "an HTTP route cannot have both rewrite and redirect");
+        }
+        if r.direct_response.is_some() {
+            rep.error(
+                &rp,
+                "an HTTP route cannot have both redirect and directResponse",
+            );
+        }
+    } else if r.route.is_empty() && r.delegate.is_none() && r.direct_response.is_none() {
+        rep.error(
+            p,
+            "an HTTP route needs one of route, redirect, directResponse or delegate",
+        );
+    }
+    if r.direct_response.is_some() {
+        let dp = p.key("directResponse");
+        if !r.route.is_empty() {
+            rep.error(
+                &dp,
+                "an HTTP route cannot have both route and directResponse",
+            );
+        }
+        if r.fault.is_some() {
+            rep.error(
+                &dp,
+                "an HTTP route cannot have both fault and directResponse",
+            );
+        }
+        if r.rewrite.is_some() {
+            rep.error(
+                &dp,
+                "an HTTP route cannot have both rewrite and directResponse",
+            );
+        }
+    }
+
+    // VS-22
+    for (i, m) in r.matches.iter().enumerate() {
+        match_request(m, &p.key("match").index(i), rep);
+    }
+    // VS-21
+    if let Some(h) = &r.headers {
+        headers(h, &p.key("headers"), rep);
+    }
+    // VS-23
+    if let Some(c) = &r.cors_policy {
+        cors(c, &p.key("corsPolicy"), rep);
+    }
+    // VS-16
+    if let Some(f) = &r.fault {
+        fault(f, &p.key("fault"), rep);
+    }
+    // VS-11
+    if let Some(pct) = r.mirror_percent {
+        if pct > 100 {
+            rep.error(
+                &p.key("mirrorPercent"),
+                format!("mirrorPercent {pct} must be at most 100"),
+            );
+        }
+        rep.warn(
+            &p.key("mirrorPercent"),
+            "\"mirrorPercent\" is deprecated; use \"mirrorPercentage\" instead",
+        );
+    }
+    if let Some(pct) = r.mirror_percentage {
+        if !(0.0..=100.0).contains(&pct.value) {
+            rep.error(
+                &p.key("mirrorPercentage").key("value"),
+                format!("mirrorPercentage {} must be in the range 0..100", pct.value),
+            );
+        }
+    }
+    if let Some(m) = &r.mirror {
+        destination(m, &p.key("mirror"), rep);
+    }
+    for (i, m) in r.mirrors.iter().enumerate() {
+        let mp = p.key("mirrors").index(i);
+        match &m.destination {
+            None => rep.error(
+                &mp.key("destination"),
+                "missing required field `destination`",
+            ),
+            Some(d) => destination(d, &mp.key("destination"), rep),
+        }
+        if let Some(pct) = m.percentage {
+            if !(0.0..=100.0).contains(&pct.value) {
+                rep.error(
+                    &mp.key("percentage").key("value"),
+                    format!(
+                        "mirror percentage {} must be in the range 0..100",
+                        pct.value
+                    ),
+                );
+            }
+        }
+    }
+    // VS-17
+    if let Some(rd) = &r.redirect {
+        redirect(rd, r, &p.key("redirect"), rep);
+    }
+    // VS-18
+    if let Some(dr) = &r.direct_response {
+        let dp = p.key("directResponse");
+        if let Some(body) = &dr.body {
+            let size = match (&body.string, &body.bytes) {
+                (Some(s), _) => Ok(s.len()),
+                (None, Some(b)) => rules::base64_len(b),
+                _ => Ok(0),
+            };
+            match size {
+                Err(m) => rep.error(&dp.key("body").key("bytes"), m),
+                Ok(n) if n > 1 << 20 => {
+                    rep.error(&dp.key("body"), format!("direct response body is {n} bytes; the limit is 1 MiB"))
+                }
+                Ok(n) if n > 100 << 10 => rep.warn(
+                    &dp.key("body"),
+                    format!("direct response body is {n} bytes; bodies over 100 KiB may hurt control-plane performance"),
+                ),
+                Ok(_) => {}
+            }
+            if body.string.is_some() && body.bytes.is_some() {
+                rep.error(
+                    &dp.key("body"),
+                    "only one of body.string and body.bytes may be set",
+                );
+            }
+        }
+        if !(200..=600).contains(&dr.status) {
+            rep.error(
+                &dp.key("status"),
+                format!("HTTP status {} must be in the range 200..600", dr.status),
+            );
+        }
+    }
+    // VS-15
+    if let Some(rt) = &r.retries {
+        retries(rt, &p.key("retries"), rep);
+    }
+    // VS-19, VS-20
+    if let Some(rw) = &r.rewrite {
+        rewrite(rw, &p.key("rewrite"), rep);
+    }
+    authority_rewrite(r, p, rep);
+    // VS-12, VS-13
+    http_route_destinations(&r.route, &p.key("route"), rep);
+    // VS-14
+    if let Some(t) = &r.timeout {
+        rep.check(
+            &p.key("timeout"),
+            rules::duration(t)
+                .map_err(|m| format!("timeout: {m} (omit the field to disable the timeout)")),
+        );
+    }
+}
+
+fn string_match(sm: &StringMatch, allow_empty_prefix: bool, p: &FieldPath, rep: &mut Report) {
+    if sm.set_count() > 1 {
+        rep.error(p, "only one of exact, prefix and regex may be set");
+    }
+    if let Some(prefix) = &sm.prefix {
+        if prefix.is_empty() && !allow_empty_prefix {
+            rep.error(&p.key("prefix"), "prefix match must not be empty");
+        }
+    }
+    if let Some(re) = &sm.regex {
+        rep.check(&p.key("regex"), rules::regex(re));
+    }
+}
+
+fn match_request(m: &HttpMatchRequest, p: &FieldPath, rep: &mut Report) {
+    for (name, sm) in &m.headers {
+        let hp = p.key("headers").key(name);
+        if let Err(e) = rules::match_header_name(name) {
+            rep.error_at_key(&hp, e);
+        }
+        match sm {
+            None => rep.error(
+                &hp,
+                format!("header match {name:?} cannot be null (use {{}} to match presence)"),
+            ),
+            Some(sm) => string_match(sm, false, &hp, rep),
+        }
+    }
+    for (name, sm) in &m.without_headers {
+        let hp = p.key("withoutHeaders").key(name);
+        if let Err(e) = rules::match_header_name(name) {
+            rep.error_at_key(&hp, e);
+        }
+        if let Some(sm) = sm {
+            if sm.regex.as_deref() != Some("*") {
+                string_match(sm, false, &hp, rep);
+            }
+        }
+    }
+    if let Some(u) = &m.uri {
+        string_match(u, true, &p.key("uri"), rep);
+    }
+    for (field, v) in [
+        ("scheme", &m.scheme),
+        ("method", &m.method),
+        ("authority", &m.authority),
+    ] {
+        if let Some(sm) = v {
+            string_match(sm, false, &p.key(field), rep);
+        }
+    }
+    for (name, sm) in &m.query_params {
+        let qp = p.key("queryParams").key(name);
+        match sm {
+            None => rep.error(
+                &qp,
+                format!(
+                    "query parameter match {name:?} cannot be null (use {{}} to match presence)"
+                ),
+            ),
+            Some(sm) => string_match(sm, false, &qp, rep),
+        }
+    }
+    if m.port != 0 {
+        rep.check(&p.key("port"), rules::port(m.port));
+    }
+    rep.labels(&p.key("sourceLabels"), &m.source_labels);
+    gateway_names(&m.gateways, &p.key("gateways"), rep);
+    if !m.source_namespace.is_empty() {
+        rep.check(
+            &p.key("sourceNamespace"),
+            rules::dns1123_label(&m.source_namespace, "sourceNamespace"),
+        );
+    }
+}
+
+fn header_ops(
+    ops: &crate::types::HeaderOperations,
+    request: bool,
+    p: &FieldPath,
+    rep: &mut Report,
+) {
+    for (field, map) in [("set", &ops.set), ("add", &ops.add)] {
+        for (name, value) in map {
+            let hp = p.key(field).key(name);
+            let name_ok = if request {
+                rules::request_set_header_name(name)
+            } else {
+                rules::header_operation_name(name)
+            };
+            if let Err(e) = name_ok {
+                rep.error_at_key(&hp, e);
+            }
+            rep.check(&hp, rules::header_value(value));
+        }
+    }
+    for (i, name) in ops.remove.iter().enumerate() {
+        rep.check(
+            &p.key("remove").index(i),
+            rules::header_operation_name(name),
+        );
+    }
+}
+
+fn headers(h: &Headers, p: &FieldPath, rep: &mut Report) {
+    if let Some(req) = &h.request {
+        header_ops(req, true, &p.key("request"), rep);
+    }
+    if let Some(resp) = &h.response {
+        header_ops(resp, false, &p.key("response"), rep);
+    }
+}
+
+fn is_authority_header(h: &str) -> bool {
+    h.eq_ignore_ascii_case("host") || h == ":authority"
+}
+
+/// VS-20: the authority may be rewritten in one place only.
+fn authority_rewrite(r: &HttpRoute, p: &FieldPath, rep: &mut Report) {
+    let mut current = r
+        .rewrite
+        .as_ref()
+        .map(|rw| rw.authority.as_str())
+        .unwrap_or("");
+    let Some(req) = r.headers.as_ref().and_then(|h| h.request.as_ref()) else {
+        return;
+    };
+    for (field, map) in [("set", &req.set), ("add", &req.add)] {
+        for (k, v) in map.iter().filter(|(k, _)| is_authority_header(k)) {
+            if !current.is_empty() {
+                rep.error(
+                    &p.key("headers").key("request").key(field).key(k),
+                    format!("the authority is rewritten more than once: have {current:?}, attempting to set {v:?}"),
+                );
+            }
+            current = v;
+        }
+    }
+}
+
+fn cors(c: &CorsPolicy, p: &FieldPath, rep: &mut Report) {
+    for (i, o) in c.allow_origins.iter().enumerate() {
+        let op = p.key("allowOrigins").index(i);
+        let value = o
+            .exact
+            .as_deref()
+            .or(o.prefix.as_deref())
+            .or(o.regex.as_deref())
+            .unwrap_or("");
+        if value.is_empty() {
+            rep.error(
+                &op,
+                "an allowOrigins entry needs a non-empty exact, prefix or regex value",
+            );
+        } else if let Some(re) = &o.regex {
+            rep.check(&op.key("regex"), rules::regex(re));
+        }
+        if o.set_count() > 1 {
+            rep.error(&op, "only one of exact, prefix and regex may be set");
+        }
+    }
+    const METHODS: [&str; 10] = [
+        "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "CONNECT", "OPTIONS", "TRACE", "*",
+    ];
+    for (i, m) in c.allow_methods.iter().enumerate() {
+        if !METHODS.contains(&m.as_str()) {
+            rep.error(
+                &p.key("allowMethods").index(i),
+                format!(
+                    "{m:?} is not a valid CORS method; expected one of {}",
+                    METHODS.join(", ")
+                ),
+            );
+        }
+    }
+    for (field, list) in [
+        ("allowHeaders", &c.allow_headers),
+        ("exposeHeaders", &c.expose_headers),
+    ] {
+        for (i, h) in list.iter().enumerate() {
+            if h != "*" && !rules::is_token(h) {
+                rep.error(
+                    &p.key(field).index(i),
+                    format!("{h:?} is not a valid header name"),
+                );
+            }
+        }
+    }
+    if let Some(age) = &c.max_age {
+        rep.check(&p.key("maxAge"), rules::duration(age));
+        if !age.is_whole_seconds() {
+            rep.error(
+                &p.key("maxAge"),
+                format!("maxAge \"{age}\" must be a whole number of seconds"),
+            );
+        }
+    }
+}
+
+fn fault(f: &HttpFaultInjection, p: &FieldPath, rep: &mut Report) {
+    if f.abort.is_none() && f.delay.is_none() {
+        rep.error(p, "fault injection needs an abort, a delay, or both");
+    }
+    if let Some(a) = &f.abort {
+        let ap = p.key("abort");
+        if let Some(pct) = a.percentage {
+            rep.check(
+                &ap.key("percentage").key("value"),
+                rules::fault_percentage(pct.value),
+            );
+        }
+        let kinds = [
+            a.http_status.is_some(),
+            a.grpc_status.is_some(),
+            a.http2_error.is_some(),
+        ];
+        if kinds.iter().filter(|b| **b).count() > 1 {
+            rep.error(
+                &ap,
+                "only one of httpStatus, grpcStatus and http2Error may be set",
+            );
+        }
+        if let Some(s) = a.http_status {
+            if !(200..=600).contains(&s) {
+                rep.error(
+                    &ap.key("httpStatus"),
+                    format!("HTTP status {s} must be in the range 200..600"),
+                );
+            }
+        } else if let Some(g) = &a.grpc_status {
+            if !rules::GRPC_STATUSES.contains(&g.as_str()) {
+                rep.error(
+                    &ap.key("grpcStatus"),
+                    format!("gRPC status {g:?} is not a gRPC status name (such as \"UNAVAILABLE\" or \"NOT_FOUND\")"),
+                );
+            }
+        } else if a.http2_error.is_some() {
+            rep.error(
+                &ap.key("http2Error"),
+                "HTTP/2 error abort injection is not supported",
+            );
+        } else {
+            rep.warn(
+                &ap,
+                "abort is configured but sets no error type (httpStatus or grpcStatus)",
+            );
+        }
+    }
+    if let Some(d) = &f.delay {
+        let dp = p.key("delay");
+        if let Some(pct) = d.percent {
+            rep.check(&dp.key("percent"), rules::int_percent(pct));
+            rep.push(
+                Severity::Warning,
+                codes::DEPRECATED,
+                &dp.key("percent"),
+                "\"percent\" is deprecated; use \"percentage\" instead",
+            );
+        }
+        if let Some(pct) = d.percentage {
+            rep.check(
+                &dp.key("percentage").key("value"),
+                rules::fault_percentage(pct.value),
+            );
+        }
+        if d.fixed_delay.is_some() && d.exponential_delay.is_some() {
+            rep.error(
+                &dp,
+                "only one of fixedDelay and exponentialDelay may be set",
+            );
+        }
+        if let Some(fd) = &d.fixed_delay {
+            rep.check(&dp.key("fixedDelay"), rules::duration(fd));
+        } else if let Some(ed) = &d.exponential_delay {
+            rep.check(&dp.key("exponentialDelay"), rules::duration(ed));
+            rep.error(
+                &dp.key("exponentialDelay"),
+                "exponentialDelay is not supported",
+            );
+        }
+    }
+}
+
+fn redirect(rd: &HttpRedirect, route: &HttpRoute, p: &FieldPath, rep: &mut Report) {
+    let has_port = rd.port != 0 || rd.derive_port.is_some();
+    if rd.uri.is_empty()
+        && rd.prefix_rewrite.is_none()
+        && rd.authority.is_empty()
+        && !has_port
+        && rd.scheme.is_empty()
+    {
+        rep.error(
+            p,
+            "a redirect must set at least one of uri, prefixRewrite, authority, scheme or port",
+        );
+    }
+    if !rd.uri.is_empty() && rd.prefix_rewrite.is_some() {
+        rep.error(
+            &p.key("prefixRewrite"),
+            "uri and prefixRewrite are mutually exclusive",
+        );
+    }
+    if rd.prefix_rewrite.is_some() {
+        let all_prefix = route
+            .matches
+            .iter()
+            .all(|m| m.uri.as_ref().is_some_and(|u| u.prefix.is_some()));
+        if !all_prefix {
+            rep.error(
+                &p.key("prefixRewrite"),
+                "prefixRewrite requires every match of the rule to use a uri prefix match",
+            );
+        }
+    }
+    if rd.port != 0 && rd.derive_port.is_some() {
+        rep.error(
+            &p.key("derivePort"),
+            "only one of port and derivePort may be set",
+        );
+    }
+    if rd.redirect_code != 0 && !(300..=399).contains(&rd.redirect_code) {
+        rep.error(
+            &p.key("redirectCode"),
+            format!(
+                "redirect code {} must be a 3xx status (300..399)",
+                rd.redirect_code
+            ),
+        );
+    }
+    if !rd.scheme.is_empty() && rd.scheme != "http" && rd.scheme != "https" {
+        rep.error(
+            &p.key("scheme"),
+            format!(
+                "redirect scheme {:?} must be \"http\" or \"https\"",
+                rd.scheme
+            ),
+        );
+    }
+    if rd.port != 0 {
+        rep.check(&p.key("port"), rules::port(rd.port));
+    }
+}
+
+fn retries(rt: &HttpRetry, p: &FieldPath, rep: &mut Report) {
+    if rt.attempts < 0 {
+        rep.error(
+            &p.key("attempts"),
+            format!("attempts {} must not be negative", rt.attempts),
+        );
+    }
+    if rt.attempts == 0
+        && (rt.per_try_timeout.is_some()
+            || !rt.retry_on.is_empty()
+            || rt.retry_remote_localities.is_some())
+    {
+        rep.error(p, "retry policy settings (perTryTimeout, retryOn, retryRemoteLocalities) are set while attempts is 0 (retries disabled)");
+    }
+    if let Some(t) = &rt.per_try_timeout {
+        rep.check(&p.key("perTryTimeout"), rules::duration(t));
+    }
+    if !rt.retry_on.is_empty() {
+        for policy in rt.retry_on.split(',') {
+            let ok = match policy.parse::<i64>() {
+                Ok(code) => rules::is_known_http_status(code),
+                Err(_) => rules::RETRY_ON.contains(&policy),
+            };
+            if !ok {
+                rep.error(
+                    &p.key("retryOn"),
+                    format!("{policy:?} is not a valid retryOn policy: expected an Envoy retry condition ({}...) or an HTTP status code", rules::RETRY_ON[..4].join(", ")),
+                );
+            }
+        }
+    }
+    if let Some(b) = &rt.backoff {
+        rep.check(&p.key("backoff"), rules::duration(b));
+    }
+}
+
+fn rewrite(rw: &HttpRewrite, p: &FieldPath, rep: &mut Report) {
+    if !rw.uri.is_empty() && rw.uri_regex_rewrite.is_some() {
+        rep.error(p, "rewrite may set only one of uri and uriRegexRewrite");
+    }
+    if rw.uri.is_empty() && rw.uri_regex_rewrite.is_none() && rw.authority.is_empty() {
+        rep.error(
+            p,
+            "rewrite must set at least one of uri, uriRegexRewrite or authority",
+        );
+    }
+    if let Some(rr) = &rw.uri_regex_rewrite {
+        let rp = p.key("uriRegexRewrite");
+        if rr.pattern.is_empty() || rr.rewrite.is_empty() {
+            rep.error(&rp, "uriRegexRewrite needs both match and rewrite");
+        } else {
+            rep.check(&rp.key("match"), rules::regex(&rr.pattern));
+        }
+    }
+}
+
+/// VS-13.
+pub(super) fn destination(d: &Destination, p: &FieldPath, rep: &mut Report) {
+    if d.host == "*" {
+        rep.error(&p.key("host"), "destination host \"*\" is not allowed");
+    } else {
+        rep.check(&p.key("host"), rules::wildcard_domain(&d.host));
+    }
+    if !d.subset.is_empty() {
+        rep.check(
+            &p.key("subset"),
+            rules::dns1123_label(&d.subset, "subset name"),
+        );
+    }
+    if let Some(port) = d.port {
+        rep.check(&p.key("port").key("number"), rules::port(port.number));
+    }
+}
+
+/// VS-12 for HTTP destinations (with their header operations, VS-21).
+fn http_route_destinations(list: &[HttpRouteDestination], p: &FieldPath, rep: &mut Report) {
+    let mut total: i64 = 0;
+    for (i, d) in list.iter().enumerate() {
+        let dp = p.index(i);
+        match &d.destination {
+            None => rep.error(
+                &dp.key("destination"),
+                "missing required field `destination`",
+            ),
+            Some(dest) => destination(dest, &dp.key("destination"), rep),
+        }
+        if let Some(h) = &d.headers {
+            headers(h, &dp.key("headers"), rep);
+        }
+        if d.weight < 0 {
+            rep.error(
+                &dp.key("weight"),
+                format!("weight {} must not be negative", d.weight),
+            );
+        }
+        total += d.weight as i64;
+    }
+    if list.len() > 1 && total == 0 {
+        rep.error(p, "with several destinations the weights must not all be 0 (total destination weight = 0)");
+    }
+}
+
+/// VS-12 for TCP/TLS destinations.
+fn route_destinations(list: &[RouteDestination], p: &FieldPath, rep: &mut Report) {
+    let mut total: i64 = 0;
+    for (i, d) in list.iter().enumerate() {
+        let dp = p.index(i);
+        match &d.destination {
+            None => rep.error(
+                &dp.key("destination"),
+                "missing required field `destination`",
+            ),
+            Some(dest) => destination(dest, &dp.key("destination"), rep),
+        }
+        if d.weight < 0 {
+            rep.error(
+                &dp.key("weight"),
+                format!("weight {} must not be negative", d.weight),
+            );
+        }
+        total += d.weight as i64;
+    }
+    if list.len() > 1 && total == 0 {
+        rep.error(p, "with several destinations the weights must not all be 0 (total destination weight = 0)");
+    }
+}
+
+/// VS-30.
+fn tls_match(m: &TlsMatchAttributes, vs: &VirtualService, p: &FieldPath, rep: &mut Report) {
+    if m.sni_hosts.is_empty() {
+        rep.error(
+            &p.key("sniHosts"),
+            "a TLS match must have at least one SNI host",
+        );
+    }
+    for (i, sni) in m.sni_hosts.iter().enumerate() {
+        let sp = p.key("sniHosts").index(i);
+        if let Err(e) = rules::wildcard_domain(sni) {
+            if rules::is_ip(sni) {
+                rep.warn(&sp, format!("SNI host {sni:?} is an IP address, which goes against the SNI spec; most clients do not send it"));
+            } else {
+                rep.error(&sp, e);
+            }
+            continue;
+        }
+        if !vs.hosts.iter().any(|h| rules::host_subset_of(sni, h)) {
+            rep.error(
+                &sp,
+                format!(
+                    "SNI host {sni:?} is not covered by any of the VirtualService hosts [{}]",
+                    vs.hosts.join(", ")
+                ),
+            );
+        }
+    }
+    for (i, s) in m.destination_subnets.iter().enumerate() {
+        rep.check(
+            &p.key("destinationSubnets").index(i),
+            rules::ip_or_subnet(s),
+        );
+    }
+    if m.port != 0 {
+        rep.check(&p.key("port"), rules::port(m.port));
+    }
+    rep.labels(&p.key("sourceLabels"), &m.source_labels);
+    gateway_names(&m.gateways, &p.key("gateways"), rep);
+}
+
+/// VS-31.
+fn l4_match(m: &L4MatchAttributes, p: &FieldPath, rep: &mut Report) {
+    for (i, s) in m.destination_subnets.iter().enumerate() {
+        rep.check(
+            &p.key("destinationSubnets").index(i),
+            rules::ip_or_subnet(s),
+        );
+    }
+    if m.port != 0 {
+        rep.check(&p.key("port"), rules::port(m.port));
+    }
+    rep.labels(&p.key("sourceLabels"), &m.source_labels);
+    gateway_names(&m.gateways, &p.key("gateways"), rep);
+}
+
+fn rule_name(name: &str, i: usize) -> String {
+    if name.is_empty() {
+        format!("#{i}")
+    } else {
+        format!("{name:?}")
+    }
+}
+
+fn unreachable(rep: &mut Report, p: &FieldPath, rule: &str, reason: &str) {
+    rep.push(
+        Severity::Warning,
+        codes::UNREACHABLE_RULE,
+        p,
+        format!("virtualService rule {rule} not used ({reason})"),
+    );
+}
+
+/// A match with its name cleared, for duplicate detection (names are ignored).
+fn unnamed(m: &HttpMatchRequest) -> HttpMatchRequest {
+    HttpMatchRequest {
+        name: String::new(),
+        ..m.clone()
+    }
+}
+
+/// VS-40, VS-41, VS-42 for HTTP routes.
+fn unreachable_http(routes: &[HttpRoute], p: &FieldPath, rep: &mut Report) {
+    let mut seen: Vec<(HttpMatchRequest, usize)> = Vec::new();
+    let mut catch_all: Option<usize> = None;
+    for (i, r) in routes.iter().enumerate() {
+        let rp = p.index(i);
+        let name = rule_name(&r.name, i);
+        if r.matches.is_empty() {
+            if catch_all.is_some() {
+                unreachable(rep, &rp, &name, "only the last rule can have no matches");
+            }
+            catch_all = Some(i);
+            continue;
+        }
+        if catch_all.is_some() {
+            unreachable(rep, &rp, &name, "route without matches defined before");
+        }
+        let mut dups = 0;
+        for (j, m) in r.matches.iter().enumerate() {
+            let mp = rp.key("match").index(j);
+            let key = unnamed(m);
+            if let Some((_, earlier)) = seen.iter().find(|(k, _)| *k == key) {
+                dups += 1;
+                let mname = if m.name.is_empty() {
+                    format!("#{j}")
+                } else {
+                    format!("{:?}", m.name)
+                };
+                rep.push(
+                    Severity::Info,
+                    codes::INEFFECTIVE_MATCH,
+                    &mp,
+                    format!(
+                        "virtualService rule {name} match {mname} is not used (duplicate/overlapping match in rule {})",
+                        rule_name(&routes[*earlier].name, *earlier)
+                    ),
+                );
+            } else {
+                if let Some(earlier) = covering_prefix(&seen, &key) {
+                    rep.push(
+                        Severity::Info,
+                        codes::INEFFECTIVE_MATCH,
+                        &mp.key("uri"),
+                        format!(
+                            "virtualService rule {name} match #{j} is not used: its uri prefix is covered by an earlier prefix match in rule {}",
+                            rule_name(&routes[earlier].name, earlier)
+                        ),
+                    );
+                }
+                seen.push((key, i));
+            }
+        }
+        if dups == r.matches.len() {
+            unreachable(rep, &rp, &name, "all matches used by prior rules");
+        }
+    }
+}
+
+/// VS-42: an earlier match whose uri prefix covers this one's, all else equal (an unset
+/// method counts as GET).
+fn covering_prefix(seen: &[(HttpMatchRequest, usize)], m: &HttpMatchRequest) -> Option<usize> {
+    let prefix = m.uri.as_ref()?.prefix.as_deref()?;
+    let norm = |x: &HttpMatchRequest| {
+        let mut y = x.clone();
+        y.uri = None;
+        if y.method.is_none() {
+            y.method = Some(StringMatch {
+                exact: Some("GET".into()),
+                ..Default::default()
+            });
+        }
+        y
+    };
+    let me = norm(m);
+    seen.iter().find_map(|(earlier, rule)| {
+        let ep = earlier.uri.as_ref()?.prefix.as_deref()?;
+        (ep != prefix && prefix.starts_with(ep) && norm(earlier) == me).then_some(*rule)
+    })
+}
+
+/// VS-40 and VS-41 for TCP and TLS routes.
+fn unreachable_l4<'a, M: PartialEq + 'a>(
+    routes: impl Iterator<Item = &'a [M]>,
+    p: &FieldPath,
+    rep: &mut Report,
+) {
+    let mut seen: Vec<(&M, usize)> = Vec::new();
+    let mut catch_all = false;
+    for (i, matches) in routes.enumerate() {
+        let rp = p.index(i);
+        let name = rule_name("", i);
+        if matches.is_empty() {
+            if catch_all {
+                unreachable(rep, &rp, &name, "only the last rule can have no matches");
+            }
+            catch_all = true;
+            continue;
+        }
+        if catch_all {
+            unreachable(rep, &rp, &name, "route without matches defined before");
+        }
+        let mut dups = 0;
+        for (j, m) in matches.iter().enumerate() {
+            if let Some((_, earlier)) = seen.iter().find(|(k, _)| *k == m) {
+                dups += 1;
+                rep.push(
+                    Severity::Info,
+                    codes::INEFFECTIVE_MATCH,
+                    &rp.key("match").index(j),
+                    format!("virtualService rule {name} match #{j} is not used (duplicate/overlapping match in rule #{earlier})"),
+                );
+            } else {
+                seen.push((m, i));
+            }
+        }
+        if dups == matches.len() {
+            unreachable(rep, &rp, &name, "all matches used by prior rules");
+        }
+    }
+}

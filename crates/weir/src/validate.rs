@@ -1,0 +1,95 @@
+//! `weir validate PATH...`.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args as ClapArgs, ValueEnum};
+use weir_model::{Counts, Diagnostic};
+
+/// Output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Format {
+    /// `file:line:col: severity[CODE] Kind ns/name: path: message` with the source line.
+    Human,
+    /// A JSON array of diagnostics.
+    Json,
+    /// A YAML list of diagnostics.
+    Yaml,
+}
+
+#[derive(Debug, ClapArgs)]
+pub(crate) struct Args {
+    /// Files or directories (searched recursively for *.yaml, *.yml, *.json); `-` reads stdin.
+    #[arg(required = true, value_name = "PATH")]
+    paths: Vec<PathBuf>,
+    /// Output format.
+    #[arg(short = 'o', long = "output", value_enum, default_value = "human")]
+    format: Format,
+    /// Hide info diagnostics (skipped kinds) in human output.
+    #[arg(short, long)]
+    quiet: bool,
+}
+
+pub(crate) fn run(args: &Args) -> ExitCode {
+    let (report, io_errors) = weir_source::load_paths(&args.paths);
+    let counts = Counts::of(&report.diagnostics);
+    let mut out = std::io::stdout().lock();
+    let written = match args.format {
+        Format::Human => human(
+            &mut out,
+            &report.diagnostics,
+            counts,
+            report.resources.len(),
+            args.quiet,
+        ),
+        Format::Json => serde_json::to_writer_pretty(&mut out, &report.diagnostics)
+            .map_err(std::io::Error::other)
+            .and_then(|()| writeln!(out)),
+        Format::Yaml => match serde_saphyr::to_string(&report.diagnostics) {
+            Ok(s) => out.write_all(if report.diagnostics.is_empty() {
+                b"[]\n"
+            } else {
+                s.as_bytes()
+            }),
+            Err(e) => Err(std::io::Error::other(e.to_string())),
+        },
+    };
+    drop(out);
+    for e in &io_errors {
+        #[allow(clippy::print_stderr)]
+        {
+            eprintln!("weir: cannot read {e}");
+        }
+    }
+    if written.is_err() || !io_errors.is_empty() {
+        ExitCode::from(2)
+    } else if counts.errors > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+fn human(
+    out: &mut impl Write,
+    diags: &[Diagnostic],
+    counts: Counts,
+    resources: usize,
+    quiet: bool,
+) -> std::io::Result<()> {
+    for d in diags {
+        if quiet && d.severity == weir_model::Severity::Info {
+            continue;
+        }
+        writeln!(out, "{d}")?;
+    }
+    let plural = |n: usize, w: &str| format!("{n} {w}{}", if n == 1 { "" } else { "s" });
+    writeln!(
+        out,
+        "{}, {} ({} valid)",
+        plural(counts.errors, "error"),
+        plural(counts.warnings, "warning"),
+        plural(resources, "resource"),
+    )
+}
