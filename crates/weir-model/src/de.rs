@@ -103,11 +103,7 @@ pub fn nearest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) ->
         if c.starts_with("__") {
             continue;
         }
-        let d = if norm(c) == n {
-            0
-        } else {
-            strsim::levenshtein(&n, &norm(c))
-        };
+        let d = if norm(c) == n { 0 } else { strsim::levenshtein(&n, &norm(c)) };
         if best.is_none_or(|(bd, _)| d < bd) {
             best = Some((d, c));
         }
@@ -117,12 +113,7 @@ pub fn nearest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) ->
 }
 
 fn list(names: &[&str]) -> String {
-    names
-        .iter()
-        .filter(|n| !n.starts_with("__"))
-        .map(|n| format!("`{n}`"))
-        .collect::<Vec<_>>()
-        .join(", ")
+    names.iter().filter(|n| !n.starts_with("__")).map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
 }
 
 impl de::Error for DecodeError {
@@ -133,51 +124,31 @@ impl de::Error for DecodeError {
     fn invalid_type(unexp: Unexpected<'_>, exp: &dyn de::Expected) -> Self {
         let expected = expected_text(exp);
         let hint = match unexp {
-            Unexpected::Unsigned(_)
-            | Unexpected::Signed(_)
-            | Unexpected::Float(_)
-            | Unexpected::Bool(_)
+            Unexpected::Unsigned(_) | Unexpected::Signed(_) | Unexpected::Float(_) | Unexpected::Bool(_)
                 if expected == "a string" =>
             {
                 " (quote it to make it a string)"
             }
             _ => "",
         };
-        DecodeError::new(format!(
-            "expected {expected}, found {}{hint}",
-            unexpected_text(&unexp)
-        ))
+        DecodeError::new(format!("expected {expected}, found {}{hint}", unexpected_text(&unexp)))
     }
 
     fn invalid_value(unexp: Unexpected<'_>, exp: &dyn de::Expected) -> Self {
         let exp_raw = exp.to_string();
         let msg = match exp_raw.as_str() {
             "u8" | "u16" | "u32" | "u64" | "i8" | "i16" | "i32" | "i64" => {
-                format!(
-                    "{} is out of range for {}",
-                    unexpected_text(&unexp),
-                    int_range(&exp_raw)
-                )
+                format!("{} is out of range for {}", unexpected_text(&unexp), int_range(&exp_raw))
             }
-            _ => format!(
-                "{} is not valid: expected {}",
-                unexpected_text(&unexp),
-                expected_text(exp)
-            ),
+            _ => format!("{} is not valid: expected {}", unexpected_text(&unexp), expected_text(exp)),
         };
         DecodeError::new(msg)
     }
 
     fn unknown_variant(variant: &str, expected: &'static [&'static str]) -> Self {
         let msg = match nearest(variant, expected.iter().copied()) {
-            Some(s) => format!(
-                "unknown value {variant:?}, did you mean `{s}`? (expected one of {})",
-                list(expected)
-            ),
-            None => format!(
-                "unknown value {variant:?}; expected one of {}",
-                list(expected)
-            ),
+            Some(s) => format!("unknown value {variant:?}, did you mean `{s}`? (expected one of {})", list(expected)),
+            None => format!("unknown value {variant:?}; expected one of {}", list(expected)),
         };
         DecodeError::new(msg)
     }
@@ -212,10 +183,7 @@ fn unknown_field_message(field: &str, expected: &[&str]) -> String {
         None if expected.is_empty() => {
             format!("unknown field `{field}`: no fields are allowed here")
         }
-        None => format!(
-            "unknown field `{field}`; expected one of {}",
-            list(expected)
-        ),
+        None => format!("unknown field `{field}`; expected one of {}", list(expected)),
     }
 }
 
@@ -247,23 +215,13 @@ impl Link<'_> {
 pub fn decode<T: DeserializeOwned>(node: &Node, base: &FieldPath) -> Decoded<T> {
     let sink = RefCell::new(Vec::new());
     let link = Link::Root(base);
-    let result = T::deserialize(NodeDe {
-        node,
-        link: &link,
-        sink: &sink,
-    });
+    let result = T::deserialize(NodeDe { node, link: &link, sink: &sink });
     let mut errors = sink.into_inner();
     match result {
-        Ok(v) => Decoded {
-            value: Some(v),
-            errors,
-        },
+        Ok(v) => Decoded { value: Some(v), errors },
         Err(e) => {
             errors.push(e.locate(&link, node.pos));
-            Decoded {
-                value: None,
-                errors,
-            }
+            Decoded { value: None, errors }
         }
     }
 }
@@ -306,19 +264,10 @@ impl<'de, 'a, 'l> de::Deserializer<'de> for NodeDe<'a, 'l> {
             Value::UInt(u) => visitor.visit_u64(*u),
             Value::Float(f) => visitor.visit_f64(*f),
             Value::Str(s) => visitor.visit_str(s),
-            Value::Seq(items) => visitor.visit_seq(SeqDe {
-                items,
-                next: 0,
-                link: self.link,
-                sink: self.sink,
-            }),
-            Value::Map(entries) => visitor.visit_map(MapDe {
-                entries,
-                next: 0,
-                fields: None,
-                link: self.link,
-                sink: self.sink,
-            }),
+            Value::Seq(items) => visitor.visit_seq(SeqDe { items, next: 0, link: self.link, sink: self.sink }),
+            Value::Map(entries) => {
+                visitor.visit_map(MapDe { entries, next: 0, fields: None, link: self.link, sink: self.sink })
+            }
         };
         self.wrap(r)
     }
@@ -341,20 +290,12 @@ impl<'de, 'a, 'l> de::Deserializer<'de> for NodeDe<'a, 'l> {
         visitor: V,
     ) -> Result<V::Value, DecodeError> {
         let r = match &self.node.value {
-            Value::Map(entries) => visitor.visit_map(MapDe {
-                entries,
-                next: 0,
-                fields: Some(fields),
-                link: self.link,
-                sink: self.sink,
-            }),
-            Value::Null => visitor.visit_map(MapDe {
-                entries: &[],
-                next: 0,
-                fields: None,
-                link: self.link,
-                sink: self.sink,
-            }),
+            Value::Map(entries) => {
+                visitor.visit_map(MapDe { entries, next: 0, fields: Some(fields), link: self.link, sink: self.sink })
+            }
+            Value::Null => {
+                visitor.visit_map(MapDe { entries: &[], next: 0, fields: None, link: self.link, sink: self.sink })
+            }
             _ => return self.deserialize_any(visitor),
         };
         self.wrap(r)
@@ -362,13 +303,9 @@ impl<'de, 'a, 'l> de::Deserializer<'de> for NodeDe<'a, 'l> {
 
     fn deserialize_map<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DecodeError> {
         let r = match &self.node.value {
-            Value::Null => visitor.visit_map(MapDe {
-                entries: &[],
-                next: 0,
-                fields: None,
-                link: self.link,
-                sink: self.sink,
-            }),
+            Value::Null => {
+                visitor.visit_map(MapDe { entries: &[], next: 0, fields: None, link: self.link, sink: self.sink })
+            }
             _ => return self.deserialize_any(visitor),
         };
         self.wrap(r)
@@ -376,12 +313,7 @@ impl<'de, 'a, 'l> de::Deserializer<'de> for NodeDe<'a, 'l> {
 
     fn deserialize_seq<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DecodeError> {
         let r = match &self.node.value {
-            Value::Null => visitor.visit_seq(SeqDe {
-                items: &[],
-                next: 0,
-                link: self.link,
-                sink: self.sink,
-            }),
+            Value::Null => visitor.visit_seq(SeqDe { items: &[], next: 0, link: self.link, sink: self.sink }),
             _ => return self.deserialize_any(visitor),
         };
         self.wrap(r)
@@ -395,9 +327,7 @@ impl<'de, 'a, 'l> de::Deserializer<'de> for NodeDe<'a, 'l> {
     ) -> Result<V::Value, DecodeError> {
         match &self.node.value {
             Value::Str(s) => {
-                let r = visitor.visit_enum(IntoDeserializer::<DecodeError>::into_deserializer(
-                    s.as_str(),
-                ));
+                let r = visitor.visit_enum(IntoDeserializer::<DecodeError>::into_deserializer(s.as_str()));
                 self.wrap(r)
             }
             other => self.fail(DecodeError::new(format!(
@@ -413,9 +343,7 @@ impl<'de, 'a, 'l> de::Deserializer<'de> for NodeDe<'a, 'l> {
         visitor: V,
     ) -> Result<V::Value, DecodeError> {
         let (link, sink, node) = (self.link, self.sink, self.node);
-        visitor
-            .visit_newtype_struct(NodeDe { node, link, sink })
-            .map_err(|e| e.locate(link, node.pos))
+        visitor.visit_newtype_struct(NodeDe { node, link, sink }).map_err(|e| e.locate(link, node.pos))
     }
 
     fn deserialize_ignored_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DecodeError> {
@@ -442,22 +370,13 @@ struct SeqDe<'a, 'l> {
 impl<'de> de::SeqAccess<'de> for SeqDe<'_, '_> {
     type Error = DecodeError;
 
-    fn next_element_seed<T: DeserializeSeed<'de>>(
-        &mut self,
-        seed: T,
-    ) -> Result<Option<T::Value>, DecodeError> {
+    fn next_element_seed<T: DeserializeSeed<'de>>(&mut self, seed: T) -> Result<Option<T::Value>, DecodeError> {
         let Some(node) = self.items.get(self.next) else {
             return Ok(None);
         };
         let link = Link::Index(self.link, self.next);
         self.next += 1;
-        seed.deserialize(NodeDe {
-            node,
-            link: &link,
-            sink: self.sink,
-        })
-        .map(Some)
-        .map_err(|e| e.locate(&link, node.pos))
+        seed.deserialize(NodeDe { node, link: &link, sink: self.sink }).map(Some).map_err(|e| e.locate(&link, node.pos))
     }
 
     fn size_hint(&self) -> Option<usize> {
@@ -477,25 +396,17 @@ struct MapDe<'a, 'l> {
 impl<'de> de::MapAccess<'de> for MapDe<'_, '_> {
     type Error = DecodeError;
 
-    fn next_key_seed<K: DeserializeSeed<'de>>(
-        &mut self,
-        seed: K,
-    ) -> Result<Option<K::Value>, DecodeError> {
+    fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> Result<Option<K::Value>, DecodeError> {
         let Some((key, _)) = self.entries.get(self.next) else {
             return Ok(None);
         };
         let link = Link::Key(self.link, &key.name);
-        seed.deserialize(IntoDeserializer::<DecodeError>::into_deserializer(
-            key.name.as_str(),
-        ))
-        .map(Some)
-        .map_err(|e| e.locate(&link, key.pos))
+        seed.deserialize(IntoDeserializer::<DecodeError>::into_deserializer(key.name.as_str()))
+            .map(Some)
+            .map_err(|e| e.locate(&link, key.pos))
     }
 
-    fn next_value_seed<V: DeserializeSeed<'de>>(
-        &mut self,
-        seed: V,
-    ) -> Result<V::Value, DecodeError> {
+    fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, DecodeError> {
         let (key, node) = &self.entries[self.next];
         self.next += 1;
         let link = Link::Key(self.link, &key.name);
@@ -506,12 +417,7 @@ impl<'de> de::MapAccess<'de> for MapDe<'_, '_> {
                 self.sink.borrow_mut().push(e.locate(&link, key.pos));
             }
         }
-        seed.deserialize(NodeDe {
-            node,
-            link: &link,
-            sink: self.sink,
-        })
-        .map_err(|e| e.locate(&link, node.pos))
+        seed.deserialize(NodeDe { node, link: &link, sink: self.sink }).map_err(|e| e.locate(&link, node.pos))
     }
 
     fn size_hint(&self) -> Option<usize> {
@@ -559,19 +465,11 @@ mod tests {
     fn every_unknown_field_is_reported_with_a_suggestion() {
         let d = run("outlierDetection:\n  maxEjectPercent: 5\n  intervall: 1s\nhostz: [a]\n");
         assert!(d.value.is_some());
-        let msgs: Vec<_> = d
-            .errors
-            .iter()
-            .map(|e| (e.path.to_string(), e.pos, e.message.clone()))
-            .collect();
+        let msgs: Vec<_> = d.errors.iter().map(|e| (e.path.to_string(), e.pos, e.message.clone())).collect();
         assert_eq!(msgs.len(), 3, "{msgs:?}");
         assert_eq!(msgs[0].0, "spec.outlierDetection.maxEjectPercent");
         assert_eq!(msgs[0].1, Pos::new(2, 3));
-        assert!(
-            msgs[0].2.contains("did you mean `maxEjectionPercent`"),
-            "{}",
-            msgs[0].2
-        );
+        assert!(msgs[0].2.contains("did you mean `maxEjectionPercent`"), "{}", msgs[0].2);
         assert!(msgs[1].2.contains("did you mean `interval`"));
         assert_eq!(msgs[2].0, "spec.hostz");
         assert!(msgs[2].2.contains("did you mean `hosts`"));
@@ -587,23 +485,12 @@ mod tests {
         assert_eq!(e.message, "expected a string, found a list");
 
         let d = run("weight: \"ten\"\n");
-        assert_eq!(
-            d.errors[0].message,
-            "expected an integer, found string \"ten\""
-        );
+        assert_eq!(d.errors[0].message, "expected an integer, found string \"ten\"");
         let d = run("weight: 3000000000\n");
-        assert!(
-            d.errors[0].message.contains("out of range"),
-            "{}",
-            d.errors[0].message
-        );
+        assert!(d.errors[0].message.contains("out of range"), "{}", d.errors[0].message);
         let d = run("outlierDetection: 5\n");
         assert_eq!(d.errors[0].path.to_string(), "spec.outlierDetection");
-        assert!(
-            d.errors[0].message.starts_with("expected a mapping"),
-            "{}",
-            d.errors[0].message
-        );
+        assert!(d.errors[0].message.starts_with("expected a mapping"), "{}", d.errors[0].message);
     }
 
     #[test]
@@ -630,10 +517,7 @@ mod tests {
     #[test]
     fn nearest_handles_case_and_snake_case() {
         let c = ["maxEjectionPercent", "interval"];
-        assert_eq!(
-            nearest("max_ejection_percent", c),
-            Some("maxEjectionPercent")
-        );
+        assert_eq!(nearest("max_ejection_percent", c), Some("maxEjectionPercent"));
         assert_eq!(nearest("MaxEjectionPercent", c), Some("maxEjectionPercent"));
         assert_eq!(nearest("totallyDifferent", c), None);
     }

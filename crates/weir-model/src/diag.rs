@@ -103,11 +103,7 @@ impl fmt::Display for Diagnostic {
     /// `file:line:col: error[CODE] Kind ns/name: field.path: message`, then the source
     /// line with a caret under the column.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}:{}:{}: {}[{}]",
-            self.file, self.line, self.column, self.severity, self.code
-        )?;
+        write!(f, "{}:{}:{}: {}[{}]", self.file, self.line, self.column, self.severity, self.code)?;
         if let Some(kind) = &self.kind {
             write!(f, " {kind}")?;
             match (&self.namespace, &self.name) {
@@ -125,11 +121,8 @@ impl fmt::Display for Diagnostic {
             let gutter = self.line.to_string();
             write!(f, "\n {gutter} | {src}")?;
             if self.column > 0 {
-                let pad: String = src
-                    .chars()
-                    .take(self.column as usize - 1)
-                    .map(|c| if c == '\t' { '\t' } else { ' ' })
-                    .collect();
+                let pad: String =
+                    src.chars().take(self.column as usize - 1).map(|c| if c == '\t' { '\t' } else { ' ' }).collect();
                 write!(f, "\n {} | {pad}^", " ".repeat(gutter.len()))?;
             }
         }

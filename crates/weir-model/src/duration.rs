@@ -22,16 +22,12 @@ const H: i128 = 60 * M;
 impl Duration {
     /// From whole milliseconds.
     pub const fn from_millis(ms: i64) -> Self {
-        Duration {
-            nanos: ms as i128 * MS,
-        }
+        Duration { nanos: ms as i128 * MS }
     }
 
     /// From whole seconds.
     pub const fn from_secs(s: i64) -> Self {
-        Duration {
-            nanos: s as i128 * S,
-        }
+        Duration { nanos: s as i128 * S }
     }
 
     /// The exact value in nanoseconds.
@@ -62,9 +58,7 @@ impl Duration {
     /// Parses Go's `time.ParseDuration` syntax.
     pub fn parse(text: &str) -> Result<Self, String> {
         let bad = || {
-            format!(
-                "{text:?} is not a duration; expected Go syntax such as \"10s\", \"1.5s\", \"250ms\" or \"1m30s\""
-            )
+            format!("{text:?} is not a duration; expected Go syntax such as \"10s\", \"1.5s\", \"250ms\" or \"1m30s\"")
         };
         let mut s = text;
         let neg = if let Some(r) = s.strip_prefix('-') {
@@ -94,9 +88,7 @@ impl Duration {
             if int_part.is_empty() && frac_part.is_empty() {
                 return Err(bad());
             }
-            let unit_end = s
-                .find(|c: char| c.is_ascii_digit() || c == '.')
-                .unwrap_or(s.len());
+            let unit_end = s.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(s.len());
             let unit = match &s[..unit_end] {
                 "ns" => NS,
                 "us" | "µs" | "μs" => US,
@@ -107,11 +99,7 @@ impl Duration {
                 _ => return Err(bad()),
             };
             s = &s[unit_end..];
-            let whole: i128 = if int_part.is_empty() {
-                0
-            } else {
-                int_part.parse().map_err(|_| bad())?
-            };
+            let whole: i128 = if int_part.is_empty() { 0 } else { int_part.parse().map_err(|_| bad())? };
             let mut value = whole.checked_mul(unit).ok_or_else(bad)?;
             if !frac_part.is_empty() {
                 let digits = frac_part.len().min(30) as u32;
@@ -123,9 +111,7 @@ impl Duration {
                 return Err(format!("{text:?} is too long a duration"));
             }
         }
-        Ok(Duration {
-            nanos: if neg { -total } else { total },
-        })
+        Ok(Duration { nanos: if neg { -total } else { total } })
     }
 }
 
@@ -217,14 +203,9 @@ mod tests {
 
     #[test]
     fn displays_canonically() {
-        for (t, want) in [
-            ("90s", "1m30s"),
-            ("250ms", "250ms"),
-            ("10s", "10s"),
-            ("1.5s", "1.5s"),
-            ("2h", "2h0m0s"),
-            ("-5s", "-5s"),
-        ] {
+        for (t, want) in
+            [("90s", "1m30s"), ("250ms", "250ms"), ("10s", "10s"), ("1.5s", "1.5s"), ("2h", "2h0m0s"), ("-5s", "-5s")]
+        {
             assert_eq!(Duration::parse(t).unwrap().to_string(), want);
         }
     }

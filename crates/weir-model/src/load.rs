@@ -10,9 +10,7 @@ use crate::de::{DecodeError, decode, nearest};
 use crate::diag::{Diagnostic, Severity, codes};
 use crate::node::{Node, Pos, Value, parse_stream};
 use crate::path::FieldPath;
-use crate::resource::{
-    DEFAULT_NAMESPACE, GROUP, Kind, Object, Origin, Resource, ResourceKey, Spec, VERSIONS,
-};
+use crate::resource::{DEFAULT_NAMESPACE, GROUP, Kind, Object, Origin, Resource, ResourceKey, Spec, VERSIONS};
 use crate::validate::{self, Finding};
 
 /// Istio networking kinds that exist but that weir does not use: skipped, not errors.
@@ -43,11 +41,7 @@ impl LoadReport {
 /// Loads every document in `text` (YAML, multi-document YAML, JSON, or a `kind: List`).
 /// `file` names the source in diagnostics.
 pub fn load_str(file: &str, text: &str) -> LoadReport {
-    let ctx = FileCtx {
-        file: Arc::from(file),
-        text,
-        lines: OnceLock::new(),
-    };
+    let ctx = FileCtx { file: Arc::from(file), text, lines: OnceLock::new() };
     let mut out = LoadReport::default();
     for doc in parse_stream(text) {
         match doc.root {
@@ -84,9 +78,7 @@ pub fn check_duplicates(resources: &mut Vec<Resource>) -> Vec<Diagnostic> {
                 namespace: Some(key.namespace.clone()),
                 name: Some(key.name.clone()),
                 path: "metadata.name".into(),
-                message: format!(
-                    "duplicate {key}: it is also defined at {first}; the first definition is used"
-                ),
+                message: format!("duplicate {key}: it is also defined at {first}; the first definition is used"),
                 source_line: line,
             });
             false
@@ -121,21 +113,12 @@ impl FileCtx<'_> {
         if line == 0 {
             return None;
         }
-        let starts = self.lines.get_or_init(|| {
-            std::iter::once(0)
-                .chain(self.text.match_indices('\n').map(|(i, _)| i + 1))
-                .collect()
-        });
+        let starts = self
+            .lines
+            .get_or_init(|| std::iter::once(0).chain(self.text.match_indices('\n').map(|(i, _)| i + 1)).collect());
         let start = *starts.get(line as usize - 1)?;
-        let end = starts
-            .get(line as usize)
-            .map(|e| e - 1)
-            .unwrap_or(self.text.len());
-        Some(
-            self.text[start..end.max(start)]
-                .trim_end_matches('\r')
-                .to_string(),
-        )
+        let end = starts.get(line as usize).map(|e| e - 1).unwrap_or(self.text.len());
+        Some(self.text[start..end.max(start)].trim_end_matches('\r').to_string())
     }
 
     fn diag(
@@ -176,13 +159,8 @@ fn join(base: &FieldPath, rel: &FieldPath) -> FieldPath {
 
 fn load_object(ctx: &FileCtx<'_>, node: Arc<Node>, base: &FieldPath, out: &mut LoadReport) {
     let err = |out: &mut LoadReport, pos: Pos, who: Option<&Who>, rel: &str, msg: String| {
-        let path = if rel.is_empty() {
-            base.clone()
-        } else {
-            base.key(rel)
-        };
-        out.diagnostics
-            .push(ctx.diag(Severity::Error, codes::BAD_OBJECT, pos, who, &path, msg));
+        let path = if rel.is_empty() { base.clone() } else { base.key(rel) };
+        out.diagnostics.push(ctx.diag(Severity::Error, codes::BAD_OBJECT, pos, who, &path, msg));
     };
     if !matches!(node.value, Value::Map(_)) {
         let msg = format!(
@@ -191,45 +169,24 @@ fn load_object(ctx: &FileCtx<'_>, node: Arc<Node>, base: &FieldPath, out: &mut L
         );
         return err(out, node.pos, None, "", msg);
     }
-    let kind = node
-        .get("kind")
-        .and_then(Node::as_str)
-        .unwrap_or("")
-        .to_string();
-    let api_version = node
-        .get("apiVersion")
-        .and_then(Node::as_str)
-        .unwrap_or("")
-        .to_string();
+    let kind = node.get("kind").and_then(Node::as_str).unwrap_or("").to_string();
+    let api_version = node.get("apiVersion").and_then(Node::as_str).unwrap_or("").to_string();
     let meta = node.get("metadata");
-    let name = meta
-        .and_then(|m| m.get("name"))
-        .and_then(Node::as_str)
-        .unwrap_or("")
-        .to_string();
+    let name = meta.and_then(|m| m.get("name")).and_then(Node::as_str).unwrap_or("").to_string();
     let namespace = meta
         .and_then(|m| m.get("namespace"))
         .and_then(Node::as_str)
         .filter(|s| !s.is_empty())
         .unwrap_or(DEFAULT_NAMESPACE)
         .to_string();
-    let who = Who {
-        kind: if kind.is_empty() {
-            "<no kind>".into()
-        } else {
-            kind.clone()
-        },
-        namespace,
-        name,
-    };
+    let who = Who { kind: if kind.is_empty() { "<no kind>".into() } else { kind.clone() }, namespace, name };
 
     if kind.is_empty() {
         let msg = match node.get("kind") {
             None => "missing required field `kind`".to_string(),
-            Some(k) => format!(
-                "expected `kind` to be a string such as \"VirtualService\", found {}",
-                k.value.describe()
-            ),
+            Some(k) => {
+                format!("expected `kind` to be a string such as \"VirtualService\", found {}", k.value.describe())
+            }
         };
         let pos = node.get("kind").map_or(node.pos, |k| k.pos);
         return err(out, pos, None, "kind", msg);
@@ -240,67 +197,39 @@ fn load_object(ctx: &FileCtx<'_>, node: Arc<Node>, base: &FieldPath, out: &mut L
     if api_version.is_empty() {
         let msg = match node.get("apiVersion") {
             None => format!("missing required field `apiVersion` (for {kind}: \"{GROUP}/v1\")"),
-            Some(v) => format!(
-                "expected `apiVersion` to be a string, found {}",
-                v.value.describe()
-            ),
+            Some(v) => format!("expected `apiVersion` to be a string, found {}", v.value.describe()),
         };
         let pos = node.get("apiVersion").map_or(node.pos, |k| k.pos);
         return err(out, pos, Some(&who), "apiVersion", msg);
     }
-    let (group, version) = api_version
-        .rsplit_once('/')
-        .unwrap_or(("", api_version.as_str()));
+    let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version.as_str()));
     if group != GROUP {
         if let (Some(k), "") = (Kind::parse(&kind), group) {
             // `apiVersion: v1` with an Istio kind is a mistake, not a core kind.
-            let msg = format!(
-                "{k} belongs to the {GROUP} group: expected apiVersion \"{GROUP}/v1\", found {api_version:?}"
-            );
+            let msg =
+                format!("{k} belongs to the {GROUP} group: expected apiVersion \"{GROUP}/v1\", found {api_version:?}");
             let pos = node.get("apiVersion").map_or(node.pos, |n| n.pos);
             return err(out, pos, Some(&who), "apiVersion", msg);
         }
         let msg = format!("skipped {kind} ({api_version}): weir does not use this kind");
-        out.diagnostics.push(ctx.diag(
-            Severity::Info,
-            codes::SKIPPED_KIND,
-            node.pos,
-            Some(&who),
-            base,
-            msg,
-        ));
+        out.diagnostics.push(ctx.diag(Severity::Info, codes::SKIPPED_KIND, node.pos, Some(&who), base, msg));
         return;
     }
     if !VERSIONS.contains(&version) {
-        let msg = format!(
-            "unknown version {version:?} of {GROUP}; expected one of v1alpha3, v1beta1, v1"
-        );
+        let msg = format!("unknown version {version:?} of {GROUP}; expected one of v1alpha3, v1beta1, v1");
         let pos = node.get("apiVersion").map_or(node.pos, |n| n.pos);
         return err(out, pos, Some(&who), "apiVersion", msg);
     }
     let Some(k) = Kind::parse(&kind) else {
         if OTHER_ISTIO_NETWORKING_KINDS.contains(&kind.as_str()) {
             let msg = format!("skipped {kind} ({api_version}): weir does not use this kind");
-            out.diagnostics.push(ctx.diag(
-                Severity::Info,
-                codes::SKIPPED_KIND,
-                node.pos,
-                Some(&who),
-                base,
-                msg,
-            ));
+            out.diagnostics.push(ctx.diag(Severity::Info, codes::SKIPPED_KIND, node.pos, Some(&who), base, msg));
             return;
         }
         let names = Kind::ALL.map(Kind::as_str);
-        let msg = match nearest(
-            &kind,
-            names.iter().copied().chain(OTHER_ISTIO_NETWORKING_KINDS),
-        ) {
+        let msg = match nearest(&kind, names.iter().copied().chain(OTHER_ISTIO_NETWORKING_KINDS)) {
             Some(s) => format!("unknown kind {kind:?} in {GROUP}, did you mean `{s}`?"),
-            None => format!(
-                "unknown kind {kind:?} in {GROUP}; expected one of {}",
-                names.join(", ")
-            ),
+            None => format!("unknown kind {kind:?} in {GROUP}; expected one of {}", names.join(", ")),
         };
         let pos = node.get("kind").map_or(node.pos, |n| n.pos);
         return err(out, pos, Some(&who), "kind", msg);
@@ -324,60 +253,29 @@ fn load_object(ctx: &FileCtx<'_>, node: Arc<Node>, base: &FieldPath, out: &mut L
     if meta.namespace.is_empty() {
         meta.namespace = DEFAULT_NAMESPACE.to_string();
     }
-    let origin = Origin {
-        file: ctx.file.clone(),
-        pos: node.pos,
-        node: Some(node.clone()),
-    };
-    let resource = Resource {
-        api_version,
-        meta,
-        spec,
-        origin,
-    };
+    let origin = Origin { file: ctx.file.clone(), pos: node.pos, node: Some(node.clone()) };
+    let resource = Resource { api_version, meta, spec, origin };
     for f in validate::validate(&resource) {
         errors |= f.severity == Severity::Error;
-        out.diagnostics
-            .push(finding_diag(ctx, &who, &node, base, f));
+        out.diagnostics.push(finding_diag(ctx, &who, &node, base, f));
     }
     if !errors {
         out.resources.push(resource);
     }
 }
 
-fn load_list(
-    ctx: &FileCtx<'_>,
-    node: &Arc<Node>,
-    base: &FieldPath,
-    out: &mut LoadReport,
-    who: &Who,
-) {
+fn load_list(ctx: &FileCtx<'_>, node: &Arc<Node>, base: &FieldPath, out: &mut LoadReport, who: &Who) {
     match node.get("items").map(|n| &n.value) {
         Some(Value::Seq(items)) => {
             for (i, item) in items.iter().enumerate() {
-                load_object(
-                    ctx,
-                    Arc::new(item.clone()),
-                    &base.key("items").index(i),
-                    out,
-                );
+                load_object(ctx, Arc::new(item.clone()), &base.key("items").index(i), out);
             }
         }
         Some(Value::Null) | None => {}
         Some(other) => {
             let pos = node.get("items").map_or(node.pos, |n| n.pos);
-            let msg = format!(
-                "expected `items` to be a list of objects, found {}",
-                other.describe()
-            );
-            out.diagnostics.push(ctx.diag(
-                Severity::Error,
-                codes::BAD_OBJECT,
-                pos,
-                Some(who),
-                &base.key("items"),
-                msg,
-            ));
+            let msg = format!("expected `items` to be a list of objects, found {}", other.describe());
+            out.diagnostics.push(ctx.diag(Severity::Error, codes::BAD_OBJECT, pos, Some(who), &base.key("items"), msg));
         }
     }
 }
@@ -387,54 +285,17 @@ struct DecodedObject {
     errors: Vec<DecodeError>,
 }
 
-fn decode_as<S: DeserializeOwned + Default>(
-    node: &Node,
-    base: &FieldPath,
-    wrap: fn(S) -> Spec,
-) -> DecodedObject {
+fn decode_as<S: DeserializeOwned + Default>(node: &Node, base: &FieldPath, wrap: fn(S) -> Spec) -> DecodedObject {
     let d = decode::<Object<S>>(node, base);
-    DecodedObject {
-        value: d
-            .value
-            .map(|o| (o.metadata, wrap(o.spec.unwrap_or_default()))),
-        errors: d.errors,
-    }
+    DecodedObject { value: d.value.map(|o| (o.metadata, wrap(o.spec.unwrap_or_default()))), errors: d.errors }
 }
 
 fn decode_diag(ctx: &FileCtx<'_>, who: &Who, e: &DecodeError) -> Diagnostic {
-    let code = if e.unknown_field {
-        codes::UNKNOWN_FIELD
-    } else {
-        codes::BAD_VALUE
-    };
-    ctx.diag(
-        Severity::Error,
-        code,
-        e.pos,
-        Some(who),
-        &e.path,
-        e.message.clone(),
-    )
+    let code = if e.unknown_field { codes::UNKNOWN_FIELD } else { codes::BAD_VALUE };
+    ctx.diag(Severity::Error, code, e.pos, Some(who), &e.path, e.message.clone())
 }
 
-fn finding_diag(
-    ctx: &FileCtx<'_>,
-    who: &Who,
-    node: &Node,
-    base: &FieldPath,
-    f: Finding,
-) -> Diagnostic {
-    let pos = if f.at_key {
-        node.locate_key(&f.path)
-    } else {
-        node.locate(&f.path)
-    };
-    ctx.diag(
-        f.severity,
-        f.code,
-        pos,
-        Some(who),
-        &join(base, &f.path),
-        f.message,
-    )
+fn finding_diag(ctx: &FileCtx<'_>, who: &Who, node: &Node, base: &FieldPath, f: Finding) -> Diagnostic {
+    let pos = if f.at_key { node.locate_key(&f.path) } else { node.locate(&f.path) };
+    ctx.diag(f.severity, f.code, pos, Some(who), &join(base, &f.path), f.message)
 }

@@ -125,13 +125,7 @@ impl Node {
                 (Seg::Key(k), Value::Map(entries)) => entries
                     .iter()
                     .find(|(key, _)| key.name == *k)
-                    .map(|(key, v)| {
-                        if matches!(v.value, Value::Null) {
-                            (key.pos, v)
-                        } else {
-                            (v.pos, v)
-                        }
-                    }),
+                    .map(|(key, v)| if matches!(v.value, Value::Null) { (key.pos, v) } else { (v.pos, v) }),
                 (Seg::Index(i), Value::Seq(items)) => items.get(*i).map(|v| (v.pos, v)),
                 _ => None,
             };
@@ -199,10 +193,7 @@ pub fn parse_stream(text: &str) -> Vec<Document> {
         if chunk.is_blank() {
             continue;
         }
-        docs.push(Document {
-            first_line: chunk.first_line,
-            root: parse_one(chunk.text, chunk.first_line - 1),
-        });
+        docs.push(Document { first_line: chunk.first_line, root: parse_one(chunk.text, chunk.first_line - 1) });
     }
     docs
 }
@@ -240,38 +231,25 @@ fn split_documents(text: &str) -> Vec<Chunk<'_>> {
     for line in text.split_inclusive('\n') {
         if marker_line(line, "---") {
             if offset > start {
-                chunks.push(Chunk {
-                    first_line: start_line,
-                    text: &text[start..offset],
-                });
+                chunks.push(Chunk { first_line: start_line, text: &text[start..offset] });
             }
             (start, start_line) = (offset, line_no);
         } else if marker_line(line, "...") {
-            chunks.push(Chunk {
-                first_line: start_line,
-                text: &text[start..offset],
-            });
+            chunks.push(Chunk { first_line: start_line, text: &text[start..offset] });
             (start, start_line) = (offset + line.len(), line_no + 1);
         }
         offset += line.len();
         line_no += 1;
     }
     if start < text.len() {
-        chunks.push(Chunk {
-            first_line: start_line,
-            text: &text[start..],
-        });
+        chunks.push(Chunk { first_line: start_line, text: &text[start..] });
     }
     chunks
 }
 
 fn parse_one(text: &str, line_offset: u32) -> Result<Node, SyntaxError> {
     let shift = |line: usize, column: usize| {
-        if line == 0 {
-            Pos::default()
-        } else {
-            Pos::new(line as u32 + line_offset, column as u32)
-        }
+        if line == 0 { Pos::default() } else { Pos::new(line as u32 + line_offset, column as u32) }
     };
     // YAML 1.2 booleans only: `y`, `yes`, `on` stay strings (a subset named `on`, a
     // label value `y`), as Kubernetes users expect.
@@ -284,14 +262,8 @@ fn parse_one(text: &str, line_offset: u32) -> Result<Node, SyntaxError> {
         }
         Err(err) => {
             let inner = err.without_snippet();
-            let pos = err
-                .location()
-                .map(|l| shift(l.line() as usize, l.column() as usize))
-                .unwrap_or_default();
-            Err(SyntaxError {
-                pos,
-                message: strip_position(&inner.to_string()),
-            })
+            let pos = err.location().map(|l| shift(l.line() as usize, l.column() as usize)).unwrap_or_default();
+            Err(SyntaxError { pos, message: strip_position(&inner.to_string()) })
         }
     }
 }
@@ -344,18 +316,7 @@ fn from_raw(s: Spanned<RawValue>) -> Node {
         RawValue::Str(s) => Value::Str(s),
         RawValue::Seq(items) => Value::Seq(items.into_iter().map(from_raw).collect()),
         RawValue::Map(entries) => Value::Map(
-            entries
-                .into_iter()
-                .map(|(k, v)| {
-                    (
-                        Key {
-                            pos: pos_of(&k),
-                            name: k.value.0,
-                        },
-                        from_raw(v),
-                    )
-                })
-                .collect(),
+            entries.into_iter().map(|(k, v)| (Key { pos: pos_of(&k), name: k.value.0 }, from_raw(v))).collect(),
         ),
     };
     Node { pos, value }
@@ -393,24 +354,16 @@ impl<'de> Visitor<'de> for RawVisitor {
         Ok(RawValue::Bool(v))
     }
     fn visit_i64<E>(self, v: i64) -> Result<RawValue, E> {
-        Ok(if v >= 0 {
-            RawValue::UInt(v as u64)
-        } else {
-            RawValue::Int(v)
-        })
+        Ok(if v >= 0 { RawValue::UInt(v as u64) } else { RawValue::Int(v) })
     }
     fn visit_u64<E>(self, v: u64) -> Result<RawValue, E> {
         Ok(RawValue::UInt(v))
     }
     fn visit_i128<E: serde::de::Error>(self, v: i128) -> Result<RawValue, E> {
-        i64::try_from(v)
-            .map(RawValue::Int)
-            .map_err(|_| E::custom(format!("integer {v} is out of range")))
+        i64::try_from(v).map(RawValue::Int).map_err(|_| E::custom(format!("integer {v} is out of range")))
     }
     fn visit_u128<E: serde::de::Error>(self, v: u128) -> Result<RawValue, E> {
-        u64::try_from(v)
-            .map(RawValue::UInt)
-            .map_err(|_| E::custom(format!("integer {v} is out of range")))
+        u64::try_from(v).map(RawValue::UInt).map_err(|_| E::custom(format!("integer {v} is out of range")))
     }
     fn visit_f64<E>(self, v: f64) -> Result<RawValue, E> {
         Ok(RawValue::Float(v))
@@ -524,19 +477,12 @@ mod tests {
 
     #[test]
     fn documents_are_split_and_numbered_from_the_file_start() {
-        let docs =
-            parse_stream("# lead\na: 1\n---\nb: 2\n---\n# only a comment\n---\nc: [\n---\nd: 4\n");
+        let docs = parse_stream("# lead\na: 1\n---\nb: 2\n---\n# only a comment\n---\nc: [\n---\nd: 4\n");
         assert_eq!(docs.len(), 4);
-        assert_eq!(
-            docs[1].root.as_ref().unwrap().get("b").unwrap().pos,
-            Pos::new(4, 4)
-        );
+        assert_eq!(docs[1].root.as_ref().unwrap().get("b").unwrap().pos, Pos::new(4, 4));
         let err = docs[2].root.as_ref().unwrap_err();
         assert_eq!(err.pos.line, 8, "{err:?}");
-        assert_eq!(
-            docs[3].root.as_ref().unwrap().get("d").unwrap().pos,
-            Pos::new(10, 4)
-        );
+        assert_eq!(docs[3].root.as_ref().unwrap().get("d").unwrap().pos, Pos::new(10, 4));
     }
 
     #[test]
@@ -558,7 +504,9 @@ mod tests {
         let mut text = String::from("a: &a [x,x,x,x,x,x,x,x,x]\n");
         let mut prev = 'a';
         for name in ['b', 'c', 'd', 'e', 'f', 'g', 'h'] {
-            text.push_str(&format!("{name}: &{name} [*{prev},*{prev},*{prev},*{prev},*{prev},*{prev},*{prev},*{prev},*{prev}]\n"));
+            text.push_str(&format!(
+                "{name}: &{name} [*{prev},*{prev},*{prev},*{prev},*{prev},*{prev},*{prev},*{prev},*{prev}]\n"
+            ));
             prev = name;
         }
         let docs = parse_stream(&text);

@@ -73,9 +73,7 @@ impl FieldPath {
 }
 
 fn plain_key(k: &str) -> bool {
-    !k.is_empty()
-        && k.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'@')
+    !k.is_empty() && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'@')
 }
 
 impl fmt::Display for FieldPath {
@@ -102,18 +100,9 @@ mod tests {
 
     #[test]
     fn displays_like_a_field_reference() {
-        let p = FieldPath::root()
-            .key("spec")
-            .key("http")
-            .index(0)
-            .key("route")
-            .index(1)
-            .key("weight");
+        let p = FieldPath::root().key("spec").key("http").index(0).key("route").index(1).key("weight");
         assert_eq!(p.to_string(), "spec.http[0].route[1].weight");
-        let q = FieldPath::root()
-            .key("metadata")
-            .key("labels")
-            .key("app.kubernetes.io/name");
+        let q = FieldPath::root().key("metadata").key("labels").key("app.kubernetes.io/name");
         assert_eq!(q.to_string(), "metadata.labels[\"app.kubernetes.io/name\"]");
         let h = FieldPath::root().key("headers").key(":authority");
         assert_eq!(h.to_string(), "headers[\":authority\"]");

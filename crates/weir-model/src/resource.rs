@@ -9,9 +9,7 @@ use serde::Deserialize;
 use serde::de::IgnoredAny;
 
 use crate::node::{Node, Pos};
-use crate::types::{
-    DestinationRule, Gateway, ServiceEntry, Sidecar, VirtualService, WorkloadEntry,
-};
+use crate::types::{DestinationRule, Gateway, ServiceEntry, Sidecar, VirtualService, WorkloadEntry};
 
 /// The API group weir reads.
 pub const GROUP: &str = "networking.istio.io";
@@ -177,11 +175,7 @@ impl Resource {
 
     /// `namespace/name`.
     pub fn key(&self) -> ResourceKey {
-        ResourceKey {
-            kind: self.kind(),
-            namespace: self.meta.namespace.clone(),
-            name: self.meta.name.clone(),
-        }
+        ResourceKey { kind: self.kind(), namespace: self.meta.namespace.clone(), name: self.meta.name.clone() }
     }
 }
 

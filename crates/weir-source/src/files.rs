@@ -27,10 +27,7 @@ impl std::error::Error for SourceError {
 }
 
 fn is_config_file(p: &Path) -> bool {
-    matches!(
-        p.extension().and_then(|e| e.to_str()),
-        Some("yaml" | "yml" | "json")
-    )
+    matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml" | "json"))
 }
 
 /// Lists the configuration files under `path`: the path itself when it is a file (any
@@ -38,10 +35,7 @@ fn is_config_file(p: &Path) -> bool {
 /// starts with `.` are skipped inside directories: Kubernetes ConfigMap mounts keep a
 /// second copy of every file under `..data`.
 pub fn collect_files(path: &Path) -> Result<Vec<PathBuf>, SourceError> {
-    let err = |error| SourceError {
-        path: path.to_path_buf(),
-        error,
-    };
+    let err = |error| SourceError { path: path.to_path_buf(), error };
     let meta = std::fs::metadata(path).map_err(err)?;
     if !meta.is_dir() {
         return Ok(vec![path.to_path_buf()]);
@@ -57,10 +51,7 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>, depth: usize) -> Result<(), SourceEr
     if depth > 32 {
         return Ok(());
     }
-    let err = |error| SourceError {
-        path: dir.to_path_buf(),
-        error,
-    };
+    let err = |error| SourceError { path: dir.to_path_buf(), error };
     for entry in std::fs::read_dir(dir).map_err(err)? {
         let entry = entry.map_err(err)?;
         let name = entry.file_name();
@@ -120,11 +111,6 @@ pub fn load_paths(paths: &[PathBuf]) -> (LoadReport, Vec<SourceError>) {
 /// Loads configuration text from stdin (named `-` in diagnostics).
 pub fn load_stdin() -> Result<LoadReport, SourceError> {
     let mut bytes = Vec::new();
-    std::io::stdin()
-        .read_to_end(&mut bytes)
-        .map_err(|error| SourceError {
-            path: PathBuf::from("-"),
-            error,
-        })?;
+    std::io::stdin().read_to_end(&mut bytes).map_err(|error| SourceError { path: PathBuf::from("-"), error })?;
     Ok(load_str("-", &String::from_utf8_lossy(&bytes)))
 }

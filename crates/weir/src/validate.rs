@@ -36,22 +36,12 @@ pub(crate) fn run(args: &Args) -> ExitCode {
     let counts = Counts::of(&report.diagnostics);
     let mut out = std::io::stdout().lock();
     let written = match args.format {
-        Format::Human => human(
-            &mut out,
-            &report.diagnostics,
-            counts,
-            report.resources.len(),
-            args.quiet,
-        ),
+        Format::Human => human(&mut out, &report.diagnostics, counts, report.resources.len(), args.quiet),
         Format::Json => serde_json::to_writer_pretty(&mut out, &report.diagnostics)
             .map_err(std::io::Error::other)
             .and_then(|()| writeln!(out)),
         Format::Yaml => match serde_saphyr::to_string(&report.diagnostics) {
-            Ok(s) => out.write_all(if report.diagnostics.is_empty() {
-                b"[]\n"
-            } else {
-                s.as_bytes()
-            }),
+            Ok(s) => out.write_all(if report.diagnostics.is_empty() { b"[]\n" } else { s.as_bytes() }),
             Err(e) => Err(std::io::Error::other(e.to_string())),
         },
     };

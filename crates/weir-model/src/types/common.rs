@@ -45,14 +45,7 @@ impl StringMatch {
 
     /// How many of the oneof fields are set.
     pub fn set_count(&self) -> usize {
-        [
-            self.exact.is_some(),
-            self.prefix.is_some(),
-            self.regex.is_some(),
-        ]
-        .iter()
-        .filter(|b| **b)
-        .count()
+        [self.exact.is_some(), self.prefix.is_some(), self.regex.is_some()].iter().filter(|b| **b).count()
     }
 }
 
@@ -81,10 +74,7 @@ impl<'de> Deserialize<'de> for Percent {
             fn visit_i64<E>(self, v: i64) -> Result<Percent, E> {
                 Ok(Percent { value: v as f64 })
             }
-            fn visit_map<A: serde::de::MapAccess<'de>>(
-                self,
-                mut map: A,
-            ) -> Result<Percent, A::Error> {
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Percent, A::Error> {
                 let mut value = 0.0;
                 while let Some(key) = map.next_key::<String>()? {
                     if key != "value" {

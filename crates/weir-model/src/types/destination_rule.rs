@@ -102,10 +102,7 @@ pub struct LoadBalancerSettings {
 impl LoadBalancerSettings {
     /// The warm-up window, with the deprecated `warmupDurationSecs` mapped.
     pub fn effective_warmup(&self) -> Option<Duration> {
-        self.warmup
-            .as_ref()
-            .and_then(|w| w.duration)
-            .or(self.warmup_duration_secs)
+        self.warmup.as_ref().and_then(|w| w.duration).or(self.warmup_duration_secs)
     }
 }
 
@@ -369,8 +366,7 @@ pub struct OutlierDetection {
 impl OutlierDetection {
     /// Gateway-error threshold with the deprecated `consecutiveErrors` mapped to it.
     pub fn effective_gateway_errors(&self) -> Option<u32> {
-        self.consecutive_gateway_errors
-            .or(self.consecutive_errors.filter(|n| *n > 0).map(|n| n as u32))
+        self.consecutive_gateway_errors.or(self.consecutive_errors.filter(|n| *n > 0).map(|n| n as u32))
     }
 }
 

@@ -330,13 +330,7 @@ impl CorsPolicy {
         if !self.allow_origins.is_empty() {
             return self.allow_origins.clone();
         }
-        self.allow_origin
-            .iter()
-            .map(|o| StringMatch {
-                exact: Some(o.clone()),
-                ..Default::default()
-            })
-            .collect()
+        self.allow_origin.iter().map(|o| StringMatch { exact: Some(o.clone()), ..Default::default() }).collect()
     }
 }
 

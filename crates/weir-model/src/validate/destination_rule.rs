@@ -5,23 +5,16 @@ use std::collections::BTreeMap;
 use super::{Report, export_to, rules, workload_selector};
 use crate::path::FieldPath;
 use crate::types::{
-    ClientTlsMode, ClientTlsSettings, ConnectionPoolSettings, DestinationRule, H2UpgradePolicy,
-    LoadBalancerSettings, LocalityLbSetting, OutlierDetection, TrafficPolicy,
+    ClientTlsMode, ClientTlsSettings, ConnectionPoolSettings, DestinationRule, H2UpgradePolicy, LoadBalancerSettings,
+    LocalityLbSetting, OutlierDetection, TrafficPolicy,
 };
 
 pub(super) fn validate(dr: &DestinationRule, ns: &str, spec: &FieldPath, rep: &mut Report) {
     // DR-01
-    rep.check(
-        &spec.key("host"),
-        rules::wildcard_domain(&dr.host).map_err(|m| format!("host: {m}")),
-    );
+    rep.check(&spec.key("host"), rules::wildcard_domain(&dr.host).map_err(|m| format!("host: {m}")));
     // DR-03
     if let Some(sel) = &dr.workload_selector {
-        workload_selector(
-            &sel.match_labels,
-            &spec.key("workloadSelector").key("matchLabels"),
-            rep,
-        );
+        workload_selector(&sel.match_labels, &spec.key("workloadSelector").key("matchLabels"), rep);
     }
     if let Some(tp) = &dr.traffic_policy {
         traffic_policy(tp, ns, &spec.key("trafficPolicy"), rep);
@@ -34,15 +27,9 @@ pub(super) fn validate(dr: &DestinationRule, ns: &str, spec: &FieldPath, rep: &m
             rep.error(&sp.key("name"), "subset name is required");
         } else {
             if names.contains(&s.name.as_str()) {
-                rep.error(
-                    &sp.key("name"),
-                    format!("duplicate subset name {:?}", s.name),
-                );
+                rep.error(&sp.key("name"), format!("duplicate subset name {:?}", s.name));
             }
-            rep.check(
-                &sp.key("name"),
-                rules::dns1123_label(&s.name, "subset name"),
-            );
+            rep.check(&sp.key("name"), rules::dns1123_label(&s.name, "subset name"));
         }
         names.push(&s.name);
         rep.labels(&sp.key("labels"), &s.labels);
@@ -50,14 +37,7 @@ pub(super) fn validate(dr: &DestinationRule, ns: &str, spec: &FieldPath, rep: &m
             traffic_policy(tp, ns, &sp.key("trafficPolicy"), rep);
         }
     }
-    export_to(
-        &dr.export_to,
-        ns,
-        false,
-        dr.workload_selector.is_some(),
-        &spec.key("exportTo"),
-        rep,
-    );
+    export_to(&dr.export_to, ns, false, dr.workload_selector.is_some(), &spec.key("exportTo"), rep);
 }
 
 /// DR-04 .. DR-12 for one traffic policy (top-level or subset).
@@ -85,12 +65,7 @@ fn traffic_policy(tp: &TrafficPolicy, ns: &str, p: &FieldPath, rep: &mut Report)
         connection_pool(cp, &p.key("connectionPool"), rep);
     }
     if let Some(lb) = &tp.load_balancer {
-        load_balancer(
-            lb,
-            tp.outlier_detection.as_ref(),
-            &p.key("loadBalancer"),
-            rep,
-        );
+        load_balancer(lb, tp.outlier_detection.as_ref(), &p.key("loadBalancer"), rep);
     }
     if let Some(tls) = &tp.tls {
         client_tls(tls, ns, &p.key("tls"), rep);
@@ -106,7 +81,10 @@ fn traffic_policy(tp: &TrafficPolicy, ns: &str, p: &FieldPath, rep: &mut Report)
             && pl.outlier_detection.is_none()
             && pl.tls.is_none()
         {
-            rep.error(&pp, "a port traffic policy must set at least one of loadBalancer, connectionPool, outlierDetection or tls");
+            rep.error(
+                &pp,
+                "a port traffic policy must set at least one of loadBalancer, connectionPool, outlierDetection or tls",
+            );
             continue;
         }
         if let Some(od) = &pl.outlier_detection {
@@ -116,12 +94,7 @@ fn traffic_policy(tp: &TrafficPolicy, ns: &str, p: &FieldPath, rep: &mut Report)
             connection_pool(cp, &pp.key("connectionPool"), rep);
         }
         if let Some(lb) = &pl.load_balancer {
-            load_balancer(
-                lb,
-                pl.outlier_detection.as_ref(),
-                &pp.key("loadBalancer"),
-                rep,
-            );
+            load_balancer(lb, pl.outlier_detection.as_ref(), &pp.key("loadBalancer"), rep);
         }
         if let Some(tls) = &pl.tls {
             client_tls(tls, ns, &pp.key("tls"), rep);
@@ -131,45 +104,27 @@ fn traffic_policy(tp: &TrafficPolicy, ns: &str, p: &FieldPath, rep: &mut Report)
     if let Some(t) = &tp.tunnel {
         let tp = p.key("tunnel");
         if !t.protocol.is_empty() && t.protocol != "CONNECT" && t.protocol != "POST" {
-            rep.error(
-                &tp.key("protocol"),
-                format!(
-                    "tunnel protocol {:?} must be \"CONNECT\" or \"POST\"",
-                    t.protocol
-                ),
-            );
+            rep.error(&tp.key("protocol"), format!("tunnel protocol {:?} must be \"CONNECT\" or \"POST\"", t.protocol));
         }
         if rules::fqdn(&t.target_host).is_err() && !rules::is_ip(&t.target_host) {
             rep.error(
                 &tp.key("targetHost"),
-                format!(
-                    "tunnel target host {:?} must be an FQDN or an IP address",
-                    t.target_host
-                ),
+                format!("tunnel target host {:?} must be an FQDN or an IP address", t.target_host),
             );
         }
-        rep.check(
-            &tp.key("targetPort"),
-            rules::port(t.target_port).map_err(|m| format!("tunnel target port: {m}")),
-        );
+        rep.check(&tp.key("targetPort"), rules::port(t.target_port).map_err(|m| format!("tunnel target port: {m}")));
     }
     if let Some(rb) = &tp.retry_budget {
         if let Some(pct) = rb.percent {
             if !(0.0..=100.0).contains(&pct.value) {
                 rep.error(
                     &p.key("retryBudget").key("percent"),
-                    format!(
-                        "retry budget percent {} must be in the range 0..100",
-                        pct.value
-                    ),
+                    format!("retry budget percent {} must be in the range 0..100", pct.value),
                 );
             }
         }
         if let Some(d) = &rb.budget_interval {
-            rep.check(
-                &p.key("retryBudget").key("budgetInterval"),
-                rules::duration(d),
-            );
+            rep.check(&p.key("retryBudget").key("budgetInterval"), rules::duration(d));
         }
     }
 }
@@ -185,9 +140,7 @@ fn outlier(od: &OutlierDetection, p: &FieldPath, rep: &mut Report) {
             "consecutiveErrors is deprecated; use consecutiveGatewayErrors or consecutive5xxErrors instead",
         );
     }
-    if !od.split_external_local_origin_errors
-        && od.consecutive_local_origin_failures.is_some_and(|n| n > 0)
-    {
+    if !od.split_external_local_origin_errors && od.consecutive_local_origin_failures.is_some_and(|n| n > 0) {
         rep.error(
             &p.key("consecutiveLocalOriginFailures"),
             "consecutiveLocalOriginFailures is set but splitExternalLocalOriginErrors is false",
@@ -196,14 +149,8 @@ fn outlier(od: &OutlierDetection, p: &FieldPath, rep: &mut Report) {
     if let Some(d) = &od.interval {
         rep.check(&p.key("interval"), rules::duration(d));
     }
-    rep.check(
-        &p.key("maxEjectionPercent"),
-        rules::int_percent(od.max_ejection_percent),
-    );
-    rep.check(
-        &p.key("minHealthPercent"),
-        rules::int_percent(od.min_health_percent),
-    );
+    rep.check(&p.key("maxEjectionPercent"), rules::int_percent(od.max_ejection_percent));
+    rep.check(&p.key("minHealthPercent"), rules::int_percent(od.min_health_percent));
     for (i, code) in od.outlier_detection_http_error_codes.iter().enumerate() {
         if !(100..=599).contains(code) {
             rep.error(
@@ -255,15 +202,11 @@ pub(super) fn connection_pool(cp: &ConnectionPoolSettings, p: &FieldPath, rep: &
     if let Some(t) = &cp.tcp {
         let tp = p.key("tcp");
         if t.max_connections < 0 {
-            rep.error(
-                &tp.key("maxConnections"),
-                format!("maxConnections {} must not be negative", t.max_connections),
-            );
+            rep.error(&tp.key("maxConnections"), format!("maxConnections {} must not be negative", t.max_connections));
         }
-        for (field, d) in [
-            ("connectTimeout", &t.connect_timeout),
-            ("maxConnectionDuration", &t.max_connection_duration),
-        ] {
+        for (field, d) in
+            [("connectTimeout", &t.connect_timeout), ("maxConnectionDuration", &t.max_connection_duration)]
+        {
             if let Some(d) = d {
                 rep.check(&tp.key(field), rules::duration(d));
             }
@@ -299,12 +242,7 @@ fn is_prime(n: u64) -> bool {
 }
 
 /// DR-08 .. DR-10.
-fn load_balancer(
-    lb: &LoadBalancerSettings,
-    od: Option<&OutlierDetection>,
-    p: &FieldPath,
-    rep: &mut Report,
-) {
+fn load_balancer(lb: &LoadBalancerSettings, od: Option<&OutlierDetection>, p: &FieldPath, rep: &mut Report) {
     if lb.simple.is_some() && lb.consistent_hash.is_some() {
         rep.error(p, "only one of simple and consistentHash may be set");
     }
@@ -327,10 +265,7 @@ fn load_balancer(
             let mut seen: Vec<&str> = Vec::new();
             for (i, a) in c.attributes.iter().enumerate() {
                 if a.name.is_empty() {
-                    rep.error(
-                        &kp.key("attributes").index(i).key("name"),
-                        "cookie attribute needs a name",
-                    );
+                    rep.error(&kp.key("attributes").index(i).key("name"), "cookie attribute needs a name");
                 } else if seen.contains(&a.name.as_str()) {
                     rep.error(
                         &kp.key("attributes").index(i).key("name"),
@@ -341,15 +276,9 @@ fn load_balancer(
             }
         }
         if ch.minimum_ring_size.is_some_and(|n| n != 0) {
-            rep.warn(
-                &cp.key("minimumRingSize"),
-                "minimumRingSize is deprecated; use ringHash.minimumRingSize instead",
-            );
+            rep.warn(&cp.key("minimumRingSize"), "minimumRingSize is deprecated; use ringHash.minimumRingSize instead");
             if ch.ring_hash.is_some() || ch.maglev.is_some() {
-                rep.error(
-                    &cp.key("minimumRingSize"),
-                    "only one of minimumRingSize and ringHash/maglev may be set",
-                );
+                rep.error(&cp.key("minimumRingSize"), "only one of minimumRingSize and ringHash/maglev may be set");
             }
         }
         if ch.ring_hash.is_some() && ch.maglev.is_some() {
@@ -360,29 +289,17 @@ fn load_balancer(
             if m.table_size == 0 {
                 rep.error(&tp, "maglev needs a tableSize");
             } else if m.table_size >= 5_000_011 {
-                rep.error(
-                    &tp,
-                    format!(
-                        "maglev tableSize {} must be less than 5000011",
-                        m.table_size
-                    ),
-                );
+                rep.error(&tp, format!("maglev tableSize {} must be less than 5000011", m.table_size));
             } else if !is_prime(m.table_size) {
                 rep.error(
                     &tp,
-                    format!(
-                        "maglev tableSize {} must be a prime number (65537 is the usual choice)",
-                        m.table_size
-                    ),
+                    format!("maglev tableSize {} must be a prime number (65537 is the usual choice)", m.table_size),
                 );
             }
         }
     }
     if lb.locality_lb_setting.is_some() && lb.zone_aware_lb_setting.is_some() {
-        rep.error(
-            p,
-            "only one of localityLbSetting and zoneAwareLbSetting may be set",
-        );
+        rep.error(p, "only one of localityLbSetting and zoneAwareLbSetting may be set");
     }
     if let Some(l) = &lb.locality_lb_setting {
         locality(l, od, &p.key("localityLbSetting"), rep);
@@ -395,18 +312,12 @@ fn load_balancer(
         }
         if let Some(m) = w.minimum_percent {
             if !(0.0..=100.0).contains(&m) {
-                rep.error(
-                    &wp.key("minimumPercent"),
-                    format!("minimumPercent {m} must be in the range 0..100"),
-                );
+                rep.error(&wp.key("minimumPercent"), format!("minimumPercent {m} must be in the range 0..100"));
             }
         }
         if let Some(a) = w.aggression {
             if a <= 0.0 {
-                rep.error(
-                    &wp.key("aggression"),
-                    format!("aggression {a} must be greater than 0"),
-                );
+                rep.error(&wp.key("aggression"), format!("aggression {a} must be greater than 0"));
             }
         }
     }
@@ -421,17 +332,11 @@ fn locality(l: &LocalityLbSetting, od: Option<&OutlierDetection>, p: &FieldPath,
         rep.error(p, "distribute and failover cannot be set together");
         return;
     }
-    const TOPOLOGY: [&str; 3] = [
-        "topology.kubernetes.io/region",
-        "topology.kubernetes.io/zone",
-        "topology.istio.io/subzone",
-    ];
+    const TOPOLOGY: [&str; 3] =
+        ["topology.kubernetes.io/region", "topology.kubernetes.io/zone", "topology.istio.io/subzone"];
     if !l.failover.is_empty() {
-        if let Some((i, label)) = l
-            .failover_priority
-            .iter()
-            .enumerate()
-            .find(|(_, lbl)| TOPOLOGY.contains(&lbl.as_str()))
+        if let Some((i, label)) =
+            l.failover_priority.iter().enumerate().find(|(_, lbl)| TOPOLOGY.contains(&lbl.as_str()))
         {
             rep.error(
                 &p.key("failoverPriority").index(i),
@@ -447,19 +352,13 @@ fn locality(l: &LocalityLbSetting, od: Option<&OutlierDetection>, p: &FieldPath,
         let mut total: u64 = 0;
         for (loc, w) in &d.to {
             if *w == 0 || *w > 100 {
-                rep.error(
-                    &dp.key("to").key(loc),
-                    format!("locality weight {w} must be in the range 1..100"),
-                );
+                rep.error(&dp.key("to").key(loc), format!("locality weight {w} must be in the range 1..100"));
                 return;
             }
             total += *w as u64;
         }
         if total != 100 {
-            rep.error(
-                &dp.key("to"),
-                format!("locality weights total {total}; they must total 100"),
-            );
+            rep.error(&dp.key("to"), format!("locality weights total {total}; they must total 100"));
             return;
         }
         if let Err(m) = localities(d.to.keys().map(String::as_str)) {
@@ -472,10 +371,7 @@ fn locality(l: &LocalityLbSetting, od: Option<&OutlierDetection>, p: &FieldPath,
     for (i, f) in l.failover.iter().enumerate() {
         let fp = p.key("failover").index(i);
         if f.from == f.to {
-            rep.error(
-                &fp,
-                format!("failover from {:?} to the same region", f.from),
-            );
+            rep.error(&fp, format!("failover from {:?} to the same region", f.from));
         }
         if f.from.contains('/') || f.to.contains('/') {
             rep.error(&fp, "failover must name regions only (no '/')");
@@ -485,10 +381,7 @@ fn locality(l: &LocalityLbSetting, od: Option<&OutlierDetection>, p: &FieldPath,
         }
     }
     if (!l.failover.is_empty() || !l.failover_priority.is_empty()) && od.is_none() {
-        rep.warn(
-            p,
-            "failover needs an outlierDetection policy to take effect",
-        );
+        rep.warn(p, "failover needs an outlierDetection policy to take effect");
     }
 }
 
@@ -501,18 +394,14 @@ fn localities<'a>(locs: impl Iterator<Item = &'a str>) -> Result<(), String> {
     for loc in locs {
         let stars = loc.matches('*').count();
         if stars > 1 || (stars == 1 && !loc.ends_with('*')) {
-            return Err(format!(
-                "locality {loc:?}: the wildcard '*' may appear once, at the end"
-            ));
+            return Err(format!("locality {loc:?}: the wildcard '*' may appear once, at the end"));
         }
         if map.contains_key("*") {
             return Err(overlap(loc));
         }
         let parts: Vec<&str> = loc.splitn(3, '/').collect();
         if parts.iter().any(|p| p.is_empty()) {
-            return Err(format!(
-                "locality {loc:?} must not have an empty region, zone or subzone"
-            ));
+            return Err(format!("locality {loc:?} must not have an empty region, zone or subzone"));
         }
         let star = |m: &mut BTreeMap<String, bool>| {
             m.insert("*".into(), true);
@@ -555,19 +444,15 @@ fn client_tls(tls: &ClientTlsSettings, ns: &str, p: &FieldPath, rep: &mut Report
     let mode = tls.mode.unwrap_or(ClientTlsMode::Disable);
     if tls.insecure_skip_verify == Some(true) {
         if mode == ClientTlsMode::Simple
-            && (!tls.ca_certificates.is_empty()
-                || !tls.credential_name.is_empty()
-                || !tls.subject_alt_names.is_empty())
-        {
-            rep.error(p, "caCertificates, credentialName and subjectAltNames cannot be set when insecureSkipVerify is true");
-        }
-        if mode == ClientTlsMode::Mutual
-            && (!tls.ca_certificates.is_empty() || !tls.subject_alt_names.is_empty())
+            && (!tls.ca_certificates.is_empty() || !tls.credential_name.is_empty() || !tls.subject_alt_names.is_empty())
         {
             rep.error(
                 p,
-                "caCertificates and subjectAltNames cannot be set when insecureSkipVerify is true",
+                "caCertificates, credentialName and subjectAltNames cannot be set when insecureSkipVerify is true",
             );
+        }
+        if mode == ClientTlsMode::Mutual && (!tls.ca_certificates.is_empty() || !tls.subject_alt_names.is_empty()) {
+            rep.error(p, "caCertificates and subjectAltNames cannot be set when insecureSkipVerify is true");
         }
     }
     if let Some(rest) = tls.credential_name.strip_prefix("configmap://") {
@@ -575,10 +460,7 @@ fn client_tls(tls: &ClientTlsSettings, ns: &str, p: &FieldPath, rep: &mut Report
         if target_ns != ns {
             rep.error(
                 &p.key("credentialName"),
-                format!(
-                    "credentialName {:?} must be in the DestinationRule's namespace {ns:?}",
-                    tls.credential_name
-                ),
+                format!("credentialName {:?} must be in the DestinationRule's namespace {ns:?}", tls.credential_name),
             );
         }
     }
@@ -589,22 +471,19 @@ fn client_tls(tls: &ClientTlsSettings, ns: &str, p: &FieldPath, rep: &mut Report
             || !tls.ca_certificates.is_empty()
             || !tls.ca_crl.is_empty()
         {
-            rep.error(p, "clientCertificate, privateKey, caCertificates and caCrl cannot be set when credentialName is set");
+            rep.error(
+                p,
+                "clientCertificate, privateKey, caCertificates and caCrl cannot be set when credentialName is set",
+            );
         }
         return;
     }
     if mode == ClientTlsMode::Mutual {
         if tls.client_certificate.is_empty() {
-            rep.error(
-                &p.key("clientCertificate"),
-                "MUTUAL TLS needs a clientCertificate (or a credentialName)",
-            );
+            rep.error(&p.key("clientCertificate"), "MUTUAL TLS needs a clientCertificate (or a credentialName)");
         }
         if tls.private_key.is_empty() {
-            rep.error(
-                &p.key("privateKey"),
-                "MUTUAL TLS needs a privateKey (or a credentialName)",
-            );
+            rep.error(&p.key("privateKey"), "MUTUAL TLS needs a privateKey (or a credentialName)");
         }
     }
 }

@@ -14,10 +14,7 @@ pub(super) fn validate(gw: &Gateway, name: &str, spec: &FieldPath, rep: &mut Rep
     }
     // GW-02
     if gw.servers.is_empty() {
-        rep.error(
-            &spec.key("servers"),
-            "a gateway must have at least one server",
-        );
+        rep.error(&spec.key("servers"), "a gateway must have at least one server");
     }
     let mut port_names: Vec<&str> = Vec::new();
     for (i, s) in gw.servers.iter().enumerate() {
@@ -27,20 +24,14 @@ pub(super) fn validate(gw: &Gateway, name: &str, spec: &FieldPath, rep: &mut Rep
             if port_names.contains(&port.name.as_str()) {
                 rep.error(
                     &sp.key("port").key("name"),
-                    format!(
-                        "port names must be unique across servers: {:?} is repeated",
-                        port.name
-                    ),
+                    format!("port names must be unique across servers: {:?} is repeated", port.name),
                 );
             }
             port_names.push(&port.name);
             if rules::proto_family(&port.protocol) != rules::Proto::Http
                 && s.tls.as_ref().is_some_and(|t| t.https_redirect)
             {
-                rep.warn(
-                    &sp.key("tls").key("httpsRedirect"),
-                    "httpsRedirect only has an effect on HTTP servers",
-                );
+                rep.warn(&sp.key("tls").key("httpsRedirect"), "httpsRedirect only has an effect on HTTP servers");
             }
         }
     }
@@ -75,10 +66,7 @@ fn server(s: &Server, p: &FieldPath, rep: &mut Report) {
                 }
             }
             if port.target_port > 0 {
-                rep.error(
-                    &pp.key("targetPort"),
-                    "targetPort has no effect on gateways",
-                );
+                rep.error(&pp.key("targetPort"), "targetPort has no effect on gateways");
                 port_ok = false;
             }
             if port.name.is_empty() {
@@ -94,18 +82,12 @@ fn server(s: &Server, p: &FieldPath, rep: &mut Report) {
             if port.number != 0 {
                 rep.error(
                     &p.key("port").key("number"),
-                    format!(
-                        "port number must be 0 for a unix domain socket bind, found {}",
-                        port.number
-                    ),
+                    format!("port number must be 0 for a unix domain socket bind, found {}", port.number),
                 );
             }
         }
     } else if !s.bind.is_empty() && !rules::is_ip(&s.bind) {
-        rep.error(
-            &p.key("bind"),
-            format!("bind {:?} must be an IP address or unix://path", s.bind),
-        );
+        rep.error(&p.key("bind"), format!("bind {:?} must be an IP address or unix://path", s.bind));
     }
     if let Some(tls) = &s.tls {
         server_tls(tls, &p.key("tls"), rep);
@@ -113,13 +95,9 @@ fn server(s: &Server, p: &FieldPath, rep: &mut Report) {
     // GW-06, GW-07
     if let (true, Some(port)) = (port_ok, &s.port) {
         match rules::proto_family(&port.protocol) {
-            rules::Proto::Tls if s.tls.is_none() => rep.error(
-                &p.key("tls"),
-                format!(
-                    "a server with protocol {} needs tls settings",
-                    port.protocol
-                ),
-            ),
+            rules::Proto::Tls if s.tls.is_none() => {
+                rep.error(&p.key("tls"), format!("a server with protocol {} needs tls settings", port.protocol))
+            }
             rules::Proto::Http => {
                 if let Some(t) = &s.tls {
                     let passthrough = t.effective_mode() == ServerTlsMode::Passthrough;
@@ -128,17 +106,16 @@ fn server(s: &Server, p: &FieldPath, rep: &mut Report) {
                         || !t.private_key.is_empty()
                         || !t.server_certificate.is_empty()
                     {
-                        rep.error(&p.key("tls"), "a plain-text HTTP server may only use tls for httpsRedirect (no mode, no certificates)");
+                        rep.error(
+                            &p.key("tls"),
+                            "a plain-text HTTP server may only use tls for httpsRedirect (no mode, no certificates)",
+                        );
                     }
                 }
             }
-            rules::Proto::Other if s.tls.is_some() => rep.error(
-                &p.key("tls"),
-                format!(
-                    "a server with protocol {} cannot have tls settings",
-                    port.protocol
-                ),
-            ),
+            rules::Proto::Other if s.tls.is_some() => {
+                rep.error(&p.key("tls"), format!("a server with protocol {} cannot have tls settings", port.protocol))
+            }
             _ => {}
         }
     }
@@ -150,15 +127,15 @@ pub(super) fn namespaced_host(h: &str, gateway: bool, p: &FieldPath, rep: &mut R
         Some(parts) => parts,
         None if gateway => return host_part(h, true, p, rep),
         None => {
-            rep.error(p, format!("host {h:?} must have the form namespace/dnsName (for example \"./{h}\" or \"*/{h}\")"));
+            rep.error(
+                p,
+                format!("host {h:?} must have the form namespace/dnsName (for example \"./{h}\" or \"*/{h}\")"),
+            );
             return;
         }
     };
     if ns.is_empty() || name.is_empty() {
-        rep.error(
-            p,
-            format!("host {h:?}: namespace and dnsName must not be empty"),
-        );
+        rep.error(p, format!("host {h:?}: namespace and dnsName must not be empty"));
     }
     let ns_ok = if gateway {
         ns == "*" || ns == "." || rules::is_dns1123_label(ns)
@@ -168,17 +145,17 @@ pub(super) fn namespaced_host(h: &str, gateway: bool, p: &FieldPath, rep: &mut R
     };
     if !ns_ok && !ns.is_empty() {
         let what = if gateway { "gateway" } else { "sidecar" };
-        rep.error(p, format!("invalid namespace {ns:?} in {what} host {h:?}: expected \"*\", \".\" or a namespace name"));
+        rep.error(
+            p,
+            format!("invalid namespace {ns:?} in {what} host {h:?}: expected \"*\", \".\" or a namespace name"),
+        );
     }
     host_part(name, gateway, p, rep);
 }
 
 fn host_part(name: &str, gateway: bool, p: &FieldPath, rep: &mut Report) {
     if name != "*" && !name.contains('.') {
-        rep.error(
-            p,
-            format!("short name {name:?} is not allowed here; use a fully qualified name"),
-        );
+        rep.error(p, format!("short name {name:?} is not allowed here; use a fully qualified name"));
     }
     if let Err(m) = rules::wildcard_domain(name) {
         if !(gateway && rules::is_ip(name)) {
@@ -235,53 +212,28 @@ pub(super) fn server_tls(t: &ServerTlsSettings, p: &FieldPath, rep: &mut Report)
             if set {
                 rep.error(
                     &p.key(field),
-                    format!(
-                        "ISTIO_MUTUAL uses the gateway's Istio certificate: {field} cannot be set"
-                    ),
+                    format!("ISTIO_MUTUAL uses the gateway's Istio certificate: {field} cannot be set"),
                 );
             }
         }
         return;
     }
-    if matches!(
-        mode,
-        ServerTlsMode::Passthrough | ServerTlsMode::AutoPassthrough
-    ) {
+    if matches!(mode, ServerTlsMode::Passthrough | ServerTlsMode::AutoPassthrough) {
         if has_cert_fields {
-            let m = if mode == ServerTlsMode::Passthrough {
-                "PASSTHROUGH"
-            } else {
-                "AUTO_PASSTHROUGH"
-            };
-            let hint = if t.mode.is_none() {
-                " (PASSTHROUGH is the default: set mode: SIMPLE to terminate TLS)"
-            } else {
-                ""
-            };
-            rep.warn(
-                p,
-                format!("{m} mode does not use certificates; they will be ignored{hint}"),
-            );
+            let m = if mode == ServerTlsMode::Passthrough { "PASSTHROUGH" } else { "AUTO_PASSTHROUGH" };
+            let hint =
+                if t.mode.is_none() { " (PASSTHROUGH is the default: set mode: SIMPLE to terminate TLS)" } else { "" };
+            rep.warn(p, format!("{m} mode does not use certificates; they will be ignored{hint}"));
         }
     }
-    let terminating = matches!(
-        mode,
-        ServerTlsMode::Simple | ServerTlsMode::Mutual | ServerTlsMode::OptionalMutual
-    );
-    let sources = [
-        has_pair,
-        !t.credential_name.is_empty(),
-        !t.credential_names.is_empty(),
-        !t.tls_certificates.is_empty(),
-    ];
+    let terminating = matches!(mode, ServerTlsMode::Simple | ServerTlsMode::Mutual | ServerTlsMode::OptionalMutual);
+    let sources =
+        [has_pair, !t.credential_name.is_empty(), !t.credential_names.is_empty(), !t.tls_certificates.is_empty()];
     if sources.iter().filter(|b| **b).count() > 1 {
         rep.error(p, "only one certificate source may be set: serverCertificate/privateKey, credentialName, credentialNames or tlsCertificates");
     }
     if t.credential_names.len() > 2 {
-        rep.error(
-            &p.key("credentialNames"),
-            "credentialNames may list at most 2 secrets",
-        );
+        rep.error(&p.key("credentialNames"), "credentialNames may list at most 2 secrets");
     }
     if t.tls_certificates.len() > 2 {
         rep.warn(
@@ -308,19 +260,13 @@ pub(super) fn server_tls(t: &ServerTlsSettings, p: &FieldPath, rep: &mut Report)
                 );
             }
             if t.private_key.is_empty() {
-                rep.error(
-                    &p.key("privateKey"),
-                    format!("{m} TLS needs a privateKey (or a credentialName)"),
-                );
+                rep.error(&p.key("privateKey"), format!("{m} TLS needs a privateKey (or a credentialName)"));
             }
         } else {
             for (i, c) in t.tls_certificates.iter().enumerate() {
                 let cp = p.key("tlsCertificates").index(i);
                 if c.server_certificate.is_empty() {
-                    rep.error(
-                        &cp.key("serverCertificate"),
-                        format!("{m} TLS needs a serverCertificate"),
-                    );
+                    rep.error(&cp.key("serverCertificate"), format!("{m} TLS needs a serverCertificate"));
                 }
                 if c.private_key.is_empty() {
                     rep.error(&cp.key("privateKey"), format!("{m} TLS needs a privateKey"));
@@ -332,17 +278,10 @@ pub(super) fn server_tls(t: &ServerTlsSettings, p: &FieldPath, rep: &mut Report)
                 rep.error(&p.key("caCrl"), "caCrl is not supported with SIMPLE TLS");
             }
         } else if t.ca_certificates.is_empty() {
-            rep.error(
-                &p.key("caCertificates"),
-                format!("{m} TLS needs caCertificates (the client CA bundle)"),
-            );
+            rep.error(&p.key("caCertificates"), format!("{m} TLS needs caCertificates (the client CA bundle)"));
         }
     }
-    if matches!(
-        t.min_protocol_version,
-        Some(TlsProtocol::V1_0 | TlsProtocol::V1_1)
-    ) && t.cipher_suites.is_empty()
-    {
+    if matches!(t.min_protocol_version, Some(TlsProtocol::V1_0 | TlsProtocol::V1_1)) && t.cipher_suites.is_empty() {
         rep.warn(
             &p.key("minProtocolVersion"),
             "TLS 1.0 and 1.1 need cipherSuites to be set; the default suites are TLS 1.2+ only",
@@ -352,10 +291,7 @@ pub(super) fn server_tls(t: &ServerTlsSettings, p: &FieldPath, rep: &mut Report)
     for (i, c) in t.cipher_suites.iter().enumerate() {
         let cp = p.key("cipherSuites").index(i);
         if !CIPHERS.contains(&c.as_str()) {
-            rep.warn(
-                &cp,
-                format!("unknown cipher suite {c:?}; it will be ignored"),
-            );
+            rep.warn(&cp, format!("unknown cipher suite {c:?}; it will be ignored"));
         } else if seen.contains(&c.as_str()) {
             rep.warn(&cp, format!("duplicate cipher suite {c:?}"));
         }

@@ -45,13 +45,7 @@ impl Report {
         path: &FieldPath,
         message: impl Into<String>,
     ) {
-        self.findings.push(Finding {
-            severity,
-            code,
-            path: path.clone(),
-            message: message.into(),
-            at_key: false,
-        });
+        self.findings.push(Finding { severity, code, path: path.clone(), message: message.into(), at_key: false });
     }
 
     /// A schema error (IST0106).
@@ -83,11 +77,7 @@ impl Report {
     }
 
     /// C-6 over a label map at `path`.
-    pub(crate) fn labels(
-        &mut self,
-        path: &FieldPath,
-        map: &std::collections::BTreeMap<String, String>,
-    ) {
+    pub(crate) fn labels(&mut self, path: &FieldPath, map: &std::collections::BTreeMap<String, String>) {
         for (key, on_key, msg) in rules::labels(map) {
             if on_key {
                 self.error_at_key(&path.key(&key), msg);
@@ -109,9 +99,7 @@ pub fn validate(r: &Resource) -> Vec<Finding> {
         Spec::DestinationRule(dr) => destination_rule::validate(dr, ns, &spec, &mut rep),
         Spec::Gateway(gw) => gateway::validate(gw, &r.meta.name, &spec, &mut rep),
         Spec::ServiceEntry(se) => service_entry::validate(se, ns, &r.meta.labels, &spec, &mut rep),
-        Spec::WorkloadEntry(we) => {
-            service_entry::validate_workload_entry(we, None, true, &spec, &mut rep)
-        }
+        Spec::WorkloadEntry(we) => service_entry::validate_workload_entry(we, None, true, &spec, &mut rep),
         Spec::Sidecar(sc) => sidecar::validate(sc, ns, &spec, &mut rep),
     }
     rep.findings
@@ -128,14 +116,10 @@ fn metadata(r: &Resource, rep: &mut Report) {
     }
     for key in r.meta.annotations.keys() {
         let bad = match key.as_str() {
-            "istio.io/dry-run" => {
-                Some("the annotation \"istio.io/dry-run\" is only allowed on AuthorizationPolicy")
-            }
+            "istio.io/dry-run" => Some("the annotation \"istio.io/dry-run\" is only allowed on AuthorizationPolicy"),
             "internal.istio.io/webhook-always-reject"
             | "internal.istio.io/parents"
-            | "internal.istio.io/parent-namespace" => {
-                Some("internal Istio annotations may not be set by users")
-            }
+            | "internal.istio.io/parent-namespace" => Some("internal Istio annotations may not be set by users"),
             _ => None,
         };
         if let Some(msg) = bad {
@@ -163,10 +147,7 @@ pub(crate) fn export_to(
         let key = if e == "." { ns } else { e.as_str() };
         if seen.contains(&key) {
             if key != e {
-                rep.error(
-                    &p,
-                    format!("duplicate entries in exportTo: \".\" and the own namespace {ns:?}"),
-                );
+                rep.error(&p, format!("duplicate entries in exportTo: \".\" and the own namespace {ns:?}"));
             } else {
                 rep.error(&p, format!("duplicate entry {e:?} in exportTo"));
             }
@@ -189,16 +170,10 @@ pub(crate) fn export_to(
         }
     }
     if seen.contains(&"*") && list.len() > 1 {
-        rep.error(
-            path,
-            "exportTo cannot mix \"*\" (public) with other entries",
-        );
+        rep.error(path, "exportTo cannot mix \"*\" (public) with other entries");
     }
     if seen.contains(&"~") && list.len() > 1 {
-        rep.error(
-            path,
-            "exportTo cannot mix \"~\" (visible to no one) with other entries",
-        );
+        rep.error(path, "exportTo cannot mix \"~\" (visible to no one) with other entries");
     }
 }
 
@@ -209,24 +184,15 @@ pub(crate) fn workload_selector(
     rep: &mut Report,
 ) {
     if labels.is_empty() {
-        rep.warn(
-            path,
-            "workload selector has no labels: it applies to every workload in the namespace",
-        );
+        rep.warn(path, "workload selector has no labels: it applies to every workload in the namespace");
         return;
     }
     for (k, v) in labels {
         if k.is_empty() {
-            rep.error_at_key(
-                &path.key(k),
-                "empty key is not supported in a workload selector",
-            );
+            rep.error_at_key(&path.key(k), "empty key is not supported in a workload selector");
         }
         if k.contains('*') || v.contains('*') {
-            rep.error(
-                &path.key(k),
-                format!("wildcard is not supported in a workload selector: {k:?}: {v:?}"),
-            );
+            rep.error(&path.key(k), format!("wildcard is not supported in a workload selector: {k:?}: {v:?}"));
         }
     }
 }

@@ -13,20 +13,14 @@ pub(crate) fn duration(d: &Duration) -> Result<(), String> {
         return Err(format!("duration \"{d}\" must be at least 1ms"));
     }
     if !d.is_whole_millis() {
-        return Err(format!(
-            "duration \"{d}\" must be a whole number of milliseconds"
-        ));
+        return Err(format!("duration \"{d}\" must be a whole number of milliseconds"));
     }
     Ok(())
 }
 
 /// C-2: 1..=65535.
 pub(crate) fn port(n: u32) -> Result<(), String> {
-    if (1..=65535).contains(&n) {
-        Ok(())
-    } else {
-        Err(format!("port number {n} must be in the range 1..65535"))
-    }
+    if (1..=65535).contains(&n) { Ok(()) } else { Err(format!("port number {n} must be in the range 1..65535")) }
 }
 
 /// A DNS-1123 label: letters, digits and `-`, alphanumeric at both ends, at most 63.
@@ -55,9 +49,7 @@ fn preconditions(name: &str) -> Result<(), String> {
         return Err("empty domain name is not allowed".into());
     }
     if name.len() > 255 {
-        return Err(format!(
-            "domain name {name:?} is too long (max 255 characters)"
-        ));
+        return Err(format!("domain name {name:?} is too long (max 255 characters)"));
     }
     Ok(())
 }
@@ -68,18 +60,14 @@ fn dns1123_labels(full: &str, rest: &str) -> Result<(), String> {
     let parts: Vec<&str> = rest.split('.').collect();
     let tld = parts[parts.len() - 1];
     if !tld.is_empty() && tld.parse::<i64>().is_ok() {
-        return Err(format!(
-            "domain name {full:?} is invalid (top-level domain {tld:?} cannot be all-numeric)"
-        ));
+        return Err(format!("domain name {full:?} is invalid (top-level domain {tld:?} cannot be all-numeric)"));
     }
     for (i, label) in parts.iter().enumerate() {
         if i == parts.len() - 1 && label.is_empty() {
             return Ok(());
         }
         if !is_dns1123_label(label) {
-            return Err(format!(
-                "domain name {full:?} is invalid (label {label:?} is not a DNS-1123 label)"
-            ));
+            return Err(format!("domain name {full:?} is invalid (label {label:?} is not a DNS-1123 label)"));
         }
     }
     Ok(())
@@ -89,10 +77,7 @@ fn is_wildcard_label(label: &str) -> bool {
     if label == "*" {
         return true;
     }
-    let rest = label
-        .strip_prefix("*-")
-        .or_else(|| label.strip_prefix('*'))
-        .unwrap_or(label);
+    let rest = label.strip_prefix("*-").or_else(|| label.strip_prefix('*')).unwrap_or(label);
     label.len() <= 63 && is_dns1123_label(rest)
 }
 
@@ -104,9 +89,7 @@ pub(crate) fn wildcard_domain(name: &str) -> Result<(), String> {
         None => (name, None),
     };
     if !is_wildcard_label(first) {
-        return Err(format!(
-            "domain name {name:?} is invalid (label {first:?} is not a DNS-1123 label or a wildcard)"
-        ));
+        return Err(format!("domain name {name:?} is invalid (label {first:?} is not a DNS-1123 label or a wildcard)"));
     }
     match rest {
         Some(r) => dns1123_labels(name, r),
@@ -134,9 +117,7 @@ pub(crate) fn ip_or_subnet(s: &str) -> Result<(), String> {
         let max = if addr.is_ipv4() { 32 } else { 128 };
         match bits.parse::<u32>() {
             Ok(n) if n <= max && !bits.starts_with('+') => Ok(()),
-            _ => Err(format!(
-                "{s:?} is not a valid CIDR block (prefix length must be 0..{max})"
-            )),
+            _ => Err(format!("{s:?} is not a valid CIDR block (prefix length must be 0..{max})")),
         }
     } else if is_ip(s) {
         Ok(())
@@ -148,9 +129,7 @@ pub(crate) fn ip_or_subnet(s: &str) -> Result<(), String> {
 /// A partial wildcard such as `*foo.com` (only `*` or `*.` prefixes are whole-label).
 pub(crate) fn partial_wildcard(host: &str) -> Result<(), String> {
     if host.starts_with('*') && host.len() > 1 && !host[1..].starts_with('.') {
-        Err(format!(
-            "partial wildcard {host:?} is not allowed (use \"*\" or a \"*.\" prefix)"
-        ))
+        Err(format!("partial wildcard {host:?} is not allowed (use \"*\" or a \"*.\" prefix)"))
     } else {
         Ok(())
     }
@@ -179,8 +158,7 @@ fn is_label_name(s: &str) -> bool {
         && b.len() <= 63
         && b[0].is_ascii_alphanumeric()
         && b[b.len() - 1].is_ascii_alphanumeric()
-        && b.iter()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
+        && b.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
 }
 
 fn is_dns1123_subdomain(s: &str) -> bool {
@@ -191,8 +169,7 @@ fn is_dns1123_subdomain(s: &str) -> bool {
             !b.is_empty()
                 && (b[0].is_ascii_lowercase() || b[0].is_ascii_digit())
                 && (b[b.len() - 1].is_ascii_lowercase() || b[b.len() - 1].is_ascii_digit())
-                && b.iter()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+                && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
         })
 }
 
@@ -245,19 +222,13 @@ pub(crate) fn labels(map: &BTreeMap<String, String>) -> Vec<(String, bool, Strin
 
 /// C-8 for integer percents.
 pub(crate) fn int_percent(v: i32) -> Result<(), String> {
-    if (0..=100).contains(&v) {
-        Ok(())
-    } else {
-        Err(format!("percentage {v} must be in the range 0..100"))
-    }
+    if (0..=100).contains(&v) { Ok(()) } else { Err(format!("percentage {v} must be in the range 0..100")) }
 }
 
 /// C-8 for `Percent` in fault injection: 0 or in [0.0001, 100].
 pub(crate) fn fault_percentage(v: f64) -> Result<(), String> {
     if !(0.0..=100.0).contains(&v) || (v > 0.0 && v < 0.0001) || v.is_nan() {
-        Err(format!(
-            "percentage {v} must be 0 or in the range [0.0001, 100]"
-        ))
+        Err(format!("percentage {v} must be 0 or in the range [0.0001, 100]"))
     } else {
         Ok(())
     }
@@ -265,20 +236,16 @@ pub(crate) fn fault_percentage(v: f64) -> Result<(), String> {
 
 /// RFC 7230 token characters.
 pub(crate) fn is_token(s: &str) -> bool {
-    !s.is_empty()
-        && s.bytes()
-            .all(|c| c.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&c))
+    !s.is_empty() && s.bytes().all(|c| c.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&c))
 }
 
 const PSEUDO_HEADERS: [&str; 5] = [":method", ":scheme", ":authority", ":path", ":status"];
 
 /// True for `@request.auth.claims.x` or `@request.auth.claims[a][b]` keys.
 pub(crate) fn is_jwt_claim_key(name: &str) -> bool {
-    name.strip_prefix("@request.auth.claims")
-        .is_some_and(|rest| {
-            (rest.starts_with('.') && rest.len() > 1)
-                || (rest.starts_with('[') && rest.ends_with(']') && rest.len() > 2)
-        })
+    name.strip_prefix("@request.auth.claims").is_some_and(|rest| {
+        (rest.starts_with('.') && rest.len() > 1) || (rest.starts_with('[') && rest.ends_with(']') && rest.len() > 2)
+    })
 }
 
 /// C-9 for match keys (`headers`, `withoutHeaders`).
@@ -300,15 +267,11 @@ pub(crate) fn request_set_header_name(name: &str) -> Result<(), String> {
         return Err("header name must not be empty".into());
     }
     if name.starts_with(':') && name != ":authority" {
-        return Err(format!(
-            "pseudo-header {name:?} cannot be set (only :authority)"
-        ));
+        return Err(format!("pseudo-header {name:?} cannot be set (only :authority)"));
     }
     let bare = name.strip_prefix(':').unwrap_or(name);
     if !is_token(bare) {
-        return Err(format!(
-            "header name {name:?} is not a valid HTTP header name"
-        ));
+        return Err(format!("header name {name:?} is not a valid HTTP header name"));
     }
     Ok(())
 }
@@ -325,9 +288,7 @@ pub(crate) fn header_operation_name(name: &str) -> Result<(), String> {
         return Err("header \"host\" cannot be modified here".into());
     }
     if !is_token(name) {
-        return Err(format!(
-            "header name {name:?} is not a valid HTTP header name"
-        ));
+        return Err(format!("header name {name:?} is not a valid HTTP header name"));
     }
     Ok(())
 }
@@ -336,9 +297,7 @@ pub(crate) fn header_operation_name(name: &str) -> Result<(), String> {
 /// the start of a complete `%VARIABLE%` / `%VARIABLE(arg)%`.
 pub(crate) fn header_value(v: &str) -> Result<(), String> {
     if let Some(c) = v.chars().find(|c| c.is_control() && *c != '\t') {
-        return Err(format!(
-            "header value {v:?} contains the control character {c:?}"
-        ));
+        return Err(format!("header value {v:?} contains the control character {c:?}"));
     }
     let b = v.as_bytes();
     let mut i = 0;
@@ -357,17 +316,13 @@ pub(crate) fn header_value(v: &str) -> Result<(), String> {
             j += 1;
         }
         if j == i + 1 {
-            return Err(format!(
-                "header value {v:?} has an unescaped '%' (write \"%%\" for a literal '%')"
-            ));
+            return Err(format!("header value {v:?} has an unescaped '%' (write \"%%\" for a literal '%')"));
         }
         if b.get(j) == Some(&b'(') {
             match v[j..].find(")%") {
                 Some(end) => j += end + 1,
                 None => {
-                    return Err(format!(
-                        "header value {v:?} has an unterminated variable (missing \")%\")"
-                    ));
+                    return Err(format!("header value {v:?} has an unterminated variable (missing \")%\")"));
                 }
             }
         }
@@ -387,48 +342,22 @@ pub(crate) fn regex(re: &str) -> Result<(), String> {
         return Err("regex must not be empty".into());
     }
     if re.len() > 1024 {
-        return Err(format!(
-            "regex is {} characters long; the limit is 1024",
-            re.len()
-        ));
+        return Err(format!("regex is {} characters long; the limit is 1024", re.len()));
     }
     regex::RegexBuilder::new(re)
         .size_limit(1 << 20)
         .build()
         .map(|_| ())
-        .map_err(|e| {
-            format!(
-                "regex {re:?} does not compile as RE2: {}",
-                first_line(&e.to_string())
-            )
-        })
+        .map_err(|e| format!("regex {re:?} does not compile as RE2: {}", first_line(&e.to_string())))
 }
 
 fn first_line(s: &str) -> String {
-    s.lines()
-        .filter(|l| !l.trim().is_empty())
-        .last()
-        .unwrap_or(s)
-        .trim()
-        .trim_start_matches("error: ")
-        .to_string()
+    s.lines().filter(|l| !l.trim().is_empty()).last().unwrap_or(s).trim().trim_start_matches("error: ").to_string()
 }
 
 /// C-13: the protocol names Istio knows (case-insensitive).
-pub(crate) const PROTOCOLS: [&str; 12] = [
-    "HTTP",
-    "HTTPS",
-    "HTTP2",
-    "GRPC",
-    "GRPC-WEB",
-    "HTTP_PROXY",
-    "TCP",
-    "TLS",
-    "UDP",
-    "MONGO",
-    "REDIS",
-    "MYSQL",
-];
+pub(crate) const PROTOCOLS: [&str; 12] =
+    ["HTTP", "HTTPS", "HTTP2", "GRPC", "GRPC-WEB", "HTTP_PROXY", "TCP", "TLS", "UDP", "MONGO", "REDIS", "MYSQL"];
 
 /// The protocol family of a port.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -453,19 +382,12 @@ pub(crate) fn proto_family(p: &str) -> Proto {
 /// C-13; empty allowed only where `allow_empty` (protocol sniffing on SE and Sidecar).
 pub(crate) fn protocol(p: &str, allow_empty: bool) -> Result<(), String> {
     if p.is_empty() {
-        return if allow_empty {
-            Ok(())
-        } else {
-            Err("protocol is required".into())
-        };
+        return if allow_empty { Ok(()) } else { Err("protocol is required".into()) };
     }
     if PROTOCOLS.iter().any(|k| k.eq_ignore_ascii_case(p)) {
         Ok(())
     } else {
-        Err(format!(
-            "unknown protocol {p:?}; expected one of {}",
-            PROTOCOLS.join(", ")
-        ))
+        Err(format!("unknown protocol {p:?}; expected one of {}", PROTOCOLS.join(", ")))
     }
 }
 
@@ -542,9 +464,7 @@ pub(crate) fn host_subset_of(a: &str, b: &str) -> bool {
 pub(crate) fn base64_len(s: &str) -> Result<usize, String> {
     let t = s.trim_end_matches('=');
     let pad = s.len() - t.len();
-    let ok = t
-        .bytes()
-        .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'+' | b'/' | b'-' | b'_'));
+    let ok = t.bytes().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'+' | b'/' | b'-' | b'_'));
     if !ok || pad > 2 || (pad > 0 && s.len() % 4 != 0) || t.len() % 4 == 1 {
         return Err("body.bytes is not valid base64".into());
     }
@@ -557,29 +477,12 @@ mod tests {
 
     #[test]
     fn wildcard_domain_follows_istio() {
-        for ok in [
-            "reviews",
-            "reviews.bookinfo",
-            "*.example.com",
-            "*",
-            "*foo.baz",
-            "*-foo.baz",
-            "istio.io.",
-            "123",
-            "A.B.c",
-        ] {
+        for ok in
+            ["reviews", "reviews.bookinfo", "*.example.com", "*", "*foo.baz", "*-foo.baz", "istio.io.", "123", "A.B.c"]
+        {
             assert!(wildcard_domain(ok).is_ok(), "{ok}");
         }
-        for bad in [
-            "",
-            "10.0.0.1",
-            "foo.*.com",
-            "-a.com",
-            "a..b",
-            "a_b.com",
-            "default/reviews",
-            "foo.123",
-        ] {
+        for bad in ["", "10.0.0.1", "foo.*.com", "-a.com", "a..b", "a_b.com", "default/reviews", "foo.123"] {
             assert!(wildcard_domain(bad).is_err(), "{bad}");
         }
     }
@@ -594,23 +497,10 @@ mod tests {
 
     #[test]
     fn header_values() {
-        for ok in [
-            "plain",
-            "100%%",
-            "%HOSTNAME%",
-            "%REQ(x-id)%",
-            "a%%b%DOWNSTREAM_REMOTE_ADDRESS%c",
-            "tab\there",
-        ] {
+        for ok in ["plain", "100%%", "%HOSTNAME%", "%REQ(x-id)%", "a%%b%DOWNSTREAM_REMOTE_ADDRESS%c", "tab\there"] {
             assert!(header_value(ok).is_ok(), "{ok}");
         }
-        for bad in [
-            "50%off",
-            "trailing%",
-            "%UNTERMINATED",
-            "%REQ(x-id",
-            "bell\u{7}",
-        ] {
+        for bad in ["50%off", "trailing%", "%UNTERMINATED", "%REQ(x-id", "bell\u{7}"] {
             assert!(header_value(bad).is_err(), "{bad}");
         }
     }

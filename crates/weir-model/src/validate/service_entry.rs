@@ -19,24 +19,14 @@ pub(super) fn validate(
     let resolution = se.effective_resolution();
     // SE-04
     if se.workload_selector.is_some() && !se.endpoints.is_empty() {
-        rep.error(
-            spec,
-            "only one of workloadSelector and endpoints may be set",
-        );
+        rep.error(spec, "only one of workloadSelector and endpoints may be set");
     }
     if let Some(sel) = &se.workload_selector {
-        workload_selector(
-            &sel.labels,
-            &spec.key("workloadSelector").key("labels"),
-            rep,
-        );
+        workload_selector(&sel.labels, &spec.key("workloadSelector").key("labels"), rep);
     }
     // SE-01
     if se.hosts.is_empty() {
-        rep.error(
-            &spec.key("hosts"),
-            "a service entry needs at least one host",
-        );
+        rep.error(&spec.key("hosts"), "a service entry needs at least one host");
     }
     for (i, h) in se.hosts.iter().enumerate() {
         let hp = spec.key("hosts").index(i);
@@ -58,30 +48,21 @@ pub(super) fn validate(
         rep.check(&spec.key("addresses").index(i), rules::ip_or_subnet(a));
     }
     if cidr && !matches!(resolution, Resolution::None | Resolution::Static) {
-        rep.error(
-            &spec.key("addresses"),
-            "CIDR addresses are allowed only with resolution NONE or STATIC",
-        );
+        rep.error(&spec.key("addresses"), "CIDR addresses are allowed only with resolution NONE or STATIC");
     }
     // SE-03, SE-10
-    let autoallocate = resolution != Resolution::None
-        && labels.get(AUTOALLOCATE_LABEL).map(String::as_str) != Some("false");
+    let autoallocate =
+        resolution != Resolution::None && labels.get(AUTOALLOCATE_LABEL).map(String::as_str) != Some("false");
     let mut names: Vec<&str> = Vec::new();
     let mut numbers: Vec<u32> = Vec::new();
     for (i, port) in se.ports.iter().enumerate() {
         let pp = spec.key("ports").index(i);
         if names.contains(&port.name.as_str()) {
-            rep.error(
-                &pp.key("name"),
-                format!("port name {:?} is already defined", port.name),
-            );
+            rep.error(&pp.key("name"), format!("port name {:?} is already defined", port.name));
         }
         names.push(&port.name);
         if numbers.contains(&port.number) {
-            rep.error(
-                &pp.key("number"),
-                format!("port {} is already defined", port.number),
-            );
+            rep.error(&pp.key("number"), format!("port {} is already defined", port.number));
         }
         numbers.push(port.number);
         if port.target_port != 0 {
@@ -96,10 +77,7 @@ pub(super) fn validate(
                 "addresses are required for ports serving TCP (or unset) protocol when address auto-allocation is off: traffic is matched by port alone",
             );
         }
-        rep.check(
-            &pp.key("name"),
-            rules::dns1123_label(&port.name, "port name"),
-        );
+        rep.check(&pp.key("name"), rules::dns1123_label(&port.name, "port name"));
         rep.check(&pp.key("protocol"), rules::protocol(&port.protocol, true));
         rep.check(&pp.key("number"), rules::port(port.number));
     }
@@ -111,10 +89,7 @@ pub(super) fn validate(
                 rep.error(&spec.key("endpoints"), "resolution NONE takes no endpoints");
             }
             if se.workload_selector.is_some() {
-                rep.warn(
-                    &spec.key("workloadSelector"),
-                    "workloadSelector has no effect with resolution NONE",
-                );
+                rep.warn(&spec.key("workloadSelector"), "workloadSelector has no effect with resolution NONE");
             }
         }
         // SE-06
@@ -122,19 +97,10 @@ pub(super) fn validate(
             let mut unix = false;
             for (i, ep) in se.endpoints.iter().enumerate() {
                 unix |= ep.address.starts_with("unix://");
-                validate_workload_entry(
-                    ep,
-                    Some(&port_names),
-                    false,
-                    &spec.key("endpoints").index(i),
-                    rep,
-                );
+                validate_workload_entry(ep, Some(&port_names), false, &spec.key("endpoints").index(i), rep);
             }
             if unix && se.ports.len() != 1 {
-                rep.error(
-                    &spec.key("ports"),
-                    "exactly 1 service port is required with unix socket endpoints",
-                );
+                rep.error(&spec.key("ports"), "exactly 1 service port is required with unix socket endpoints");
             }
         }
         // SE-07
@@ -150,24 +116,12 @@ pub(super) fn validate(
                 }
             }
             if resolution == Resolution::DnsRoundRobin && se.endpoints.len() > 1 {
-                rep.error(
-                    &spec.key("endpoints"),
-                    "resolution DNS_ROUND_ROBIN allows at most one endpoint",
-                );
+                rep.error(&spec.key("endpoints"), "resolution DNS_ROUND_ROBIN allows at most one endpoint");
             }
             for (i, ep) in se.endpoints.iter().enumerate() {
-                validate_workload_entry(
-                    ep,
-                    Some(&port_names),
-                    true,
-                    &spec.key("endpoints").index(i),
-                    rep,
-                );
+                validate_workload_entry(ep, Some(&port_names), true, &spec.key("endpoints").index(i), rep);
             }
-            if !se.addresses.is_empty()
-                && se.hosts.len() > 1
-                && se.ports.iter().any(|p| is_tcp_based(&p.protocol))
-            {
+            if !se.addresses.is_empty() && se.hosts.len() > 1 && se.ports.iter().any(|p| is_tcp_based(&p.protocol)) {
                 rep.warn(spec, "a service entry should not have several hosts together with addresses and a TCP port");
             }
         }
@@ -182,25 +136,20 @@ pub(super) fn validate(
                 }
             }
             if !se.addresses.is_empty() {
-                rep.error(
-                    &spec.key("addresses"),
-                    "resolution DYNAMIC_DNS takes no addresses",
-                );
+                rep.error(&spec.key("addresses"), "resolution DYNAMIC_DNS takes no addresses");
             }
             if !se.endpoints.is_empty() {
-                rep.error(
-                    &spec.key("endpoints"),
-                    "resolution DYNAMIC_DNS takes no endpoints",
-                );
+                rep.error(&spec.key("endpoints"), "resolution DYNAMIC_DNS takes no endpoints");
             }
             for (i, port) in se.ports.iter().enumerate() {
-                let ok = ["HTTP", "TLS", "GRPC", "HTTP2"]
-                    .iter()
-                    .any(|p| p.eq_ignore_ascii_case(&port.protocol));
+                let ok = ["HTTP", "TLS", "GRPC", "HTTP2"].iter().any(|p| p.eq_ignore_ascii_case(&port.protocol));
                 if !ok {
                     rep.error(
                         &spec.key("ports").index(i).key("protocol"),
-                        format!("protocol {:?} is not supported with DYNAMIC_DNS; use HTTP, TLS, GRPC or HTTP2", port.protocol),
+                        format!(
+                            "protocol {:?} is not supported with DYNAMIC_DNS; use HTTP, TLS, GRPC or HTTP2",
+                            port.protocol
+                        ),
                     );
                 }
             }
@@ -208,11 +157,7 @@ pub(super) fn validate(
     }
     // SE-09
     if resolution != Resolution::None && se.hosts.len() > 1 {
-        if let Some(i) = se
-            .ports
-            .iter()
-            .position(|p| rules::proto_family(&p.protocol) == rules::Proto::Other)
-        {
+        if let Some(i) = se.ports.iter().position(|p| rules::proto_family(&p.protocol) == rules::Proto::Other) {
             rep.error(
                 &spec.key("ports").index(i).key("protocol"),
                 "several hosts need HTTP or TLS ports so they can be told apart (or resolution NONE)",
@@ -223,9 +168,7 @@ pub(super) fn validate(
 }
 
 fn is_tcp_based(p: &str) -> bool {
-    ["TCP", "HTTPS", "TLS", "MONGO", "REDIS", "MYSQL"]
-        .iter()
-        .any(|k| k.eq_ignore_ascii_case(p))
+    ["TCP", "HTTPS", "TLS", "MONGO", "REDIS", "MYSQL"].iter().any(|k| k.eq_ignore_ascii_case(p))
 }
 
 /// A WorkloadEntry, alone (`ports = None`) or as a ServiceEntry endpoint.
@@ -240,37 +183,22 @@ pub(super) fn validate_workload_entry(
     // WE-01
     if addr.is_empty() {
         if we.network.is_empty() {
-            rep.error(
-                &p.key("address"),
-                "address is required (unless network is set)",
-            );
+            rep.error(&p.key("address"), "address is required (unless network is set)");
             return;
         }
-        rep.warn(
-            &p.key("address"),
-            format!("address is unset with network {:?}", we.network),
-        );
+        rep.warn(&p.key("address"), format!("address is unset with network {:?}", we.network));
     }
     // WE-02
     if let Some(path) = addr.strip_prefix("unix://") {
         rep.check(&p.key("address"), rules::unix_address(path));
         if !we.ports.is_empty() {
-            rep.error(
-                &p.key("ports"),
-                format!("unix endpoint {addr:?} must not list ports"),
-            );
+            rep.error(&p.key("ports"), format!("unix endpoint {addr:?} must not list ports"));
         }
     } else if !addr.is_empty() && !rules::is_ip(addr) {
         if !allow_fqdn {
-            rep.error(
-                &p.key("address"),
-                format!("endpoint address {addr:?} is not a valid IP address"),
-            );
+            rep.error(&p.key("address"), format!("endpoint address {addr:?} is not a valid IP address"));
         } else if rules::fqdn(addr).is_err() {
-            rep.error(
-                &p.key("address"),
-                format!("endpoint address {addr:?} is not a valid FQDN or IP address"),
-            );
+            rep.error(&p.key("address"), format!("endpoint address {addr:?} is not a valid FQDN or IP address"));
         }
     }
     // WE-03
@@ -278,10 +206,7 @@ pub(super) fn validate_workload_entry(
         let pp = p.key("ports").key(name);
         if let Some(ports) = ports {
             if !ports.contains(&name.as_str()) {
-                rep.error_at_key(
-                    &pp,
-                    format!("endpoint port {name:?} is not a port name of the service entry"),
-                );
+                rep.error_at_key(&pp, format!("endpoint port {name:?} is not a port name of the service entry"));
             }
         }
         if let Err(m) = rules::dns1123_label(name, "port name") {

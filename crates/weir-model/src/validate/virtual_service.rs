@@ -4,9 +4,9 @@ use super::{Report, export_to, rules};
 use crate::diag::{Severity, codes};
 use crate::path::FieldPath;
 use crate::types::{
-    CorsPolicy, Destination, Headers, HttpFaultInjection, HttpMatchRequest, HttpRedirect,
-    HttpRetry, HttpRewrite, HttpRoute, HttpRouteDestination, L4MatchAttributes, RouteDestination,
-    StringMatch, TlsMatchAttributes, VirtualService,
+    CorsPolicy, Destination, Headers, HttpFaultInjection, HttpMatchRequest, HttpRedirect, HttpRetry, HttpRewrite,
+    HttpRoute, HttpRouteDestination, L4MatchAttributes, RouteDestination, StringMatch, TlsMatchAttributes,
+    VirtualService,
 };
 
 const MESH: &str = "mesh";
@@ -16,22 +16,13 @@ pub(super) fn validate(vs: &VirtualService, ns: &str, spec: &FieldPath, rep: &mu
     // VS-01
     if delegate {
         if !vs.gateways.is_empty() {
-            rep.error(
-                &spec.key("gateways"),
-                "a delegate VirtualService (one without hosts) must not set gateways",
-            );
+            rep.error(&spec.key("gateways"), "a delegate VirtualService (one without hosts) must not set gateways");
         }
         if !vs.tls.is_empty() {
-            rep.error(
-                &spec.key("tls"),
-                "a delegate VirtualService (one without hosts) must not have tls routes",
-            );
+            rep.error(&spec.key("tls"), "a delegate VirtualService (one without hosts) must not have tls routes");
         }
         if !vs.tcp.is_empty() {
-            rep.error(
-                &spec.key("tcp"),
-                "a delegate VirtualService (one without hosts) must not have tcp routes",
-            );
+            rep.error(&spec.key("tcp"), "a delegate VirtualService (one without hosts) must not have tcp routes");
         }
     }
     // Where the VS applies: no gateways means mesh.
@@ -64,10 +55,7 @@ pub(super) fn validate(vs: &VirtualService, ns: &str, spec: &FieldPath, rep: &mu
                 if rules::hosts_overlap(&vs.hosts[i], &vs.hosts[j]) {
                     rep.error(
                         &spec.key("hosts").index(j),
-                        format!(
-                            "duplicate hosts in virtual service: {:?} overlaps {:?}",
-                            vs.hosts[i], vs.hosts[j]
-                        ),
+                        format!("duplicate hosts in virtual service: {:?} overlaps {:?}", vs.hosts[i], vs.hosts[j]),
                     );
                 }
             }
@@ -75,20 +63,14 @@ pub(super) fn validate(vs: &VirtualService, ns: &str, spec: &FieldPath, rep: &mu
     }
     // VS-05
     if vs.http.is_empty() && vs.tcp.is_empty() && vs.tls.is_empty() {
-        rep.error(
-            spec,
-            "a VirtualService must have at least one of http, tcp or tls routes",
-        );
+        rep.error(spec, "a VirtualService must have at least one of http, tcp or tls routes");
     }
     // VS-07
     if !applies_to_gateway {
         for (i, route) in vs.http.iter().enumerate() {
             for (j, m) in route.matches.iter().enumerate() {
                 let mp = spec.key("http").index(i).key("match").index(j);
-                for (field, map) in [
-                    ("headers", &m.headers),
-                    ("withoutHeaders", &m.without_headers),
-                ] {
+                for (field, map) in [("headers", &m.headers), ("withoutHeaders", &m.without_headers)] {
                     for key in map.keys().filter(|k| rules::is_jwt_claim_key(k)) {
                         rep.error_at_key(
                             &mp.key(field).key(key),
@@ -105,10 +87,7 @@ pub(super) fn validate(vs: &VirtualService, ns: &str, spec: &FieldPath, rep: &mu
     for (i, route) in vs.tls.iter().enumerate() {
         let p = spec.key("tls").index(i);
         if route.matches.is_empty() {
-            rep.error(
-                &p.key("match"),
-                "a TLS route must have at least one match condition",
-            );
+            rep.error(&p.key("match"), "a TLS route must have at least one match condition");
         }
         for (j, m) in route.matches.iter().enumerate() {
             tls_match(m, vs, &p.key("match").index(j), rep);
@@ -130,16 +109,8 @@ pub(super) fn validate(vs: &VirtualService, ns: &str, spec: &FieldPath, rep: &mu
     }
     export_to(&vs.export_to, ns, false, false, &spec.key("exportTo"), rep);
     unreachable_http(&vs.http, &spec.key("http"), rep);
-    unreachable_l4(
-        vs.tcp.iter().map(|r| r.matches.as_slice()),
-        &spec.key("tcp"),
-        rep,
-    );
-    unreachable_l4(
-        vs.tls.iter().map(|r| r.matches.as_slice()),
-        &spec.key("tls"),
-        rep,
-    );
+    unreachable_l4(vs.tcp.iter().map(|r| r.matches.as_slice()), &spec.key("tcp"), rep);
+    unreachable_l4(vs.tls.iter().map(|r| r.matches.as_slice()), &spec.key("tls"), rep);
 }
 
 /// VS-06: `ns/name` with both parts DNS labels, or a bare name that is an FQDN
@@ -151,35 +122,20 @@ pub(super) fn gateway_names(names: &[String], path: &FieldPath, rep: &mut Report
             None => {
                 if let Some((name, rest)) = g.split_once('.') {
                     let ns = rest.split('.').next().unwrap_or("");
-                    rep.warn(
-                        &p,
-                        format!("gateway {g:?} uses the legacy name.namespace form; prefer \"{ns}/{name}\""),
-                    );
+                    rep.warn(&p, format!("gateway {g:?} uses the legacy name.namespace form; prefer \"{ns}/{name}\""));
                 }
-                rep.check(
-                    &p,
-                    rules::fqdn(g).map_err(|m| format!("gateway name {g:?} is invalid: {m}")),
-                );
+                rep.check(&p, rules::fqdn(g).map_err(|m| format!("gateway name {g:?} is invalid: {m}")));
             }
             Some((ns, name)) => {
                 if ns.is_empty() || name.is_empty() {
-                    rep.error(
-                        &p,
-                        format!("gateway {g:?}: namespace and name must not be empty"),
-                    );
+                    rep.error(&p, format!("gateway {g:?}: namespace and name must not be empty"));
                     continue;
                 }
                 if !rules::is_dns1123_label(ns) {
-                    rep.error(
-                        &p,
-                        format!("gateway {g:?}: namespace {ns:?} is not a DNS-1123 label"),
-                    );
+                    rep.error(&p, format!("gateway {g:?}: namespace {ns:?} is not a DNS-1123 label"));
                 }
                 if !rules::is_dns1123_label(name) {
-                    rep.error(
-                        &p,
-                        format!("gateway {g:?}: name {name:?} is not a DNS-1123 label"),
-                    );
+                    rep.error(&p, format!("gateway {g:?}: name {name:?} is not a DNS-1123 label"));
                 }
             }
         }
@@ -189,10 +145,7 @@ pub(super) fn gateway_names(names: &[String], path: &FieldPath, rep: &mut Report
 fn http_route(r: &HttpRoute, delegate_vs: bool, p: &FieldPath, rep: &mut Report) {
     // VS-10, VS-11 (conflicts)
     if r.mirror.is_some() && !r.mirrors.is_empty() {
-        rep.error(
-            &p.key("mirrors"),
-            "an HTTP route cannot have both mirror and mirrors",
-        );
+        rep.error(&p.key("mirrors"), "an HTTP route cannot have both mirror and mirrors");
     }
     if r.delegate.is_some() {
         if delegate_vs {
@@ -202,16 +155,10 @@ fn http_route(r: &HttpRoute, delegate_vs: bool, p: &FieldPath, rep: &mut Report)
             );
         }
         if !r.route.is_empty() {
-            rep.error(
-                &p.key("delegate"),
-                "an HTTP route cannot have both route and delegate",
-            );
+            rep.error(&p.key("delegate"), "an HTTP route cannot have both route and delegate");
         }
         if r.redirect.is_some() {
-            rep.error(
-                &p.key("delegate"),
-                "an HTTP route cannot have both redirect and delegate",
-            );
+            rep.error(&p.key("delegate"), "an HTTP route cannot have both redirect and delegate");
         }
     }
     if r.redirect.is_some() {
@@ -226,36 +173,21 @@ fn http_route(r: &HttpRoute, delegate_vs: bool, p: &FieldPath, rep: &mut Report)
             rep.error(&rp, "an HTTP route cannot have both rewrite and redirect");
         }
         if r.direct_response.is_some() {
-            rep.error(
-                &rp,
-                "an HTTP route cannot have both redirect and directResponse",
-            );
+            rep.error(&rp, "an HTTP route cannot have both redirect and directResponse");
         }
     } else if r.route.is_empty() && r.delegate.is_none() && r.direct_response.is_none() {
-        rep.error(
-            p,
-            "an HTTP route needs one of route, redirect, directResponse or delegate",
-        );
+        rep.error(p, "an HTTP route needs one of route, redirect, directResponse or delegate");
     }
     if r.direct_response.is_some() {
         let dp = p.key("directResponse");
         if !r.route.is_empty() {
-            rep.error(
-                &dp,
-                "an HTTP route cannot have both route and directResponse",
-            );
+            rep.error(&dp, "an HTTP route cannot have both route and directResponse");
         }
         if r.fault.is_some() {
-            rep.error(
-                &dp,
-                "an HTTP route cannot have both fault and directResponse",
-            );
+            rep.error(&dp, "an HTTP route cannot have both fault and directResponse");
         }
         if r.rewrite.is_some() {
-            rep.error(
-                &dp,
-                "an HTTP route cannot have both rewrite and directResponse",
-            );
+            rep.error(&dp, "an HTTP route cannot have both rewrite and directResponse");
         }
     }
 
@@ -278,15 +210,9 @@ fn http_route(r: &HttpRoute, delegate_vs: bool, p: &FieldPath, rep: &mut Report)
     // VS-11
     if let Some(pct) = r.mirror_percent {
         if pct > 100 {
-            rep.error(
-                &p.key("mirrorPercent"),
-                format!("mirrorPercent {pct} must be at most 100"),
-            );
+            rep.error(&p.key("mirrorPercent"), format!("mirrorPercent {pct} must be at most 100"));
         }
-        rep.warn(
-            &p.key("mirrorPercent"),
-            "\"mirrorPercent\" is deprecated; use \"mirrorPercentage\" instead",
-        );
+        rep.warn(&p.key("mirrorPercent"), "\"mirrorPercent\" is deprecated; use \"mirrorPercentage\" instead");
     }
     if let Some(pct) = r.mirror_percentage {
         if !(0.0..=100.0).contains(&pct.value) {
@@ -302,20 +228,14 @@ fn http_route(r: &HttpRoute, delegate_vs: bool, p: &FieldPath, rep: &mut Report)
     for (i, m) in r.mirrors.iter().enumerate() {
         let mp = p.key("mirrors").index(i);
         match &m.destination {
-            None => rep.error(
-                &mp.key("destination"),
-                "missing required field `destination`",
-            ),
+            None => rep.error(&mp.key("destination"), "missing required field `destination`"),
             Some(d) => destination(d, &mp.key("destination"), rep),
         }
         if let Some(pct) = m.percentage {
             if !(0.0..=100.0).contains(&pct.value) {
                 rep.error(
                     &mp.key("percentage").key("value"),
-                    format!(
-                        "mirror percentage {} must be in the range 0..100",
-                        pct.value
-                    ),
+                    format!("mirror percentage {} must be in the range 0..100", pct.value),
                 );
             }
         }
@@ -340,22 +260,18 @@ fn http_route(r: &HttpRoute, delegate_vs: bool, p: &FieldPath, rep: &mut Report)
                 }
                 Ok(n) if n > 100 << 10 => rep.warn(
                     &dp.key("body"),
-                    format!("direct response body is {n} bytes; bodies over 100 KiB may hurt control-plane performance"),
+                    format!(
+                        "direct response body is {n} bytes; bodies over 100 KiB may hurt control-plane performance"
+                    ),
                 ),
                 Ok(_) => {}
             }
             if body.string.is_some() && body.bytes.is_some() {
-                rep.error(
-                    &dp.key("body"),
-                    "only one of body.string and body.bytes may be set",
-                );
+                rep.error(&dp.key("body"), "only one of body.string and body.bytes may be set");
             }
         }
         if !(200..=600).contains(&dr.status) {
-            rep.error(
-                &dp.key("status"),
-                format!("HTTP status {} must be in the range 200..600", dr.status),
-            );
+            rep.error(&dp.key("status"), format!("HTTP status {} must be in the range 200..600", dr.status));
         }
     }
     // VS-15
@@ -373,8 +289,7 @@ fn http_route(r: &HttpRoute, delegate_vs: bool, p: &FieldPath, rep: &mut Report)
     if let Some(t) = &r.timeout {
         rep.check(
             &p.key("timeout"),
-            rules::duration(t)
-                .map_err(|m| format!("timeout: {m} (omit the field to disable the timeout)")),
+            rules::duration(t).map_err(|m| format!("timeout: {m} (omit the field to disable the timeout)")),
         );
     }
 }
@@ -400,10 +315,7 @@ fn match_request(m: &HttpMatchRequest, p: &FieldPath, rep: &mut Report) {
             rep.error_at_key(&hp, e);
         }
         match sm {
-            None => rep.error(
-                &hp,
-                format!("header match {name:?} cannot be null (use {{}} to match presence)"),
-            ),
+            None => rep.error(&hp, format!("header match {name:?} cannot be null (use {{}} to match presence)")),
             Some(sm) => string_match(sm, false, &hp, rep),
         }
     }
@@ -421,11 +333,7 @@ fn match_request(m: &HttpMatchRequest, p: &FieldPath, rep: &mut Report) {
     if let Some(u) = &m.uri {
         string_match(u, true, &p.key("uri"), rep);
     }
-    for (field, v) in [
-        ("scheme", &m.scheme),
-        ("method", &m.method),
-        ("authority", &m.authority),
-    ] {
+    for (field, v) in [("scheme", &m.scheme), ("method", &m.method), ("authority", &m.authority)] {
         if let Some(sm) = v {
             string_match(sm, false, &p.key(field), rep);
         }
@@ -433,12 +341,9 @@ fn match_request(m: &HttpMatchRequest, p: &FieldPath, rep: &mut Report) {
     for (name, sm) in &m.query_params {
         let qp = p.key("queryParams").key(name);
         match sm {
-            None => rep.error(
-                &qp,
-                format!(
-                    "query parameter match {name:?} cannot be null (use {{}} to match presence)"
-                ),
-            ),
+            None => {
+                rep.error(&qp, format!("query parameter match {name:?} cannot be null (use {{}} to match presence)"))
+            }
             Some(sm) => string_match(sm, false, &qp, rep),
         }
     }
@@ -448,27 +353,16 @@ fn match_request(m: &HttpMatchRequest, p: &FieldPath, rep: &mut Report) {
     rep.labels(&p.key("sourceLabels"), &m.source_labels);
     gateway_names(&m.gateways, &p.key("gateways"), rep);
     if !m.source_namespace.is_empty() {
-        rep.check(
-            &p.key("sourceNamespace"),
-            rules::dns1123_label(&m.source_namespace, "sourceNamespace"),
-        );
+        rep.check(&p.key("sourceNamespace"), rules::dns1123_label(&m.source_namespace, "sourceNamespace"));
     }
 }
 
-fn header_ops(
-    ops: &crate::types::HeaderOperations,
-    request: bool,
-    p: &FieldPath,
-    rep: &mut Report,
-) {
+fn header_ops(ops: &crate::types::HeaderOperations, request: bool, p: &FieldPath, rep: &mut Report) {
     for (field, map) in [("set", &ops.set), ("add", &ops.add)] {
         for (name, value) in map {
             let hp = p.key(field).key(name);
-            let name_ok = if request {
-                rules::request_set_header_name(name)
-            } else {
-                rules::header_operation_name(name)
-            };
+            let name_ok =
+                if request { rules::request_set_header_name(name) } else { rules::header_operation_name(name) };
             if let Err(e) = name_ok {
                 rep.error_at_key(&hp, e);
             }
@@ -476,10 +370,7 @@ fn header_ops(
         }
     }
     for (i, name) in ops.remove.iter().enumerate() {
-        rep.check(
-            &p.key("remove").index(i),
-            rules::header_operation_name(name),
-        );
+        rep.check(&p.key("remove").index(i), rules::header_operation_name(name));
     }
 }
 
@@ -498,11 +389,7 @@ fn is_authority_header(h: &str) -> bool {
 
 /// VS-20: the authority may be rewritten in one place only.
 fn authority_rewrite(r: &HttpRoute, p: &FieldPath, rep: &mut Report) {
-    let mut current = r
-        .rewrite
-        .as_ref()
-        .map(|rw| rw.authority.as_str())
-        .unwrap_or("");
+    let mut current = r.rewrite.as_ref().map(|rw| rw.authority.as_str()).unwrap_or("");
     let Some(req) = r.headers.as_ref().and_then(|h| h.request.as_ref()) else {
         return;
     };
@@ -522,17 +409,9 @@ fn authority_rewrite(r: &HttpRoute, p: &FieldPath, rep: &mut Report) {
 fn cors(c: &CorsPolicy, p: &FieldPath, rep: &mut Report) {
     for (i, o) in c.allow_origins.iter().enumerate() {
         let op = p.key("allowOrigins").index(i);
-        let value = o
-            .exact
-            .as_deref()
-            .or(o.prefix.as_deref())
-            .or(o.regex.as_deref())
-            .unwrap_or("");
+        let value = o.exact.as_deref().or(o.prefix.as_deref()).or(o.regex.as_deref()).unwrap_or("");
         if value.is_empty() {
-            rep.error(
-                &op,
-                "an allowOrigins entry needs a non-empty exact, prefix or regex value",
-            );
+            rep.error(&op, "an allowOrigins entry needs a non-empty exact, prefix or regex value");
         } else if let Some(re) = &o.regex {
             rep.check(&op.key("regex"), rules::regex(re));
         }
@@ -540,40 +419,26 @@ fn cors(c: &CorsPolicy, p: &FieldPath, rep: &mut Report) {
             rep.error(&op, "only one of exact, prefix and regex may be set");
         }
     }
-    const METHODS: [&str; 10] = [
-        "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "CONNECT", "OPTIONS", "TRACE", "*",
-    ];
+    const METHODS: [&str; 10] = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "CONNECT", "OPTIONS", "TRACE", "*"];
     for (i, m) in c.allow_methods.iter().enumerate() {
         if !METHODS.contains(&m.as_str()) {
             rep.error(
                 &p.key("allowMethods").index(i),
-                format!(
-                    "{m:?} is not a valid CORS method; expected one of {}",
-                    METHODS.join(", ")
-                ),
+                format!("{m:?} is not a valid CORS method; expected one of {}", METHODS.join(", ")),
             );
         }
     }
-    for (field, list) in [
-        ("allowHeaders", &c.allow_headers),
-        ("exposeHeaders", &c.expose_headers),
-    ] {
+    for (field, list) in [("allowHeaders", &c.allow_headers), ("exposeHeaders", &c.expose_headers)] {
         for (i, h) in list.iter().enumerate() {
             if h != "*" && !rules::is_token(h) {
-                rep.error(
-                    &p.key(field).index(i),
-                    format!("{h:?} is not a valid header name"),
-                );
+                rep.error(&p.key(field).index(i), format!("{h:?} is not a valid header name"));
             }
         }
     }
     if let Some(age) = &c.max_age {
         rep.check(&p.key("maxAge"), rules::duration(age));
         if !age.is_whole_seconds() {
-            rep.error(
-                &p.key("maxAge"),
-                format!("maxAge \"{age}\" must be a whole number of seconds"),
-            );
+            rep.error(&p.key("maxAge"), format!("maxAge \"{age}\" must be a whole number of seconds"));
         }
     }
 }
@@ -585,28 +450,15 @@ fn fault(f: &HttpFaultInjection, p: &FieldPath, rep: &mut Report) {
     if let Some(a) = &f.abort {
         let ap = p.key("abort");
         if let Some(pct) = a.percentage {
-            rep.check(
-                &ap.key("percentage").key("value"),
-                rules::fault_percentage(pct.value),
-            );
+            rep.check(&ap.key("percentage").key("value"), rules::fault_percentage(pct.value));
         }
-        let kinds = [
-            a.http_status.is_some(),
-            a.grpc_status.is_some(),
-            a.http2_error.is_some(),
-        ];
+        let kinds = [a.http_status.is_some(), a.grpc_status.is_some(), a.http2_error.is_some()];
         if kinds.iter().filter(|b| **b).count() > 1 {
-            rep.error(
-                &ap,
-                "only one of httpStatus, grpcStatus and http2Error may be set",
-            );
+            rep.error(&ap, "only one of httpStatus, grpcStatus and http2Error may be set");
         }
         if let Some(s) = a.http_status {
             if !(200..=600).contains(&s) {
-                rep.error(
-                    &ap.key("httpStatus"),
-                    format!("HTTP status {s} must be in the range 200..600"),
-                );
+                rep.error(&ap.key("httpStatus"), format!("HTTP status {s} must be in the range 200..600"));
             }
         } else if let Some(g) = &a.grpc_status {
             if !rules::GRPC_STATUSES.contains(&g.as_str()) {
@@ -616,15 +468,9 @@ fn fault(f: &HttpFaultInjection, p: &FieldPath, rep: &mut Report) {
                 );
             }
         } else if a.http2_error.is_some() {
-            rep.error(
-                &ap.key("http2Error"),
-                "HTTP/2 error abort injection is not supported",
-            );
+            rep.error(&ap.key("http2Error"), "HTTP/2 error abort injection is not supported");
         } else {
-            rep.warn(
-                &ap,
-                "abort is configured but sets no error type (httpStatus or grpcStatus)",
-            );
+            rep.warn(&ap, "abort is configured but sets no error type (httpStatus or grpcStatus)");
         }
     }
     if let Some(d) = &f.delay {
@@ -639,53 +485,31 @@ fn fault(f: &HttpFaultInjection, p: &FieldPath, rep: &mut Report) {
             );
         }
         if let Some(pct) = d.percentage {
-            rep.check(
-                &dp.key("percentage").key("value"),
-                rules::fault_percentage(pct.value),
-            );
+            rep.check(&dp.key("percentage").key("value"), rules::fault_percentage(pct.value));
         }
         if d.fixed_delay.is_some() && d.exponential_delay.is_some() {
-            rep.error(
-                &dp,
-                "only one of fixedDelay and exponentialDelay may be set",
-            );
+            rep.error(&dp, "only one of fixedDelay and exponentialDelay may be set");
         }
         if let Some(fd) = &d.fixed_delay {
             rep.check(&dp.key("fixedDelay"), rules::duration(fd));
         } else if let Some(ed) = &d.exponential_delay {
             rep.check(&dp.key("exponentialDelay"), rules::duration(ed));
-            rep.error(
-                &dp.key("exponentialDelay"),
-                "exponentialDelay is not supported",
-            );
+            rep.error(&dp.key("exponentialDelay"), "exponentialDelay is not supported");
         }
     }
 }
 
 fn redirect(rd: &HttpRedirect, route: &HttpRoute, p: &FieldPath, rep: &mut Report) {
     let has_port = rd.port != 0 || rd.derive_port.is_some();
-    if rd.uri.is_empty()
-        && rd.prefix_rewrite.is_none()
-        && rd.authority.is_empty()
-        && !has_port
-        && rd.scheme.is_empty()
+    if rd.uri.is_empty() && rd.prefix_rewrite.is_none() && rd.authority.is_empty() && !has_port && rd.scheme.is_empty()
     {
-        rep.error(
-            p,
-            "a redirect must set at least one of uri, prefixRewrite, authority, scheme or port",
-        );
+        rep.error(p, "a redirect must set at least one of uri, prefixRewrite, authority, scheme or port");
     }
     if !rd.uri.is_empty() && rd.prefix_rewrite.is_some() {
-        rep.error(
-            &p.key("prefixRewrite"),
-            "uri and prefixRewrite are mutually exclusive",
-        );
+        rep.error(&p.key("prefixRewrite"), "uri and prefixRewrite are mutually exclusive");
     }
     if rd.prefix_rewrite.is_some() {
-        let all_prefix = route
-            .matches
-            .iter()
-            .all(|m| m.uri.as_ref().is_some_and(|u| u.prefix.is_some()));
+        let all_prefix = route.matches.iter().all(|m| m.uri.as_ref().is_some_and(|u| u.prefix.is_some()));
         if !all_prefix {
             rep.error(
                 &p.key("prefixRewrite"),
@@ -694,28 +518,16 @@ fn redirect(rd: &HttpRedirect, route: &HttpRoute, p: &FieldPath, rep: &mut Repor
         }
     }
     if rd.port != 0 && rd.derive_port.is_some() {
-        rep.error(
-            &p.key("derivePort"),
-            "only one of port and derivePort may be set",
-        );
+        rep.error(&p.key("derivePort"), "only one of port and derivePort may be set");
     }
     if rd.redirect_code != 0 && !(300..=399).contains(&rd.redirect_code) {
         rep.error(
             &p.key("redirectCode"),
-            format!(
-                "redirect code {} must be a 3xx status (300..399)",
-                rd.redirect_code
-            ),
+            format!("redirect code {} must be a 3xx status (300..399)", rd.redirect_code),
         );
     }
     if !rd.scheme.is_empty() && rd.scheme != "http" && rd.scheme != "https" {
-        rep.error(
-            &p.key("scheme"),
-            format!(
-                "redirect scheme {:?} must be \"http\" or \"https\"",
-                rd.scheme
-            ),
-        );
+        rep.error(&p.key("scheme"), format!("redirect scheme {:?} must be \"http\" or \"https\"", rd.scheme));
     }
     if rd.port != 0 {
         rep.check(&p.key("port"), rules::port(rd.port));
@@ -724,15 +536,10 @@ fn redirect(rd: &HttpRedirect, route: &HttpRoute, p: &FieldPath, rep: &mut Repor
 
 fn retries(rt: &HttpRetry, p: &FieldPath, rep: &mut Report) {
     if rt.attempts < 0 {
-        rep.error(
-            &p.key("attempts"),
-            format!("attempts {} must not be negative", rt.attempts),
-        );
+        rep.error(&p.key("attempts"), format!("attempts {} must not be negative", rt.attempts));
     }
     if rt.attempts == 0
-        && (rt.per_try_timeout.is_some()
-            || !rt.retry_on.is_empty()
-            || rt.retry_remote_localities.is_some())
+        && (rt.per_try_timeout.is_some() || !rt.retry_on.is_empty() || rt.retry_remote_localities.is_some())
     {
         rep.error(p, "retry policy settings (perTryTimeout, retryOn, retryRemoteLocalities) are set while attempts is 0 (retries disabled)");
     }
@@ -763,10 +570,7 @@ fn rewrite(rw: &HttpRewrite, p: &FieldPath, rep: &mut Report) {
         rep.error(p, "rewrite may set only one of uri and uriRegexRewrite");
     }
     if rw.uri.is_empty() && rw.uri_regex_rewrite.is_none() && rw.authority.is_empty() {
-        rep.error(
-            p,
-            "rewrite must set at least one of uri, uriRegexRewrite or authority",
-        );
+        rep.error(p, "rewrite must set at least one of uri, uriRegexRewrite or authority");
     }
     if let Some(rr) = &rw.uri_regex_rewrite {
         let rp = p.key("uriRegexRewrite");
@@ -786,10 +590,7 @@ pub(super) fn destination(d: &Destination, p: &FieldPath, rep: &mut Report) {
         rep.check(&p.key("host"), rules::wildcard_domain(&d.host));
     }
     if !d.subset.is_empty() {
-        rep.check(
-            &p.key("subset"),
-            rules::dns1123_label(&d.subset, "subset name"),
-        );
+        rep.check(&p.key("subset"), rules::dns1123_label(&d.subset, "subset name"));
     }
     if let Some(port) = d.port {
         rep.check(&p.key("port").key("number"), rules::port(port.number));
@@ -802,20 +603,14 @@ fn http_route_destinations(list: &[HttpRouteDestination], p: &FieldPath, rep: &m
     for (i, d) in list.iter().enumerate() {
         let dp = p.index(i);
         match &d.destination {
-            None => rep.error(
-                &dp.key("destination"),
-                "missing required field `destination`",
-            ),
+            None => rep.error(&dp.key("destination"), "missing required field `destination`"),
             Some(dest) => destination(dest, &dp.key("destination"), rep),
         }
         if let Some(h) = &d.headers {
             headers(h, &dp.key("headers"), rep);
         }
         if d.weight < 0 {
-            rep.error(
-                &dp.key("weight"),
-                format!("weight {} must not be negative", d.weight),
-            );
+            rep.error(&dp.key("weight"), format!("weight {} must not be negative", d.weight));
         }
         total += d.weight as i64;
     }
@@ -830,17 +625,11 @@ fn route_destinations(list: &[RouteDestination], p: &FieldPath, rep: &mut Report
     for (i, d) in list.iter().enumerate() {
         let dp = p.index(i);
         match &d.destination {
-            None => rep.error(
-                &dp.key("destination"),
-                "missing required field `destination`",
-            ),
+            None => rep.error(&dp.key("destination"), "missing required field `destination`"),
             Some(dest) => destination(dest, &dp.key("destination"), rep),
         }
         if d.weight < 0 {
-            rep.error(
-                &dp.key("weight"),
-                format!("weight {} must not be negative", d.weight),
-            );
+            rep.error(&dp.key("weight"), format!("weight {} must not be negative", d.weight));
         }
         total += d.weight as i64;
     }
@@ -852,10 +641,7 @@ fn route_destinations(list: &[RouteDestination], p: &FieldPath, rep: &mut Report
 /// VS-30.
 fn tls_match(m: &TlsMatchAttributes, vs: &VirtualService, p: &FieldPath, rep: &mut Report) {
     if m.sni_hosts.is_empty() {
-        rep.error(
-            &p.key("sniHosts"),
-            "a TLS match must have at least one SNI host",
-        );
+        rep.error(&p.key("sniHosts"), "a TLS match must have at least one SNI host");
     }
     for (i, sni) in m.sni_hosts.iter().enumerate() {
         let sp = p.key("sniHosts").index(i);
@@ -870,18 +656,12 @@ fn tls_match(m: &TlsMatchAttributes, vs: &VirtualService, p: &FieldPath, rep: &m
         if !vs.hosts.iter().any(|h| rules::host_subset_of(sni, h)) {
             rep.error(
                 &sp,
-                format!(
-                    "SNI host {sni:?} is not covered by any of the VirtualService hosts [{}]",
-                    vs.hosts.join(", ")
-                ),
+                format!("SNI host {sni:?} is not covered by any of the VirtualService hosts [{}]", vs.hosts.join(", ")),
             );
         }
     }
     for (i, s) in m.destination_subnets.iter().enumerate() {
-        rep.check(
-            &p.key("destinationSubnets").index(i),
-            rules::ip_or_subnet(s),
-        );
+        rep.check(&p.key("destinationSubnets").index(i), rules::ip_or_subnet(s));
     }
     if m.port != 0 {
         rep.check(&p.key("port"), rules::port(m.port));
@@ -893,10 +673,7 @@ fn tls_match(m: &TlsMatchAttributes, vs: &VirtualService, p: &FieldPath, rep: &m
 /// VS-31.
 fn l4_match(m: &L4MatchAttributes, p: &FieldPath, rep: &mut Report) {
     for (i, s) in m.destination_subnets.iter().enumerate() {
-        rep.check(
-            &p.key("destinationSubnets").index(i),
-            rules::ip_or_subnet(s),
-        );
+        rep.check(&p.key("destinationSubnets").index(i), rules::ip_or_subnet(s));
     }
     if m.port != 0 {
         rep.check(&p.key("port"), rules::port(m.port));
@@ -906,28 +683,16 @@ fn l4_match(m: &L4MatchAttributes, p: &FieldPath, rep: &mut Report) {
 }
 
 fn rule_name(name: &str, i: usize) -> String {
-    if name.is_empty() {
-        format!("#{i}")
-    } else {
-        format!("{name:?}")
-    }
+    if name.is_empty() { format!("#{i}") } else { format!("{name:?}") }
 }
 
 fn unreachable(rep: &mut Report, p: &FieldPath, rule: &str, reason: &str) {
-    rep.push(
-        Severity::Warning,
-        codes::UNREACHABLE_RULE,
-        p,
-        format!("virtualService rule {rule} not used ({reason})"),
-    );
+    rep.push(Severity::Warning, codes::UNREACHABLE_RULE, p, format!("virtualService rule {rule} not used ({reason})"));
 }
 
 /// A match with its name cleared, for duplicate detection (names are ignored).
 fn unnamed(m: &HttpMatchRequest) -> HttpMatchRequest {
-    HttpMatchRequest {
-        name: String::new(),
-        ..m.clone()
-    }
+    HttpMatchRequest { name: String::new(), ..m.clone() }
 }
 
 /// VS-40, VS-41, VS-42 for HTTP routes.
@@ -953,11 +718,7 @@ fn unreachable_http(routes: &[HttpRoute], p: &FieldPath, rep: &mut Report) {
             let key = unnamed(m);
             if let Some((_, earlier)) = seen.iter().find(|(k, _)| *k == key) {
                 dups += 1;
-                let mname = if m.name.is_empty() {
-                    format!("#{j}")
-                } else {
-                    format!("{:?}", m.name)
-                };
+                let mname = if m.name.is_empty() { format!("#{j}") } else { format!("{:?}", m.name) };
                 rep.push(
                     Severity::Info,
                     codes::INEFFECTIVE_MATCH,
@@ -996,10 +757,7 @@ fn covering_prefix(seen: &[(HttpMatchRequest, usize)], m: &HttpMatchRequest) -> 
         let mut y = x.clone();
         y.uri = None;
         if y.method.is_none() {
-            y.method = Some(StringMatch {
-                exact: Some("GET".into()),
-                ..Default::default()
-            });
+            y.method = Some(StringMatch { exact: Some("GET".into()), ..Default::default() });
         }
         y
     };
@@ -1011,11 +769,7 @@ fn covering_prefix(seen: &[(HttpMatchRequest, usize)], m: &HttpMatchRequest) -> 
 }
 
 /// VS-40 and VS-41 for TCP and TLS routes.
-fn unreachable_l4<'a, M: PartialEq + 'a>(
-    routes: impl Iterator<Item = &'a [M]>,
-    p: &FieldPath,
-    rep: &mut Report,
-) {
+fn unreachable_l4<'a, M: PartialEq + 'a>(routes: impl Iterator<Item = &'a [M]>, p: &FieldPath, rep: &mut Report) {
     let mut seen: Vec<(&M, usize)> = Vec::new();
     let mut catch_all = false;
     for (i, matches) in routes.enumerate() {
