@@ -120,21 +120,31 @@ impl Node {
     /// (a finding about a missing field points at its parent).
     pub fn locate(&self, path: &FieldPath) -> Pos {
         let mut node = self;
+        // The position of the key we arrived through, if the last step was a key.
+        let mut via_key: Option<Pos> = None;
         for seg in path.segs() {
             let next = match (seg, &node.value) {
-                (Seg::Key(k), Value::Map(entries)) => entries
-                    .iter()
-                    .find(|(key, _)| key.name == *k)
-                    .map(|(key, v)| if matches!(v.value, Value::Null) { (key.pos, v) } else { (v.pos, v) }),
-                (Seg::Index(i), Value::Seq(items)) => items.get(*i).map(|v| (v.pos, v)),
+                (Seg::Key(k), Value::Map(entries)) => {
+                    entries.iter().find(|(key, _)| key.name == *k).map(|(key, v)| (Some(key.pos), v))
+                }
+                (Seg::Index(i), Value::Seq(items)) => items.get(*i).map(|v| (None, v)),
                 _ => None,
             };
             match next {
-                Some((_, child)) => node = child,
-                None => return node.pos,
+                Some((key, child)) => {
+                    via_key = key;
+                    node = child;
+                }
+                None => return via_key.unwrap_or(node.pos),
             }
         }
-        node.pos
+        // A null value has no position of its own, and a block list or mapping starts
+        // on the line after its key: point at the key for both.
+        match (&node.value, via_key) {
+            (Value::Null | Value::Seq(_) | Value::Map(_), Some(k)) if k.line != node.pos.line => k,
+            (Value::Null, Some(k)) => k,
+            _ => node.pos,
+        }
     }
 
     /// Like [`Node::locate`] but for a map key named by the last segment: points at the

@@ -533,5 +533,7 @@ mod tests {
         assert!(regex("(?=x)").is_err());
         assert!(regex("(a)\\1").is_err());
         assert!(regex("").is_err());
+        assert!(regex(&"x".repeat(1024)).is_ok());
+        assert!(regex(&"x".repeat(1025)).is_err());
     }
 }

@@ -6,19 +6,19 @@ use weir_model::{Diagnostic, Severity, load_str};
 /// One rule case: `body` is the spec (indented two spaces) or a whole document when it
 /// starts with `apiVersion`. The line holding `#<` is where the finding must point.
 #[derive(Debug)]
-pub struct Case {
+pub(crate) struct Case {
     /// Rule id and a short description.
-    pub rule: &'static str,
+    pub(crate) rule: &'static str,
     /// Resource kind.
-    pub kind: &'static str,
+    pub(crate) kind: &'static str,
     /// The spec body, or a whole document.
-    pub body: &'static str,
+    pub(crate) body: &'static str,
     /// Expected diagnostic code.
-    pub code: &'static str,
+    pub(crate) code: &'static str,
     /// Expected field path.
-    pub path: &'static str,
+    pub(crate) path: &'static str,
     /// Replace `.0` by `.1` (first occurrence) to get the nearest valid case.
-    pub fix: (&'static str, &'static str),
+    pub(crate) fix: (&'static str, &'static str),
 }
 
 fn document(case: &Case, body: &str) -> String {
@@ -38,11 +38,14 @@ fn marked_line(case: &Case) -> u32 {
 }
 
 fn show(diags: &[Diagnostic]) -> String {
-    diags.iter().map(|d| format!("  {}:{} {}[{}] {}: {}\n", d.line, d.column, d.severity, d.code, d.path, d.message)).collect()
+    diags
+        .iter()
+        .map(|d| format!("  {}:{} {}[{}] {}: {}\n", d.line, d.column, d.severity, d.code, d.path, d.message))
+        .collect()
 }
 
 /// Runs every case and reports all failures at once.
-pub fn run_cases(cases: &[Case]) {
+pub(crate) fn run_cases(cases: &[Case]) {
     let mut failures = Vec::new();
     for case in cases {
         let doc = document(case, case.body);
