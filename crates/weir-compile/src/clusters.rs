@@ -1,0 +1,316 @@
+//! Clusters: (service, port, subset) with its endpoints and merged policy, built on
+//! demand and shared by every route that names them.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use weir_model::types::{
+    ConnectionPoolSettings, H2UpgradePolicy, LoadBalancerSettings, OutlierDetection, Resolution, SimpleLb,
+};
+use weir_table::{
+    Address, Cluster, ClusterId, ClusterRef, ConnectionLimits, Endpoint, HashKey, LbPolicy, OutlierPolicy,
+    UpstreamProtocol,
+};
+
+use crate::Instance;
+use crate::policy::{self, EffectivePolicy, MergedRule};
+use crate::registry::{Registry, Service, ServicePort};
+use crate::store::Store;
+
+/// The port a destination without `port` resolves to.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum PortContext {
+    /// A gateway listener: its server port.
+    Listener(u16),
+    /// The mesh listener: whichever service port the request is for.
+    AnyPort,
+}
+
+/// Builds and remembers clusters.
+pub(crate) struct Clusters<'a> {
+    store: &'a Store,
+    registry: &'a Registry,
+    instance: &'a Instance,
+    pub(crate) clusters: Vec<Cluster>,
+    ids: HashMap<(String, u16, String), ClusterId>,
+    rules: HashMap<String, Option<MergedRule>>,
+    /// Destinations that named nothing, for one warning each.
+    pub(crate) missing: Vec<String>,
+}
+
+/// `outbound|<port>|<subset>|<host>`.
+pub fn cluster_name(port: u16, subset: &str, host: &str) -> String {
+    format!("outbound|{port}|{subset}|{host}")
+}
+
+impl<'a> Clusters<'a> {
+    pub(crate) fn new(store: &'a Store, registry: &'a Registry, instance: &'a Instance) -> Self {
+        Clusters {
+            store,
+            registry,
+            instance,
+            clusters: Vec::new(),
+            ids: HashMap::new(),
+            rules: HashMap::new(),
+            missing: Vec::new(),
+        }
+    }
+
+    /// The cluster domain.
+    pub(crate) fn domain(&self) -> &str {
+        &self.instance.domain
+    }
+
+    fn rule(&mut self, svc: &Service) -> Option<&MergedRule> {
+        if !self.rules.contains_key(&svc.host) {
+            let r = policy::rule_for(
+                self.store,
+                &svc.host,
+                &svc.namespace,
+                &self.instance.namespace,
+                &self.instance.labels,
+                &self.instance.root_namespace,
+                &self.instance.domain,
+            );
+            self.rules.insert(svc.host.clone(), r);
+        }
+        self.rules.get(&svc.host).and_then(Option::as_ref)
+    }
+
+    /// The cluster(s) for a destination `host` (an FQDN), optional `port` and `subset`.
+    pub(crate) fn resolve(
+        &mut self,
+        host: &str,
+        port: Option<u16>,
+        subset: &str,
+        ctx: PortContext,
+    ) -> (ClusterRef, String) {
+        let registry = self.registry;
+        let Some(svc) = registry.lookup(host, &self.instance.namespace) else {
+            let p = port.or(match ctx {
+                PortContext::Listener(p) => Some(p),
+                PortContext::AnyPort => None,
+            });
+            let name = cluster_name(p.unwrap_or(80), subset, host);
+            self.missing.push(format!("destination host {host:?} names no service in the registry"));
+            return (ClusterRef::Missing, name);
+        };
+        let chosen = match (port, svc.ports.as_slice(), ctx) {
+            (Some(p), _, _) => Some(p),
+            (None, [only], _) => Some(only.number),
+            (None, _, PortContext::Listener(p)) => Some(p),
+            (None, _, PortContext::AnyPort) => None,
+        };
+        match chosen {
+            Some(p) => {
+                let name = cluster_name(p, subset, &svc.host);
+                match self.build(svc, p, subset) {
+                    Some(id) => (ClusterRef::Fixed(id), name),
+                    None => (ClusterRef::Missing, name),
+                }
+            }
+            None => {
+                let mut per_port = Vec::new();
+                for sp in &svc.ports {
+                    if let Some(id) = self.build(svc, sp.number, subset) {
+                        per_port.push((sp.number, id));
+                    }
+                }
+                let name = cluster_name(svc.default_port().unwrap_or(80), subset, &svc.host);
+                if per_port.is_empty() {
+                    (ClusterRef::Missing, name)
+                } else {
+                    (ClusterRef::PerPort(per_port.into()), name)
+                }
+            }
+        }
+    }
+
+    /// The cluster for (service, port, subset), built once.
+    fn build(&mut self, svc: &Service, port: u16, subset: &str) -> Option<ClusterId> {
+        let key = (svc.host.clone(), port, subset.to_string());
+        if let Some(id) = self.ids.get(&key) {
+            return Some(*id);
+        }
+        let Some(sp) = svc.port(port) else {
+            self.missing.push(format!("port {port} is not a port of service {:?}", svc.host));
+            return None;
+        };
+        let rule = self.rule(svc).cloned();
+        let subset_def = if subset.is_empty() {
+            None
+        } else {
+            match rule.as_ref().and_then(|r| r.subset(subset)) {
+                Some(s) => Some(s.clone()),
+                None => {
+                    self.missing.push(format!(
+                        "subset {subset:?} of host {:?} is not defined by any DestinationRule",
+                        svc.host
+                    ));
+                    return None;
+                }
+            }
+        };
+        let pol = policy::effective(rule.as_ref(), port, subset_def.as_ref());
+        let selector = subset_def.as_ref().map(|s| &s.labels);
+        let cluster = make_cluster(svc, sp, subset, selector, &pol);
+        let id = ClusterId(self.clusters.len());
+        self.clusters.push(cluster);
+        self.ids.insert(key, id);
+        Some(id)
+    }
+}
+
+fn make_cluster(
+    svc: &Service,
+    sp: &ServicePort,
+    subset: &str,
+    selector: Option<&std::collections::BTreeMap<String, String>>,
+    pol: &EffectivePolicy,
+) -> Cluster {
+    let mut endpoints = Vec::new();
+    for ep in &svc.endpoints {
+        if let Some(sel) = selector {
+            if !sel.iter().all(|(k, v)| ep.labels.get(k) == Some(v)) {
+                continue;
+            }
+        }
+        let port = svc.endpoint_port(ep, sp);
+        let address = match ep.address.parse::<IpAddr>() {
+            Ok(ip) => Address::Socket(SocketAddr::new(ip, port)),
+            Err(_) if ep.address.starts_with("unix://") => continue,
+            Err(_) => Address::Dns(ep.address.as_str().into(), port),
+        };
+        endpoints.push(Endpoint {
+            address,
+            weight: ep.weight.max(1),
+            labels: ep.labels.iter().map(|(k, v)| (k.as_str().into(), v.as_str().into())).collect(),
+            locality: ep.locality.as_str().into(),
+        });
+    }
+    let mut lb = lb_policy(pol.load_balancer.as_ref());
+    if svc.endpoints.is_empty() {
+        match svc.resolution {
+            Resolution::Dns | Resolution::DnsRoundRobin | Resolution::None if !svc.host.starts_with('*') => {
+                let target = if sp.target_port != 0 { sp.target_port } else { sp.number };
+                endpoints.push(Endpoint {
+                    address: Address::Dns(svc.host.as_str().into(), target),
+                    weight: 1,
+                    labels: Vec::new(),
+                    locality: "".into(),
+                });
+            }
+            Resolution::None | Resolution::DynamicDns => lb = LbPolicy::Passthrough,
+            _ => {}
+        }
+    }
+    let protocol = upstream_protocol(pol.connection_pool.as_ref(), &sp.protocol);
+    Cluster {
+        name: cluster_name(sp.number, subset, &svc.host).into(),
+        service: svc.host.as_str().into(),
+        namespace: svc.namespace.as_str().into(),
+        port: sp.number,
+        subset: subset.into(),
+        port_protocol: sp.protocol.as_str().into(),
+        endpoints,
+        lb,
+        protocol,
+        limits: limits(pol.connection_pool.as_ref()),
+        outlier: pol.outlier_detection.as_ref().map(outlier),
+    }
+}
+
+fn lb_policy(lb: Option<&LoadBalancerSettings>) -> LbPolicy {
+    let Some(lb) = lb else { return LbPolicy::LeastRequest };
+    if let Some(ch) = &lb.consistent_hash {
+        let key = if let Some(h) = &ch.http_header_name {
+            http::HeaderName::from_bytes(h.to_ascii_lowercase().as_bytes()).ok().map(HashKey::Header)
+        } else if let Some(c) = &ch.http_cookie {
+            Some(HashKey::Cookie {
+                name: c.name.as_str().into(),
+                path: c.path.as_str().into(),
+                ttl: c.ttl.map(|d| d.to_std()),
+            })
+        } else if ch.use_source_ip == Some(true) {
+            Some(HashKey::SourceIp)
+        } else {
+            ch.http_query_parameter_name.as_ref().map(|q| HashKey::QueryParameter(q.as_str().into()))
+        };
+        if let Some(key) = key {
+            if let Some(m) = &ch.maglev {
+                return LbPolicy::Maglev { key, table_size: m.table_size };
+            }
+            let min = ch.ring_hash.as_ref().map(|r| r.minimum_ring_size).or(ch.minimum_ring_size).filter(|n| *n > 0);
+            return LbPolicy::RingHash { key, min_ring_size: min.unwrap_or(1024) };
+        }
+    }
+    match lb.simple.map(SimpleLb::effective) {
+        Some(SimpleLb::Random) => LbPolicy::Random,
+        Some(SimpleLb::RoundRobin) => LbPolicy::RoundRobin,
+        Some(SimpleLb::Passthrough) => LbPolicy::Passthrough,
+        _ => LbPolicy::LeastRequest,
+    }
+}
+
+/// Spec §3.6: `useClientProtocol` never upgrades; `UPGRADE` speaks HTTP/2; otherwise
+/// ports declared HTTP/2 or gRPC get HTTP/2 and the rest HTTP/1.1 (the mesh default
+/// `DO_NOT_UPGRADE`).
+fn upstream_protocol(cp: Option<&ConnectionPoolSettings>, port_protocol: &str) -> UpstreamProtocol {
+    let http = cp.and_then(|c| c.http.as_ref());
+    if http.is_some_and(|h| h.use_client_protocol) {
+        return UpstreamProtocol::ClientProtocol;
+    }
+    match http.and_then(|h| h.h2_upgrade_policy) {
+        Some(H2UpgradePolicy::Upgrade) => UpstreamProtocol::Http2,
+        Some(H2UpgradePolicy::DoNotUpgrade) => UpstreamProtocol::Http1,
+        _ => match port_protocol {
+            "HTTP2" | "GRPC" | "GRPC-WEB" => UpstreamProtocol::Http2,
+            _ => UpstreamProtocol::Http1,
+        },
+    }
+}
+
+fn positive(v: i32) -> Option<u32> {
+    (v > 0).then_some(v as u32)
+}
+
+fn limits(cp: Option<&ConnectionPoolSettings>) -> ConnectionLimits {
+    let mut l = ConnectionLimits::default();
+    let Some(cp) = cp else { return l };
+    if let Some(t) = &cp.tcp {
+        l.max_connections = positive(t.max_connections).unwrap_or(l.max_connections);
+        if let Some(d) = t.connect_timeout {
+            l.connect_timeout = d.to_std();
+        }
+        if let Some(d) = t.idle_timeout {
+            l.idle_timeout = (d.as_nanos() > 0).then(|| d.to_std());
+        }
+    }
+    if let Some(h) = &cp.http {
+        l.max_pending_requests = positive(h.http1_max_pending_requests).unwrap_or(l.max_pending_requests);
+        l.max_requests = positive(h.http2_max_requests).unwrap_or(l.max_requests);
+        l.max_retries = positive(h.max_retries).unwrap_or(l.max_retries);
+        l.max_requests_per_connection = positive(h.max_requests_per_connection).unwrap_or(0);
+        l.max_concurrent_streams = positive(h.max_concurrent_streams).unwrap_or(l.max_concurrent_streams);
+        if let Some(d) = h.idle_timeout {
+            l.idle_timeout = Some(d.to_std());
+        }
+    }
+    l
+}
+
+fn outlier(od: &OutlierDetection) -> OutlierPolicy {
+    OutlierPolicy {
+        consecutive_5xx: match od.consecutive_5xx_errors {
+            None => Some(5),
+            Some(0) => None,
+            Some(n) => Some(n),
+        },
+        consecutive_gateway_errors: od.effective_gateway_errors().filter(|n| *n > 0),
+        interval: od.interval.map(|d| d.to_std()).unwrap_or(Duration::from_secs(10)),
+        base_ejection_time: od.base_ejection_time.map(|d| d.to_std()).unwrap_or(Duration::from_secs(30)),
+        max_ejection_percent: if od.max_ejection_percent > 0 { od.max_ejection_percent as u32 } else { 10 },
+        min_health_percent: od.min_health_percent.max(0) as u32,
+    }
+}

@@ -1,0 +1,91 @@
+//! weir's compiler: valid Istio resources in, an immutable [`weir_table::RouteTable`]
+//! out. Pure and deterministic: the same resources and instance always give the same
+//! table, so it is tested and benchmarked without a network.
+//!
+//! Where to begin reading: [`compile`]. Then [`registry`] (services and endpoints from
+//! ServiceEntries), [`policy`] (which DestinationRule applies and the merged policy),
+//! `routes` (VirtualService routes for one place) and `listeners` (gateway and mesh).
+
+mod clusters;
+pub mod hosts;
+mod listeners;
+pub mod policy;
+pub mod registry;
+mod routes;
+pub mod store;
+
+use std::collections::BTreeMap;
+
+use weir_model::{Diagnostic, Resource, Severity};
+use weir_table::RouteTable;
+
+pub use clusters::cluster_name;
+pub use store::Store;
+
+/// Who this proxy is: what selects Gateways and route entries.
+#[derive(Debug, Clone)]
+pub struct Instance {
+    /// Workload labels (Gateway `selector`, match `sourceLabels`).
+    pub labels: BTreeMap<String, String>,
+    /// Namespace (visibility, short names, `sourceNamespace`).
+    pub namespace: String,
+    /// Build the mesh listener.
+    pub mesh: bool,
+    /// Cluster domain (`cluster.local`).
+    pub domain: String,
+    /// Root namespace (mesh-wide DestinationRules).
+    pub root_namespace: String,
+}
+
+impl Default for Instance {
+    fn default() -> Self {
+        Instance {
+            labels: BTreeMap::from([("istio".to_string(), "ingressgateway".to_string())]),
+            namespace: "istio-system".into(),
+            mesh: false,
+            domain: hosts::DEFAULT_DOMAIN.into(),
+            root_namespace: "istio-system".into(),
+        }
+    }
+}
+
+/// A compiled table and what the compiler noticed.
+#[derive(Debug)]
+pub struct Compiled {
+    /// The table.
+    pub table: RouteTable,
+    /// Warnings: destinations naming nothing, servers not served...
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+/// Compiles valid resources for `instance`.
+pub fn compile(resources: impl IntoIterator<Item = Resource>, instance: &Instance, version: u64) -> Compiled {
+    let store = Store::new(resources);
+    let registry = registry::Registry::build(&store);
+    let mut clusters = clusters::Clusters::new(&store, &registry, instance);
+    let mut notes = Vec::new();
+    let mut listeners = listeners::gateways(&store, instance, &mut clusters, &mut notes);
+    if instance.mesh {
+        listeners.push(listeners::mesh(&store, &registry, instance, &mut clusters, &mut notes));
+    }
+    notes.append(&mut clusters.missing);
+    notes.sort();
+    notes.dedup();
+    let diagnostics = notes
+        .into_iter()
+        .map(|message| Diagnostic {
+            severity: Severity::Warning,
+            code: "IST0101",
+            file: "".into(),
+            line: 0,
+            column: 0,
+            kind: None,
+            namespace: None,
+            name: None,
+            path: String::new(),
+            message,
+            source_line: None,
+        })
+        .collect();
+    Compiled { table: RouteTable { version, listeners, clusters: clusters.clusters }, diagnostics }
+}

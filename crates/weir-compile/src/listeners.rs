@@ -1,0 +1,285 @@
+//! Listeners: one per Gateway server port for Gateways that select this instance, and
+//! the mesh listener. Each gets its virtual hosts and their ordered routes.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use weir_table::{
+    Action, Forward, HeaderOps, HostMap, HttpMatch, Listener, ListenerRole, Route, VirtualHost, WeightedCluster,
+};
+
+use crate::Instance;
+use crate::clusters::{Clusters, PortContext};
+use crate::hosts::{self, GatewayRef};
+use crate::registry::Registry;
+use crate::routes::{self, Notes, Place};
+use crate::store::{Store, selects, visible};
+
+/// Protocols served as HTTP on a gateway server.
+const HTTP_PROTOCOLS: [&str; 5] = ["HTTP", "HTTP2", "GRPC", "GRPC-WEB", "HTTP_PROXY"];
+
+struct GatewayListener {
+    bind: Option<String>,
+    port: u16,
+    protocol: String,
+    /// domain -> (VirtualService indexes in store order, https redirect)
+    domains: BTreeMap<String, (Vec<usize>, bool)>,
+    /// Gateways feeding this listener.
+    gateways: Vec<GatewayRef>,
+}
+
+/// Gateway listeners for the Gateways whose selector matches the instance labels.
+pub(crate) fn gateways(
+    store: &Store,
+    instance: &Instance,
+    clusters: &mut Clusters<'_>,
+    notes: &mut Notes,
+) -> Vec<Listener> {
+    let mut listeners: Vec<GatewayListener> = Vec::new();
+    for gw in &store.gateways {
+        if !selects(&gw.spec.selector, &instance.labels) {
+            continue;
+        }
+        let gref = GatewayRef::Gateway { namespace: gw.meta.namespace.clone(), name: gw.meta.name.clone() };
+        for server in &gw.spec.servers {
+            let Some(port) = &server.port else { continue };
+            let protocol = port.protocol.to_ascii_uppercase();
+            let Ok(number) = u16::try_from(port.number) else { continue };
+            if !HTTP_PROTOCOLS.contains(&protocol.as_str()) {
+                notes.push(format!(
+                    "Gateway {}: server port {number} ({protocol}) is not served: weir serves HTTP, HTTP2 and GRPC gateway servers so far",
+                    gw.id()
+                ));
+                continue;
+            }
+            let bind = (!server.bind.is_empty()).then(|| server.bind.clone());
+            let idx = match listeners.iter().position(|l| l.port == number && l.bind == bind) {
+                Some(i) => i,
+                None => {
+                    listeners.push(GatewayListener {
+                        bind: bind.clone(),
+                        port: number,
+                        protocol: protocol.clone(),
+                        domains: BTreeMap::new(),
+                        gateways: Vec::new(),
+                    });
+                    listeners.len() - 1
+                }
+            };
+            let l = &mut listeners[idx];
+            if !l.gateways.contains(&gref) {
+                l.gateways.push(gref.clone());
+            }
+            let redirect = server.tls.as_ref().is_some_and(|t| t.https_redirect);
+            let server_hosts: Vec<(String, String)> = server
+                .hosts
+                .iter()
+                .map(|h| match h.split_once('/') {
+                    Some((ns, dns)) => (ns.to_string(), dns.to_ascii_lowercase()),
+                    None => ("*".to_string(), h.to_ascii_lowercase()),
+                })
+                .collect();
+            for (vi, vs) in store.virtual_services.iter().enumerate() {
+                if vs.spec.hosts.is_empty() || !routes::binds_to(vs, &gref) {
+                    continue;
+                }
+                if !visible(&vs.spec.export_to, &vs.meta.namespace, &gw.meta.namespace) {
+                    continue;
+                }
+                for h in &vs.spec.hosts {
+                    let vs_host = hosts::expand(h, &vs.meta.namespace, &instance.domain);
+                    for (sns, sdns) in &server_hosts {
+                        let ns_ok = sns == "*"
+                            || (sns == "." && vs.meta.namespace == gw.meta.namespace)
+                            || *sns == vs.meta.namespace;
+                        if !ns_ok {
+                            continue;
+                        }
+                        if let Some(domain) = hosts::intersect(&vs_host, sdns) {
+                            let entry = l.domains.entry(domain).or_default();
+                            if !entry.0.contains(&vi) {
+                                entry.0.push(vi);
+                            }
+                            entry.1 |= redirect;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    listeners
+        .into_iter()
+        .map(|l| {
+            let mut out = Listener {
+                name: format!("{}_{}", l.bind.as_deref().unwrap_or("0.0.0.0"), l.port).into(),
+                role: ListenerRole::Gateway,
+                bind: l.bind.as_deref().map(Into::into),
+                port: l.port,
+                protocol: l.protocol.as_str().into(),
+                hosts: HostMap::default(),
+                virtual_hosts: Vec::new(),
+            };
+            for (domain, (mut vss, require_tls)) in l.domains {
+                vss.sort_unstable();
+                let mut routes_out = Vec::new();
+                for vi in vss {
+                    let vs = &store.virtual_services[vi];
+                    // The VS may be bound to several of the listener's gateways: build
+                    // for the first that it names.
+                    let Some(target) = l.gateways.iter().find(|g| routes::binds_to(vs, g)) else { continue };
+                    let place = Place { target: target.clone(), server_port: Some(l.port) };
+                    routes_out.extend(routes::build(vs, &place, store, instance, clusters, notes));
+                }
+                out.hosts.insert(&domain, out.virtual_hosts.len());
+                out.virtual_hosts.push(VirtualHost {
+                    name: format!("{domain}:{}", l.port).into(),
+                    domains: vec![domain.as_str().into()],
+                    routes: routes_out,
+                    require_tls,
+                    default_port: l.port,
+                    service: None,
+                });
+            }
+            out
+        })
+        .collect()
+}
+
+/// The mesh listener: a virtual host per visible service (its routes from the first
+/// mesh VirtualService for its host, else a default route to the service), plus one per
+/// VirtualService host that names no service.
+pub(crate) fn mesh(
+    store: &Store,
+    registry: &Registry,
+    instance: &Instance,
+    clusters: &mut Clusters<'_>,
+    notes: &mut Notes,
+) -> Listener {
+    let ns = instance.namespace.as_str();
+    let place = Place { target: GatewayRef::Mesh, server_port: None };
+    let mesh_vs: Vec<(usize, Vec<String>)> = store
+        .virtual_services
+        .iter()
+        .enumerate()
+        .filter(|(_, vs)| !vs.spec.hosts.is_empty())
+        .filter(|(_, vs)| routes::binds_to(vs, &GatewayRef::Mesh))
+        .filter(|(_, vs)| visible(&vs.spec.export_to, &vs.meta.namespace, ns))
+        .map(|(i, vs)| {
+            (i, vs.spec.hosts.iter().map(|h| hosts::expand(h, &vs.meta.namespace, &instance.domain)).collect())
+        })
+        .collect();
+    let mut listener = Listener {
+        name: "mesh".into(),
+        role: ListenerRole::Mesh,
+        bind: None,
+        port: 0,
+        protocol: "HTTP".into(),
+        hosts: HostMap::default(),
+        virtual_hosts: Vec::new(),
+    };
+    let add = |listener: &mut Listener, domains: Vec<String>, vh: VirtualHost| {
+        let idx = listener.virtual_hosts.len();
+        let mut used = false;
+        let mut kept = Vec::new();
+        for d in domains {
+            if listener.hosts.get_exact(&d).is_none() {
+                listener.hosts.insert(&d, idx);
+                kept.push(d.as_str().into());
+                used = true;
+            }
+        }
+        if used {
+            listener.virtual_hosts.push(VirtualHost { domains: kept, ..vh });
+        }
+    };
+    for svc in registry.visible_services(ns) {
+        // The most specific VS host covering the service; ties go to the older VS.
+        let chosen = mesh_vs
+            .iter()
+            .filter_map(|(vi, hs)| {
+                let best = hs.iter().filter(|h| hosts::subset_of(&svc.host, h)).map(|h| hosts::specificity(h)).max()?;
+                Some((best, *vi))
+            })
+            .max_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
+        let routes_out = match chosen {
+            Some((_, vi)) => routes::build(&store.virtual_services[vi], &place, store, instance, clusters, notes),
+            None => default_route(&svc.host, clusters),
+        };
+        let default_port = svc.default_port().unwrap_or(80);
+        add(
+            &mut listener,
+            hosts::aliases(&svc.host, ns, &instance.domain),
+            VirtualHost {
+                name: svc.host.as_str().into(),
+                domains: Vec::new(),
+                routes: routes_out,
+                require_tls: false,
+                default_port,
+                service: Some(svc.host.as_str().into()),
+            },
+        );
+    }
+    for (vi, hs) in &mesh_vs {
+        for h in hs {
+            if listener.hosts.get_exact(h).is_some() {
+                continue;
+            }
+            let routes_out = routes::build(&store.virtual_services[*vi], &place, store, instance, clusters, notes);
+            add(
+                &mut listener,
+                hosts::aliases(h, ns, &instance.domain),
+                VirtualHost {
+                    name: h.as_str().into(),
+                    domains: Vec::new(),
+                    routes: routes_out,
+                    require_tls: false,
+                    default_port: 80,
+                    service: None,
+                },
+            );
+        }
+    }
+    listener
+}
+
+/// A service without VirtualService: everything to the service, with the default
+/// retry policy and no timeout.
+fn default_route(host: &str, clusters: &mut Clusters<'_>) -> Vec<Route> {
+    let (cluster, name) = clusters.resolve(host, None, "", PortContext::AnyPort);
+    let fwd = Forward {
+        destinations: vec![WeightedCluster {
+            cluster,
+            name: name.into(),
+            weight: 1,
+            cumulative: 1,
+            headers: HeaderOps::default(),
+            authority: None,
+        }]
+        .into(),
+        total_weight: 1,
+        rewrite: None,
+        authority: None,
+        headers: HeaderOps::default(),
+        timeout: None,
+        retry: Some(weir_table::RetryPolicy {
+            attempts: 2,
+            per_try_timeout: None,
+            retry_on: ["connect-failure", "refused-stream", "unavailable", "cancelled", "retriable-status-codes"]
+                .iter()
+                .map(|s| (*s).into())
+                .collect(),
+            retriable_status_codes: Box::new([]),
+            backoff: std::time::Duration::from_millis(25),
+            retry_other_hosts: true,
+        }),
+        fault: None,
+        mirrors: Box::new([]),
+        cors: None,
+    };
+    vec![Route {
+        name: "default".into(),
+        origin: "".into(),
+        matcher: HttpMatch::default(),
+        action: Arc::new(Action::Forward(fwd)),
+    }]
+}

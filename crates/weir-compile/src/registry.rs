@@ -1,0 +1,191 @@
+//! The service registry of file mode: services, ports and labelled endpoints from
+//! ServiceEntries (inline `endpoints`, or `workloadSelector` over WorkloadEntries).
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::IpAddr;
+
+use weir_model::types::{Location, Resolution, ServiceEntry};
+
+use crate::store::{Item, Store, selects, visible};
+
+/// A service port.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServicePort {
+    /// Number.
+    pub number: u16,
+    /// Name.
+    pub name: String,
+    /// Protocol as declared (upper-case; empty = sniffed).
+    pub protocol: String,
+    /// Endpoint port when endpoints do not say (0 = same as `number`).
+    pub target_port: u16,
+}
+
+/// An endpoint of a service, before it is tied to a port.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServiceEndpoint {
+    /// IP, FQDN or unix path.
+    pub address: String,
+    /// Port name -> endpoint port.
+    pub ports: BTreeMap<String, u16>,
+    /// Labels.
+    pub labels: BTreeMap<String, String>,
+    /// LB weight (>= 1).
+    pub weight: u32,
+    /// Locality.
+    pub locality: String,
+}
+
+/// A service in the registry: one per ServiceEntry host.
+#[derive(Debug, Clone)]
+pub struct Service {
+    /// Host name, lower-case.
+    pub host: String,
+    /// Namespace of the ServiceEntry.
+    pub namespace: String,
+    /// The ServiceEntry (`ns/name`).
+    pub origin: String,
+    /// Ports.
+    pub ports: Vec<ServicePort>,
+    /// Endpoints.
+    pub endpoints: Vec<ServiceEndpoint>,
+    /// Resolution.
+    pub resolution: Resolution,
+    /// Location.
+    pub location: Location,
+    /// exportTo.
+    pub export_to: Vec<String>,
+}
+
+impl Service {
+    /// The port with this number.
+    pub fn port(&self, number: u16) -> Option<&ServicePort> {
+        self.ports.iter().find(|p| p.number == number)
+    }
+
+    /// The port a client means when it names none: the only port, else 80 if
+    /// declared, else the first.
+    pub fn default_port(&self) -> Option<u16> {
+        match self.ports.as_slice() {
+            [] => None,
+            [only] => Some(only.number),
+            ports => Some(ports.iter().find(|p| p.number == 80).unwrap_or(&ports[0]).number),
+        }
+    }
+
+    /// The endpoint port for service port `port` on `ep`: the endpoint's port map by
+    /// port name, else `targetPort`, else the service port.
+    pub fn endpoint_port(&self, ep: &ServiceEndpoint, port: &ServicePort) -> u16 {
+        ep.ports.get(&port.name).copied().unwrap_or(if port.target_port != 0 { port.target_port } else { port.number })
+    }
+}
+
+/// All services, by host.
+#[derive(Debug, Clone, Default)]
+pub struct Registry {
+    /// Services in precedence order.
+    pub services: Vec<Service>,
+    by_host: HashMap<String, Vec<usize>>,
+}
+
+fn endpoint_from(
+    we: &weir_model::types::WorkloadEntry,
+    meta_labels: Option<&BTreeMap<String, String>>,
+) -> ServiceEndpoint {
+    let mut labels = meta_labels.cloned().unwrap_or_default();
+    labels.extend(we.labels.iter().map(|(k, v)| (k.clone(), v.clone())));
+    ServiceEndpoint {
+        address: we.address.clone(),
+        ports: we.ports.iter().filter_map(|(k, v)| Some((k.clone(), u16::try_from(*v).ok()?))).collect(),
+        labels,
+        weight: we.weight.max(1),
+        locality: we.locality.clone(),
+    }
+}
+
+impl Registry {
+    /// Builds the registry from the store's ServiceEntries and WorkloadEntries.
+    pub fn build(store: &Store) -> Self {
+        let mut reg = Registry::default();
+        for se in &store.service_entries {
+            let endpoints = endpoints_of(se, store);
+            for host in &se.spec.hosts {
+                let svc = Service {
+                    host: host.to_ascii_lowercase(),
+                    namespace: se.meta.namespace.clone(),
+                    origin: se.id(),
+                    ports: se
+                        .spec
+                        .ports
+                        .iter()
+                        .filter_map(|p| {
+                            Some(ServicePort {
+                                number: u16::try_from(p.number).ok()?,
+                                name: p.name.clone(),
+                                protocol: p.protocol.to_ascii_uppercase(),
+                                target_port: u16::try_from(p.target_port).unwrap_or(0),
+                            })
+                        })
+                        .collect(),
+                    endpoints: endpoints.clone(),
+                    resolution: se.spec.effective_resolution(),
+                    location: se.spec.effective_location(),
+                    export_to: se.spec.export_to.clone(),
+                };
+                reg.by_host.entry(svc.host.clone()).or_default().push(reg.services.len());
+                reg.services.push(svc);
+            }
+        }
+        reg
+    }
+
+    /// The service a client in `client_ns` reaches by `host` (exact registry name):
+    /// among the visible ones, its own namespace's first, else the oldest.
+    pub fn lookup(&self, host: &str, client_ns: &str) -> Option<&Service> {
+        let candidates = self.by_host.get(host)?;
+        let visible_ones =
+            candidates.iter().map(|i| &self.services[*i]).filter(|s| visible(&s.export_to, &s.namespace, client_ns));
+        let mut first = None;
+        for s in visible_ones {
+            if s.namespace == client_ns {
+                return Some(s);
+            }
+            first.get_or_insert(s);
+        }
+        first
+    }
+
+    /// Every service visible from `client_ns`, one per host, in precedence order.
+    pub fn visible_services<'a>(&'a self, client_ns: &'a str) -> impl Iterator<Item = &'a Service> + 'a {
+        self.services
+            .iter()
+            .filter(move |s| self.lookup(&s.host, client_ns).is_some_and(|chosen| std::ptr::eq(chosen, *s)))
+    }
+}
+
+fn endpoints_of(se: &Item<ServiceEntry>, store: &Store) -> Vec<ServiceEndpoint> {
+    if let Some(sel) = &se.spec.workload_selector {
+        return store
+            .workload_entries
+            .iter()
+            .filter(|we| we.meta.namespace == se.meta.namespace)
+            .filter(|we| {
+                let mut labels = we.meta.labels.clone();
+                labels.extend(we.spec.labels.iter().map(|(k, v)| (k.clone(), v.clone())));
+                selects(&sel.labels, &labels)
+            })
+            .map(|we| endpoint_from(&we.spec, Some(&we.meta.labels)))
+            .collect();
+    }
+    se.spec.endpoints.iter().map(|e| endpoint_from(e, None)).collect()
+}
+
+/// True when `address` is an IP literal.
+pub fn is_ip(address: &str) -> bool {
+    address.parse::<IpAddr>().is_ok()
+}
+
+/// The host part used for endpoints of a DNS service without endpoints (not wildcards).
+pub fn dns_target(host: &str) -> Option<&str> {
+    (!host.starts_with('*')).then_some(host)
+}

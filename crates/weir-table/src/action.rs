@@ -1,0 +1,378 @@
+//! What a matched route does: forward to weighted clusters, redirect, or answer
+//! directly; plus the per-route policies later stages apply (header edits, CORS,
+//! timeouts, retries, faults, mirrors).
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderName, HeaderValue, StatusCode};
+use regex::Regex;
+
+use crate::cluster::ClusterId;
+use crate::matcher::StrMatch;
+
+/// The action of a route.
+#[derive(Debug, Clone)]
+pub enum Action {
+    /// Forward upstream.
+    Forward(Forward),
+    /// Answer with a redirect.
+    Redirect(Redirect),
+    /// Answer with a fixed response.
+    Direct(DirectResponse),
+}
+
+/// Which cluster a destination sends to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClusterRef {
+    /// No such service, port or subset: the request fails with 503 `NC`.
+    Missing,
+    /// One cluster.
+    Fixed(ClusterId),
+    /// Depends on the port the request is for (a mesh destination without a port, to a
+    /// service with several ports): the cluster for each port.
+    PerPort(Box<[(u16, ClusterId)]>),
+}
+
+impl ClusterRef {
+    /// The cluster for a request on `port`.
+    pub fn resolve(&self, port: u16) -> Option<ClusterId> {
+        match self {
+            ClusterRef::Missing => None,
+            ClusterRef::Fixed(id) => Some(*id),
+            ClusterRef::PerPort(list) => list.iter().find(|(p, _)| *p == port).map(|(_, id)| *id),
+        }
+    }
+}
+
+/// A weighted destination.
+#[derive(Debug, Clone)]
+pub struct WeightedCluster {
+    /// The cluster.
+    pub cluster: ClusterRef,
+    /// Cluster name (`outbound|port|subset|host`), also when unknown.
+    pub name: Box<str>,
+    /// Relative weight.
+    pub weight: u32,
+    /// Upper bound of this destination in the cumulative table.
+    pub cumulative: u32,
+    /// Destination-level header edits (after the route's).
+    pub headers: HeaderOps,
+    /// Authority rewrite from destination-level `host` header edits, used only when the
+    /// route sets none.
+    pub authority: Option<HeaderValue>,
+}
+
+/// Forwarding.
+#[derive(Debug, Clone)]
+pub struct Forward {
+    /// Destinations with weight > 0 (a single destination always gets everything).
+    pub destinations: Box<[WeightedCluster]>,
+    /// Sum of weights.
+    pub total_weight: u32,
+    /// Path rewrite.
+    pub rewrite: Option<PathRewrite>,
+    /// New `Host`/`:authority`.
+    pub authority: Option<HeaderValue>,
+    /// Route-level header edits.
+    pub headers: HeaderOps,
+    /// Overall timeout (`None` = no timeout, Istio's default).
+    pub timeout: Option<Duration>,
+    /// Retry policy.
+    pub retry: Option<RetryPolicy>,
+    /// Fault injection.
+    pub fault: Option<FaultPolicy>,
+    /// Mirrors.
+    pub mirrors: Box<[MirrorPolicy]>,
+    /// CORS.
+    pub cors: Option<CorsPolicy>,
+}
+
+impl Forward {
+    /// Picks a destination for a uniformly random `r` in `0..u32::MAX`.
+    pub fn pick(&self, r: u32) -> &WeightedCluster {
+        if self.destinations.len() == 1 || self.total_weight == 0 {
+            return &self.destinations[0];
+        }
+        let x = (u64::from(r) * u64::from(self.total_weight) >> 32) as u32;
+        self.destinations.iter().find(|d| x < d.cumulative).unwrap_or(&self.destinations[self.destinations.len() - 1])
+    }
+}
+
+/// A path rewrite.
+#[derive(Debug, Clone)]
+pub enum PathRewrite {
+    /// Replace the matched prefix (`prefix` is the route's matched prefix, `/` when the
+    /// route matched no uri, as Envoy does).
+    Prefix {
+        /// The matched prefix.
+        matched: Box<str>,
+        /// Its replacement.
+        replacement: Box<str>,
+        /// Compare the prefix case-insensitively.
+        ignore_case: bool,
+    },
+    /// Replace the whole path.
+    Full(Box<str>),
+    /// Regex substitution over the path (every match).
+    Regex {
+        /// Pattern.
+        pattern: Regex,
+        /// Replacement with `${1}` references.
+        replacement: Box<str>,
+    },
+}
+
+impl PathRewrite {
+    /// The new path for `path` (without query).
+    pub fn apply(&self, path: &str) -> String {
+        match self {
+            PathRewrite::Prefix { matched, replacement, ignore_case } => {
+                let ok = path.len() >= matched.len()
+                    && if *ignore_case {
+                        path.as_bytes()[..matched.len()].eq_ignore_ascii_case(matched.as_bytes())
+                    } else {
+                        path.starts_with(&**matched)
+                    };
+                if ok { format!("{replacement}{}", &path[matched.len()..]) } else { path.to_string() }
+            }
+            PathRewrite::Full(p) => p.to_string(),
+            PathRewrite::Regex { pattern, replacement } => pattern.replace_all(path, &**replacement).into_owned(),
+        }
+    }
+}
+
+/// Header edits on a request and its response.
+#[derive(Debug, Clone, Default)]
+pub struct HeaderOps {
+    /// Request: overwrite or add.
+    pub request_set: Vec<(HeaderName, HeaderTemplate)>,
+    /// Request: append.
+    pub request_add: Vec<(HeaderName, HeaderTemplate)>,
+    /// Request: remove.
+    pub request_remove: Vec<HeaderName>,
+    /// Response: overwrite or add.
+    pub response_set: Vec<(HeaderName, HeaderTemplate)>,
+    /// Response: append.
+    pub response_add: Vec<(HeaderName, HeaderTemplate)>,
+    /// Response: remove.
+    pub response_remove: Vec<HeaderName>,
+}
+
+impl HeaderOps {
+    /// True when there is nothing to do.
+    pub fn is_empty(&self) -> bool {
+        self.request_set.is_empty()
+            && self.request_add.is_empty()
+            && self.request_remove.is_empty()
+            && self.response_set.is_empty()
+            && self.response_add.is_empty()
+            && self.response_remove.is_empty()
+    }
+}
+
+/// A header value, possibly with Envoy `%VARIABLE%` substitutions.
+#[derive(Debug, Clone)]
+pub enum HeaderTemplate {
+    /// A fixed value (`%%` already turned into `%`).
+    Literal(HeaderValue),
+    /// Parts evaluated per request.
+    Parts(Box<[TemplatePart]>),
+}
+
+/// One part of a [`HeaderTemplate`].
+#[derive(Debug, Clone)]
+pub enum TemplatePart {
+    /// Text.
+    Text(Box<str>),
+    /// `%DOWNSTREAM_REMOTE_ADDRESS%` (ip:port).
+    DownstreamRemoteAddress,
+    /// `%DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT%`.
+    DownstreamRemoteAddressWithoutPort,
+    /// `%DOWNSTREAM_LOCAL_ADDRESS%`.
+    DownstreamLocalAddress,
+    /// `%HOSTNAME%`.
+    Hostname,
+    /// `%REQ(name)%`: a request header.
+    Req(HeaderName),
+    /// `%PROTOCOL%`.
+    Protocol,
+    /// `%START_TIME%`.
+    StartTime,
+    /// An unknown variable: kept as written.
+    Unknown(Box<str>),
+}
+
+/// A redirect.
+#[derive(Debug, Clone)]
+pub struct Redirect {
+    /// New scheme.
+    pub scheme: Option<Box<str>>,
+    /// New host.
+    pub authority: Option<Box<str>>,
+    /// New port.
+    pub port: RedirectPort,
+    /// New path.
+    pub path: RedirectPath,
+    /// Status (301 by default).
+    pub status: StatusCode,
+}
+
+/// The port of a redirect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RedirectPort {
+    /// Keep the request's.
+    Keep,
+    /// This port (omitted when it is the scheme's default).
+    Explicit(u16),
+    /// The scheme's default (no port).
+    ProtocolDefault,
+    /// The port the request arrived on.
+    RequestPort,
+}
+
+/// The path of a redirect.
+#[derive(Debug, Clone)]
+pub enum RedirectPath {
+    /// Keep the request's.
+    Keep,
+    /// Replace it.
+    Full(Box<str>),
+    /// Replace the matched prefix.
+    Prefix {
+        /// The route's matched prefix.
+        matched: Box<str>,
+        /// Replacement.
+        replacement: Box<str>,
+    },
+}
+
+/// A fixed response.
+#[derive(Debug, Clone)]
+pub struct DirectResponse {
+    /// Status.
+    pub status: StatusCode,
+    /// Body.
+    pub body: Bytes,
+}
+
+/// CORS, compiled.
+#[derive(Debug, Clone)]
+pub struct CorsPolicy {
+    /// Allowed origins.
+    pub allow_origins: Box<[StrMatch]>,
+    /// `Access-Control-Allow-Methods`.
+    pub allow_methods: Option<HeaderValue>,
+    /// `Access-Control-Allow-Headers`.
+    pub allow_headers: Option<HeaderValue>,
+    /// `Access-Control-Expose-Headers`.
+    pub expose_headers: Option<HeaderValue>,
+    /// `Access-Control-Max-Age`.
+    pub max_age: Option<HeaderValue>,
+    /// `Access-Control-Allow-Credentials`.
+    pub allow_credentials: Option<bool>,
+    /// Forward preflights from origins that are not allowed (Istio's default).
+    pub forward_unmatched_preflights: bool,
+}
+
+impl CorsPolicy {
+    /// True when `origin` is allowed.
+    pub fn allows(&self, origin: &str) -> bool {
+        self.allow_origins.iter().any(|m| m.matches(origin))
+    }
+}
+
+/// Retries (Istio's effective policy, §2.9).
+#[derive(Debug, Clone)]
+pub struct RetryPolicy {
+    /// Number of retries (tries = 1 + this).
+    pub attempts: u32,
+    /// Timeout per try.
+    pub per_try_timeout: Option<Duration>,
+    /// Envoy retry conditions.
+    pub retry_on: Box<[Box<str>]>,
+    /// Status codes retried.
+    pub retriable_status_codes: Box<[u16]>,
+    /// Base back-off.
+    pub backoff: Duration,
+    /// Prefer another host on retry.
+    pub retry_other_hosts: bool,
+}
+
+/// Fault injection.
+#[derive(Debug, Clone)]
+pub struct FaultPolicy {
+    /// Delay and the share delayed (0..=100).
+    pub delay: Option<(Duration, f64)>,
+    /// Abort and the share aborted.
+    pub abort: Option<(FaultAbort, f64)>,
+}
+
+/// What an abort returns.
+#[derive(Debug, Clone, Copy)]
+pub enum FaultAbort {
+    /// HTTP status.
+    Http(u16),
+    /// gRPC status code.
+    Grpc(u32),
+}
+
+/// A mirror.
+#[derive(Debug, Clone)]
+pub struct MirrorPolicy {
+    /// Target cluster.
+    pub cluster: ClusterRef,
+    /// Cluster name.
+    pub name: Box<str>,
+    /// Share mirrored (0..=100).
+    pub percentage: f64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn wc(weight: u32, cumulative: u32) -> WeightedCluster {
+        WeightedCluster {
+            cluster: ClusterRef::Fixed(ClusterId(weight as usize)),
+            name: "c".into(),
+            weight,
+            cumulative,
+            headers: HeaderOps::default(),
+            authority: None,
+        }
+    }
+
+    #[test]
+    fn pick_follows_cumulative_weights() {
+        let f = Forward {
+            destinations: vec![wc(90, 90), wc(10, 100)].into(),
+            total_weight: 100,
+            rewrite: None,
+            authority: None,
+            headers: HeaderOps::default(),
+            timeout: None,
+            retry: None,
+            fault: None,
+            mirrors: Box::new([]),
+            cors: None,
+        };
+        let mut counts = [0u32; 2];
+        for i in 0..1000u64 {
+            let r = (((2 * i + 1) << 31) / 1000) as u32;
+            counts[(f.pick(r).weight == 10) as usize] += 1;
+        }
+        assert_eq!(counts, [900, 100]);
+    }
+
+    #[test]
+    fn rewrites() {
+        let p = PathRewrite::Prefix { matched: "/api".into(), replacement: "/v2".into(), ignore_case: false };
+        assert_eq!(p.apply("/api/users"), "/v2/users");
+        let p = PathRewrite::Prefix { matched: "/".into(), replacement: "/v2".into(), ignore_case: false };
+        assert_eq!(p.apply("/foo"), "/v2foo");
+        assert_eq!(PathRewrite::Full("/x".into()).apply("/y/z"), "/x");
+        let r = PathRewrite::Regex { pattern: Regex::new("^/v1/(.*)$").unwrap(), replacement: "/v2/${1}".into() };
+        assert_eq!(r.apply("/v1/items"), "/v2/items");
+    }
+}

@@ -1,0 +1,29 @@
+//! The routing table the proxy executes: everything already parsed, resolved and
+//! compiled (regexes built, hosts lower-cased and hashed, weights turned into
+//! cumulative tables). A table is immutable; a new configuration produces a new table.
+//!
+//! Where to begin reading:
+//! - [`RouteTable`] holds [`Listener`]s and [`Cluster`]s.
+//! - [`Listener::route`] is the one place a route is chosen for a request: the proxy
+//!   and `explain` call the same function.
+//! - [`hosts::HostMap`] resolves a `Host`/`:authority` to a virtual host in time that
+//!   does not grow with the number of hosts.
+//!
+//! This crate knows nothing of YAML or of where configuration came from.
+
+pub mod action;
+pub mod cluster;
+pub mod hosts;
+pub mod matcher;
+pub mod route;
+
+pub use action::{
+    Action, ClusterRef, CorsPolicy, DirectResponse, FaultAbort, FaultPolicy, Forward, HeaderOps, HeaderTemplate,
+    MirrorPolicy, PathRewrite, Redirect, RedirectPath, RedirectPort, RetryPolicy, TemplatePart, WeightedCluster,
+};
+pub use cluster::{
+    Address, Cluster, ClusterId, ConnectionLimits, Endpoint, HashKey, LbPolicy, OutlierPolicy, UpstreamProtocol,
+};
+pub use hosts::HostMap;
+pub use matcher::{HeaderKey, HeaderMatch, HttpMatch, PathMatch, QueryMatch, StrMatch};
+pub use route::{Listener, ListenerRole, NoRoute, RequestView, Route, RouteTable, Routed, VirtualHost};
