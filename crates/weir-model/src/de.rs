@@ -44,7 +44,7 @@ impl DecodeError {
 
     fn locate(mut self, link: &Link<'_>, pos: Pos) -> Self {
         if !self.located {
-            let mut path = link.to_path();
+            let mut path = link.path();
             if let Some(field) = self.missing.take() {
                 path.push_key(field);
             }
@@ -199,11 +199,11 @@ enum Link<'a> {
 }
 
 impl Link<'_> {
-    fn to_path(&self) -> FieldPath {
+    fn path(&self) -> FieldPath {
         match self {
             Link::Root(base) => (*base).clone(),
-            Link::Key(parent, k) => parent.to_path().key(k),
-            Link::Index(parent, i) => parent.to_path().index(*i),
+            Link::Key(parent, k) => parent.path().key(k),
+            Link::Index(parent, i) => parent.path().index(*i),
         }
     }
 }
@@ -410,12 +410,12 @@ impl<'de> de::MapAccess<'de> for MapDe<'_, '_> {
         let (key, node) = &self.entries[self.next];
         self.next += 1;
         let link = Link::Key(self.link, &key.name);
-        if let Some(fields) = self.fields {
-            if !fields.contains(&key.name.as_str()) {
-                let mut e = DecodeError::new(unknown_field_message(&key.name, fields));
-                e.unknown_field = true;
-                self.sink.borrow_mut().push(e.locate(&link, key.pos));
-            }
+        if let Some(fields) = self.fields
+            && !fields.contains(&key.name.as_str())
+        {
+            let mut e = DecodeError::new(unknown_field_message(&key.name, fields));
+            e.unknown_field = true;
+            self.sink.borrow_mut().push(e.locate(&link, key.pos));
         }
         seed.deserialize(NodeDe { node, link: &link, sink: self.sink }).map_err(|e| e.locate(&link, node.pos))
     }

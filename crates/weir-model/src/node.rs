@@ -303,10 +303,10 @@ fn strip_position(msg: &str) -> String {
     };
     let msg = msg.strip_prefix("error: ").unwrap_or(msg);
     // "line 3 column 2: message" form.
-    if let Some(rest) = msg.strip_prefix("line ") {
-        if let Some(i) = rest.find(": ") {
-            return rest[i + 2..].to_string();
-        }
+    if let Some(rest) = msg.strip_prefix("line ")
+        && let Some(i) = rest.find(": ")
+    {
+        return rest[i + 2..].to_string();
     }
     msg.to_string()
 }

@@ -160,7 +160,7 @@ pub struct OutlierPolicy {
 }
 
 /// A cluster.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Cluster {
     /// `outbound|<port>|<subset>|<host>`.
     pub name: Box<str>,

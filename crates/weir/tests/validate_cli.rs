@@ -163,7 +163,8 @@ fn human_output_names_file_line_column_code_resource_path_and_shows_the_line() {
 
 #[test]
 fn stdin_is_read_for_dash() {
-    let mut child = weir().args(["validate", "-o", "json", "-"]).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+    let mut child =
+        weir().args(["validate", "-o", "json", "-"]).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
     child.stdin.take().unwrap().write_all(BAD.as_bytes()).unwrap();
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(1));

@@ -115,13 +115,13 @@ fn traffic_policy(tp: &TrafficPolicy, ns: &str, p: &FieldPath, rep: &mut Report)
         rep.check(&tp.key("targetPort"), rules::port(t.target_port).map_err(|m| format!("tunnel target port: {m}")));
     }
     if let Some(rb) = &tp.retry_budget {
-        if let Some(pct) = rb.percent {
-            if !(0.0..=100.0).contains(&pct.value) {
-                rep.error(
-                    &p.key("retryBudget").key("percent"),
-                    format!("retry budget percent {} must be in the range 0..100", pct.value),
-                );
-            }
+        if let Some(pct) = rb.percent
+            && !(0.0..=100.0).contains(&pct.value)
+        {
+            rep.error(
+                &p.key("retryBudget").key("percent"),
+                format!("retry budget percent {} must be in the range 0..100", pct.value),
+            );
         }
         if let Some(d) = &rb.budget_interval {
             rep.check(&p.key("retryBudget").key("budgetInterval"), rules::duration(d));
@@ -211,10 +211,10 @@ pub(super) fn connection_pool(cp: &ConnectionPoolSettings, p: &FieldPath, rep: &
                 rep.check(&tp.key(field), rules::duration(d));
             }
         }
-        if let Some(d) = &t.idle_timeout {
-            if d.as_nanos() != 0 {
-                rep.check(&tp.key("idleTimeout"), rules::duration(d));
-            }
+        if let Some(d) = &t.idle_timeout
+            && d.as_nanos() != 0
+        {
+            rep.check(&tp.key("idleTimeout"), rules::duration(d));
         }
         if let Some(ka) = &t.tcp_keepalive {
             let kp = tp.key("tcpKeepalive");
@@ -233,7 +233,7 @@ fn is_prime(n: u64) -> bool {
     }
     let mut i = 2u64;
     while i * i <= n {
-        if n % i == 0 {
+        if n.is_multiple_of(i) {
             return false;
         }
         i += 1;
@@ -310,15 +310,15 @@ fn load_balancer(lb: &LoadBalancerSettings, od: Option<&OutlierDetection>, p: &F
             None => rep.error(&wp.key("duration"), "warmup needs a duration"),
             Some(d) => rep.check(&wp.key("duration"), rules::duration(d)),
         }
-        if let Some(m) = w.minimum_percent {
-            if !(0.0..=100.0).contains(&m) {
-                rep.error(&wp.key("minimumPercent"), format!("minimumPercent {m} must be in the range 0..100"));
-            }
+        if let Some(m) = w.minimum_percent
+            && !(0.0..=100.0).contains(&m)
+        {
+            rep.error(&wp.key("minimumPercent"), format!("minimumPercent {m} must be in the range 0..100"));
         }
-        if let Some(a) = w.aggression {
-            if a <= 0.0 {
-                rep.error(&wp.key("aggression"), format!("aggression {a} must be greater than 0"));
-            }
+        if let Some(a) = w.aggression
+            && a <= 0.0
+        {
+            rep.error(&wp.key("aggression"), format!("aggression {a} must be greater than 0"));
         }
     }
     if let Some(d) = &lb.warmup_duration_secs {
@@ -334,16 +334,15 @@ fn locality(l: &LocalityLbSetting, od: Option<&OutlierDetection>, p: &FieldPath,
     }
     const TOPOLOGY: [&str; 3] =
         ["topology.kubernetes.io/region", "topology.kubernetes.io/zone", "topology.istio.io/subzone"];
-    if !l.failover.is_empty() {
-        if let Some((i, label)) =
+    if !l.failover.is_empty()
+        && let Some((i, label)) =
             l.failover_priority.iter().enumerate().find(|(_, lbl)| TOPOLOGY.contains(&lbl.as_str()))
-        {
-            rep.error(
-                &p.key("failoverPriority").index(i),
-                format!("failover cannot be combined with the topology label {label:?} in failoverPriority"),
-            );
-            return;
-        }
+    {
+        rep.error(
+            &p.key("failoverPriority").index(i),
+            format!("failover cannot be combined with the topology label {label:?} in failoverPriority"),
+        );
+        return;
     }
     let mut sources = Vec::new();
     for (i, d) in l.distribute.iter().enumerate() {

@@ -59,11 +59,11 @@ fn server(s: &Server, p: &FieldPath, rep: &mut Report) {
                 rep.error(&pp.key("protocol"), m);
                 port_ok = false;
             }
-            if port.number > 0 || !unix {
-                if let Err(m) = rules::port(port.number) {
-                    rep.error(&pp.key("number"), m);
-                    port_ok = false;
-                }
+            if (port.number > 0 || !unix)
+                && let Err(m) = rules::port(port.number)
+            {
+                rep.error(&pp.key("number"), m);
+                port_ok = false;
             }
             if port.target_port > 0 {
                 rep.error(&pp.key("targetPort"), "targetPort has no effect on gateways");
@@ -78,13 +78,13 @@ fn server(s: &Server, p: &FieldPath, rep: &mut Report) {
     // GW-05
     if let Some(addr) = s.bind.strip_prefix("unix://") {
         rep.check(&p.key("bind"), rules::unix_address(addr));
-        if let Some(port) = &s.port {
-            if port.number != 0 {
-                rep.error(
-                    &p.key("port").key("number"),
-                    format!("port number must be 0 for a unix domain socket bind, found {}", port.number),
-                );
-            }
+        if let Some(port) = &s.port
+            && port.number != 0
+        {
+            rep.error(
+                &p.key("port").key("number"),
+                format!("port number must be 0 for a unix domain socket bind, found {}", port.number),
+            );
         }
     } else if !s.bind.is_empty() && !rules::is_ip(&s.bind) {
         rep.error(&p.key("bind"), format!("bind {:?} must be an IP address or unix://path", s.bind));
@@ -101,11 +101,7 @@ fn server(s: &Server, p: &FieldPath, rep: &mut Report) {
             rules::Proto::Http => {
                 if let Some(t) = &s.tls {
                     let passthrough = t.effective_mode() == ServerTlsMode::Passthrough;
-                    if !passthrough
-                        || !t.ca_certificates.is_empty()
-                        || !t.private_key.is_empty()
-                        || !t.server_certificate.is_empty()
-                    {
+                    if !passthrough || has_certificate_fields(t) {
                         rep.error(
                             &p.key("tls"),
                             "a plain-text HTTP server may only use tls for httpsRedirect (no mode, no certificates)",
@@ -157,10 +153,10 @@ fn host_part(name: &str, gateway: bool, p: &FieldPath, rep: &mut Report) {
     if name != "*" && !name.contains('.') {
         rep.error(p, format!("short name {name:?} is not allowed here; use a fully qualified name"));
     }
-    if let Err(m) = rules::wildcard_domain(name) {
-        if !(gateway && rules::is_ip(name)) {
-            rep.error(p, m);
-        }
+    if let Err(m) = rules::wildcard_domain(name)
+        && !(gateway && rules::is_ip(name))
+    {
+        rep.error(p, m);
     }
     rep.check(p, rules::partial_wildcard(name));
 }
@@ -190,16 +186,23 @@ const CIPHERS: [&str; 21] = [
     "[ECDHE-RSA-AES128-GCM-SHA256|ECDHE-RSA-CHACHA20-POLY1305]",
 ];
 
-/// GW-08.
-pub(super) fn server_tls(t: &ServerTlsSettings, p: &FieldPath, rep: &mut Report) {
-    let mode = t.effective_mode();
-    let has_pair = !t.server_certificate.is_empty() || !t.private_key.is_empty();
-    let has_cert_fields = has_pair
+/// The certificate fields: what PASSTHROUGH ignores (GW-08) and what a plain HTTP
+/// server may not set (GW-07).
+fn has_certificate_fields(t: &ServerTlsSettings) -> bool {
+    !t.server_certificate.is_empty()
+        || !t.private_key.is_empty()
         || !t.ca_certificates.is_empty()
         || !t.ca_crl.is_empty()
         || !t.credential_name.is_empty()
         || !t.credential_names.is_empty()
-        || !t.tls_certificates.is_empty();
+        || !t.tls_certificates.is_empty()
+}
+
+/// GW-08.
+pub(super) fn server_tls(t: &ServerTlsSettings, p: &FieldPath, rep: &mut Report) {
+    let mode = t.effective_mode();
+    let has_pair = !t.server_certificate.is_empty() || !t.private_key.is_empty();
+    let has_cert_fields = has_certificate_fields(t);
     if mode == ServerTlsMode::IstioMutual {
         for (field, set) in [
             ("serverCertificate", !t.server_certificate.is_empty()),
@@ -218,13 +221,11 @@ pub(super) fn server_tls(t: &ServerTlsSettings, p: &FieldPath, rep: &mut Report)
         }
         return;
     }
-    if matches!(mode, ServerTlsMode::Passthrough | ServerTlsMode::AutoPassthrough) {
-        if has_cert_fields {
-            let m = if mode == ServerTlsMode::Passthrough { "PASSTHROUGH" } else { "AUTO_PASSTHROUGH" };
-            let hint =
-                if t.mode.is_none() { " (PASSTHROUGH is the default: set mode: SIMPLE to terminate TLS)" } else { "" };
-            rep.warn(p, format!("{m} mode does not use certificates; they will be ignored{hint}"));
-        }
+    if matches!(mode, ServerTlsMode::Passthrough | ServerTlsMode::AutoPassthrough) && has_cert_fields {
+        let m = if mode == ServerTlsMode::Passthrough { "PASSTHROUGH" } else { "AUTO_PASSTHROUGH" };
+        let hint =
+            if t.mode.is_none() { " (PASSTHROUGH is the default: set mode: SIMPLE to terminate TLS)" } else { "" };
+        rep.warn(p, format!("{m} mode does not use certificates; they will be ignored{hint}"));
     }
     let terminating = matches!(mode, ServerTlsMode::Simple | ServerTlsMode::Mutual | ServerTlsMode::OptionalMutual);
     let sources =
@@ -243,6 +244,9 @@ pub(super) fn server_tls(t: &ServerTlsSettings, p: &FieldPath, rep: &mut Report)
     }
     if !t.ca_crl.is_empty() && !t.credential_name.is_empty() {
         rep.error(&p.key("caCrl"), "caCrl cannot be used with credentialName");
+    }
+    if !t.ca_crl.is_empty() && mode == ServerTlsMode::Simple {
+        rep.error(&p.key("caCrl"), "caCrl is not supported with SIMPLE TLS");
     }
     if terminating && (!t.credential_name.is_empty() || !t.credential_names.is_empty()) {
         // Certificates come from the credential.
@@ -273,11 +277,7 @@ pub(super) fn server_tls(t: &ServerTlsSettings, p: &FieldPath, rep: &mut Report)
                 }
             }
         }
-        if mode == ServerTlsMode::Simple {
-            if !t.ca_crl.is_empty() {
-                rep.error(&p.key("caCrl"), "caCrl is not supported with SIMPLE TLS");
-            }
-        } else if t.ca_certificates.is_empty() {
+        if mode != ServerTlsMode::Simple && t.ca_certificates.is_empty() {
             rep.error(&p.key("caCertificates"), format!("{m} TLS needs caCertificates (the client CA bundle)"));
         }
     }

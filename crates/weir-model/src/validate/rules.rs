@@ -352,7 +352,7 @@ pub(crate) fn regex(re: &str) -> Result<(), String> {
 }
 
 fn first_line(s: &str) -> String {
-    s.lines().filter(|l| !l.trim().is_empty()).last().unwrap_or(s).trim().trim_start_matches("error: ").to_string()
+    s.lines().rfind(|l| !l.trim().is_empty()).unwrap_or(s).trim().trim_start_matches("error: ").to_string()
 }
 
 /// C-13: the protocol names Istio knows (case-insensitive).
@@ -465,7 +465,7 @@ pub(crate) fn base64_len(s: &str) -> Result<usize, String> {
     let t = s.trim_end_matches('=');
     let pad = s.len() - t.len();
     let ok = t.bytes().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'+' | b'/' | b'-' | b'_'));
-    if !ok || pad > 2 || (pad > 0 && s.len() % 4 != 0) || t.len() % 4 == 1 {
+    if !ok || pad > 2 || (pad > 0 && !s.len().is_multiple_of(4)) || t.len() % 4 == 1 {
         return Err("body.bytes is not valid base64".into());
     }
     Ok(t.len() * 3 / 4)

@@ -4,10 +4,13 @@ use std::collections::BTreeMap;
 
 use super::{Report, export_to, rules, workload_selector};
 use crate::path::FieldPath;
-use crate::types::{Resolution, ServiceEntry, WorkloadEntry};
+use crate::types::{Location, Resolution, ServiceEntry, WorkloadEntry};
 
 /// The label that turns automatic address allocation off.
 const AUTOALLOCATE_LABEL: &str = "networking.istio.io/enable-autoallocate-ip";
+
+/// The label that binds a service to a waypoint (`none` opts out).
+const USE_WAYPOINT_LABEL: &str = "istio.io/use-waypoint";
 
 pub(super) fn validate(
     se: &ServiceEntry,
@@ -35,10 +38,10 @@ pub(super) fn validate(
             continue;
         }
         rep.check(&hp, rules::wildcard_domain(h));
-        if resolution != Resolution::DynamicDns {
-            if let Err(m) = rules::partial_wildcard(h) {
-                rep.warn(&hp, m);
-            }
+        if resolution != Resolution::DynamicDns
+            && let Err(m) = rules::partial_wildcard(h)
+        {
+            rep.warn(&hp, m);
         }
     }
     // SE-02
@@ -119,7 +122,17 @@ pub(super) fn validate(
                 rep.error(&spec.key("endpoints"), "resolution DNS_ROUND_ROBIN allows at most one endpoint");
             }
             for (i, ep) in se.endpoints.iter().enumerate() {
-                validate_workload_entry(ep, Some(&port_names), true, &spec.key("endpoints").index(i), rep);
+                let ep_path = spec.key("endpoints").index(i);
+                if ep.address.starts_with("unix://") {
+                    rep.error(
+                        &ep_path.key("address"),
+                        format!(
+                            "endpoint address {:?} must be an IP address or an FQDN with resolution DNS",
+                            ep.address
+                        ),
+                    );
+                }
+                validate_workload_entry(ep, Some(&port_names), true, &ep_path, rep);
             }
             if !se.addresses.is_empty() && se.hosts.len() > 1 && se.ports.iter().any(|p| is_tcp_based(&p.protocol)) {
                 rep.warn(spec, "a service entry should not have several hosts together with addresses and a TCP port");
@@ -141,6 +154,13 @@ pub(super) fn validate(
             if !se.endpoints.is_empty() {
                 rep.error(&spec.key("endpoints"), "resolution DYNAMIC_DNS takes no endpoints");
             }
+            let waypoint = labels.get(USE_WAYPOINT_LABEL).is_some_and(|w| !w.is_empty() && w != "none");
+            if se.effective_location() == Location::MeshInternal && waypoint {
+                rep.error(
+                    &spec.key("location"),
+                    format!("resolution DYNAMIC_DNS needs location MESH_EXTERNAL when a waypoint is used ({USE_WAYPOINT_LABEL} is set)"),
+                );
+            }
             for (i, port) in se.ports.iter().enumerate() {
                 let ok = ["HTTP", "TLS", "GRPC", "HTTP2"].iter().any(|p| p.eq_ignore_ascii_case(&port.protocol));
                 if !ok {
@@ -156,13 +176,14 @@ pub(super) fn validate(
         }
     }
     // SE-09
-    if resolution != Resolution::None && se.hosts.len() > 1 {
-        if let Some(i) = se.ports.iter().position(|p| rules::proto_family(&p.protocol) == rules::Proto::Other) {
-            rep.error(
-                &spec.key("ports").index(i).key("protocol"),
-                "several hosts need HTTP or TLS ports so they can be told apart (or resolution NONE)",
-            );
-        }
+    if resolution != Resolution::None
+        && se.hosts.len() > 1
+        && let Some(i) = se.ports.iter().position(|p| rules::proto_family(&p.protocol) == rules::Proto::Other)
+    {
+        rep.error(
+            &spec.key("ports").index(i).key("protocol"),
+            "several hosts need HTTP or TLS ports so they can be told apart (or resolution NONE)",
+        );
     }
     export_to(&se.export_to, ns, true, false, &spec.key("exportTo"), rep);
 }
@@ -204,10 +225,10 @@ pub(super) fn validate_workload_entry(
     // WE-03
     for (name, port) in &we.ports {
         let pp = p.key("ports").key(name);
-        if let Some(ports) = ports {
-            if !ports.contains(&name.as_str()) {
-                rep.error_at_key(&pp, format!("endpoint port {name:?} is not a port name of the service entry"));
-            }
+        if let Some(ports) = ports
+            && !ports.contains(&name.as_str())
+        {
+            rep.error_at_key(&pp, format!("endpoint port {name:?} is not a port name of the service entry"));
         }
         if let Err(m) = rules::dns1123_label(name, "port name") {
             rep.error_at_key(&pp, m);

@@ -214,13 +214,13 @@ fn http_route(r: &HttpRoute, delegate_vs: bool, p: &FieldPath, rep: &mut Report)
         }
         rep.warn(&p.key("mirrorPercent"), "\"mirrorPercent\" is deprecated; use \"mirrorPercentage\" instead");
     }
-    if let Some(pct) = r.mirror_percentage {
-        if !(0.0..=100.0).contains(&pct.value) {
-            rep.error(
-                &p.key("mirrorPercentage").key("value"),
-                format!("mirrorPercentage {} must be in the range 0..100", pct.value),
-            );
-        }
+    if let Some(pct) = r.mirror_percentage
+        && !(0.0..=100.0).contains(&pct.value)
+    {
+        rep.error(
+            &p.key("mirrorPercentage").key("value"),
+            format!("mirrorPercentage {} must be in the range 0..100", pct.value),
+        );
     }
     if let Some(m) = &r.mirror {
         destination(m, &p.key("mirror"), rep);
@@ -231,13 +231,13 @@ fn http_route(r: &HttpRoute, delegate_vs: bool, p: &FieldPath, rep: &mut Report)
             None => rep.error(&mp.key("destination"), "missing required field `destination`"),
             Some(d) => destination(d, &mp.key("destination"), rep),
         }
-        if let Some(pct) = m.percentage {
-            if !(0.0..=100.0).contains(&pct.value) {
-                rep.error(
-                    &mp.key("percentage").key("value"),
-                    format!("mirror percentage {} must be in the range 0..100", pct.value),
-                );
-            }
+        if let Some(pct) = m.percentage
+            && !(0.0..=100.0).contains(&pct.value)
+        {
+            rep.error(
+                &mp.key("percentage").key("value"),
+                format!("mirror percentage {} must be in the range 0..100", pct.value),
+            );
         }
     }
     // VS-17
@@ -298,10 +298,11 @@ fn string_match(sm: &StringMatch, allow_empty_prefix: bool, p: &FieldPath, rep: 
     if sm.set_count() > 1 {
         rep.error(p, "only one of exact, prefix and regex may be set");
     }
-    if let Some(prefix) = &sm.prefix {
-        if prefix.is_empty() && !allow_empty_prefix {
-            rep.error(&p.key("prefix"), "prefix match must not be empty");
-        }
+    if let Some(prefix) = &sm.prefix
+        && prefix.is_empty()
+        && !allow_empty_prefix
+    {
+        rep.error(&p.key("prefix"), "prefix match must not be empty");
     }
     if let Some(re) = &sm.regex {
         rep.check(&p.key("regex"), rules::regex(re));
@@ -324,10 +325,10 @@ fn match_request(m: &HttpMatchRequest, p: &FieldPath, rep: &mut Report) {
         if let Err(e) = rules::match_header_name(name) {
             rep.error_at_key(&hp, e);
         }
-        if let Some(sm) = sm {
-            if sm.regex.as_deref() != Some("*") {
-                string_match(sm, false, &hp, rep);
-            }
+        if let Some(sm) = sm
+            && sm.regex.as_deref() != Some("*")
+        {
+            string_match(sm, false, &hp, rep);
         }
     }
     if let Some(u) = &m.uri {
