@@ -171,10 +171,10 @@ fn make_cluster(
 ) -> Cluster {
     let mut endpoints = Vec::new();
     for ep in &svc.endpoints {
-        if let Some(sel) = selector {
-            if !sel.iter().all(|(k, v)| ep.labels.get(k) == Some(v)) {
-                continue;
-            }
+        if let Some(sel) = selector
+            && !sel.iter().all(|(k, v)| ep.labels.get(k) == Some(v))
+        {
+            continue;
         }
         let port = svc.endpoint_port(ep, sp);
         let address = match ep.address.parse::<IpAddr>() {

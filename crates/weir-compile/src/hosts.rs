@@ -63,15 +63,16 @@ pub fn intersect(vs_host: &str, server_host: &str) -> Option<String> {
 pub fn aliases(fqdn: &str, client_ns: &str, domain: &str) -> Vec<String> {
     let mut out = vec![fqdn.to_string()];
     let suffix = format!(".svc.{domain}");
-    if let Some(stem) = fqdn.strip_suffix(&suffix) {
-        if let Some((name, ns)) = stem.split_once('.') {
-            if !name.is_empty() && !ns.contains('.') && !name.starts_with('*') {
-                out.push(format!("{name}.{ns}.svc"));
-                out.push(format!("{name}.{ns}"));
-                if ns == client_ns {
-                    out.push(name.to_string());
-                }
-            }
+    if let Some(stem) = fqdn.strip_suffix(&suffix)
+        && let Some((name, ns)) = stem.split_once('.')
+        && !name.is_empty()
+        && !ns.contains('.')
+        && !name.starts_with('*')
+    {
+        out.push(format!("{name}.{ns}.svc"));
+        out.push(format!("{name}.{ns}"));
+        if ns == client_ns {
+            out.push(name.to_string());
         }
     }
     out

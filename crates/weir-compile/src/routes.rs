@@ -150,10 +150,10 @@ fn entries(
         if !m.source_namespace.is_empty() && m.source_namespace != instance.namespace {
             continue;
         }
-        if let (Some(server), true) = (place.server_port, m.port != 0) {
-            if u32::from(server) != m.port {
-                continue;
-            }
+        if let (Some(server), true) = (place.server_port, m.port != 0)
+            && u32::from(server) != m.port
+        {
+            continue;
         }
         let matcher = match http_match(m, place) {
             Ok(mm) => mm,
@@ -245,10 +245,10 @@ fn http_match(m: &HttpMatchRequest, place: &Place) -> Result<HttpMatch, String> 
 /// Envoy header value templates: `%%` is a literal `%`, `%NAME%` and `%NAME(arg)%`
 /// are variables.
 pub(crate) fn template(value: &str) -> HeaderTemplate {
-    if !value.contains('%') {
-        if let Ok(v) = HeaderValue::from_str(value) {
-            return HeaderTemplate::Literal(v);
-        }
+    if !value.contains('%')
+        && let Ok(v) = HeaderValue::from_str(value)
+    {
+        return HeaderTemplate::Literal(v);
     }
     let mut parts = Vec::new();
     let mut text = String::new();
@@ -288,10 +288,10 @@ pub(crate) fn template(value: &str) -> HeaderTemplate {
         parts.push(part);
     }
     text.push_str(rest);
-    if parts.is_empty() {
-        if let Ok(v) = HeaderValue::from_str(&text) {
-            return HeaderTemplate::Literal(v);
-        }
+    if parts.is_empty()
+        && let Ok(v) = HeaderValue::from_str(&text)
+    {
+        return HeaderTemplate::Literal(v);
     }
     if !text.is_empty() {
         parts.push(TemplatePart::Text(text.into()));
@@ -394,10 +394,10 @@ fn action(route: &HttpRoute, matcher: &HttpMatch, dest_ns: &str, place: &Place, 
         });
     }
     let (headers, mut authority) = header_ops(route.headers.as_ref());
-    if let Some(rw) = &route.rewrite {
-        if !rw.authority.is_empty() {
-            authority = HeaderValue::from_str(&rw.authority).ok();
-        }
+    if let Some(rw) = &route.rewrite
+        && !rw.authority.is_empty()
+    {
+        authority = HeaderValue::from_str(&rw.authority).ok();
     }
     let rewrite = route.rewrite.as_ref().and_then(|rw| {
         if let Some(rr) = &rw.uri_regex_rewrite {

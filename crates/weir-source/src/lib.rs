@@ -1,8 +1,10 @@
-//! Configuration sources. Today: files, directories and stdin. Each source produces a
+//! Configuration sources. Today: files and directories (watched for changes) and stdin. Each source produces a
 //! [`weir_model::LoadReport`]; resources carry their origin (file:line:column).
 //!
 //! Start with [`load_paths`].
 
 mod files;
+mod watch;
 
 pub use files::{SourceError, collect_files, load_paths, load_stdin};
+pub use watch::{WatchHandle, watch};

@@ -94,7 +94,7 @@ impl Forward {
         if self.destinations.len() == 1 || self.total_weight == 0 {
             return &self.destinations[0];
         }
-        let x = (u64::from(r) * u64::from(self.total_weight) >> 32) as u32;
+        let x = ((u64::from(r) * u64::from(self.total_weight)) >> 32) as u32;
         self.destinations.iter().find(|d| x < d.cumulative).unwrap_or(&self.destinations[self.destinations.len() - 1])
     }
 }

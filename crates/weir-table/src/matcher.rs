@@ -198,30 +198,30 @@ pub struct HttpMatch {
 impl HttpMatch {
     /// True when the request satisfies every condition.
     pub fn matches(&self, req: &RequestView<'_>) -> bool {
-        if let Some(p) = self.port {
-            if p != req.port {
-                return false;
-            }
+        if let Some(p) = self.port
+            && p != req.port
+        {
+            return false;
         }
-        if let Some(m) = &self.path {
-            if !m.matches(req.path) {
-                return false;
-            }
+        if let Some(m) = &self.path
+            && !m.matches(req.path)
+        {
+            return false;
         }
-        if let Some(m) = &self.method {
-            if !m.matches(req.method.as_str()) {
-                return false;
-            }
+        if let Some(m) = &self.method
+            && !m.matches(req.method.as_str())
+        {
+            return false;
         }
-        if let Some(m) = &self.scheme {
-            if !m.matches(req.scheme) {
-                return false;
-            }
+        if let Some(m) = &self.scheme
+            && !m.matches(req.scheme)
+        {
+            return false;
         }
-        if let Some(m) = &self.authority {
-            if !m.matches(req.authority) {
-                return false;
-            }
+        if let Some(m) = &self.authority
+            && !m.matches(req.authority)
+        {
+            return false;
         }
         if !self.headers.iter().all(|h| h.matches(req)) {
             return false;

@@ -1,0 +1,770 @@
+//! The request path, in the order Istio applies it: listener -> virtual host -> route
+//! (one lookup in the table) -> redirect / direct response / forward. Forwarding picks
+//! a weighted destination, then a cluster endpoint by the cluster's balancer, and
+//! streams the exchange through the endpoint's pool. Later stages (fault, mirror,
+//! retries) plug in around [`send_upstream`].
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime};
+
+use arc_swap::ArcSwap;
+use bytes::Bytes;
+use http::header::{self, HeaderMap, HeaderValue};
+use http::request::Parts;
+use http::{Method, Request, Response, StatusCode, Uri, Version};
+use hyper::body::Incoming;
+use weir_table::{
+    Action, CorsPolicy, Forward, HashKey, LbPolicy, ListenerRole, NoRoute, Redirect, RedirectPath, RedirectPort,
+    RequestView, UpstreamProtocol,
+};
+
+use crate::balance::hash_value;
+use crate::body::{Completion, Finished, ProxyBody};
+use crate::headers::{self, TemplateCtx};
+use crate::pool::{H1Conn, UpstreamError};
+use crate::respond::{Local, text};
+use crate::telemetry::{AccessLog, DestLabels, Entry, Flags, Metrics, Observation};
+use crate::upstream::{ClusterState, EndpointState, InFlight, Snapshot};
+
+/// State shared by every connection of a proxy.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) snapshot: ArcSwap<Snapshot>,
+    pub(crate) metrics: Metrics,
+    pub(crate) access_log: AccessLog,
+    pub(crate) hostname: String,
+}
+
+/// What a request knows about the connection it came on.
+#[derive(Debug)]
+pub(crate) struct ConnCtx {
+    pub(crate) shared: Arc<Shared>,
+    /// Name of the table listener this socket serves.
+    pub(crate) listener: Arc<str>,
+    pub(crate) role: ListenerRole,
+    /// Gateway server port (what `port` matches see); 0 on the mesh listener.
+    pub(crate) port: u16,
+    pub(crate) local: SocketAddr,
+    pub(crate) peer: SocketAddr,
+}
+
+impl ConnCtx {
+    fn server_header(&self) -> HeaderValue {
+        // Gateways write `istio-envoy`; a sidecar's outbound side keeps Envoy's default.
+        match self.role {
+            ListenerRole::Gateway => HeaderValue::from_static("istio-envoy"),
+            ListenerRole::Mesh => HeaderValue::from_static("envoy"),
+        }
+    }
+}
+
+/// Everything telemetry needs, filled in as the request goes.
+struct Record {
+    started: Instant,
+    start: SystemTime,
+    grpc: bool,
+    code: u16,
+    flags: Flags,
+    details: &'static str,
+    dest: Option<Arc<DestLabels>>,
+    cluster: Option<Arc<str>>,
+    upstream_host: Option<Arc<str>>,
+    upstream_service_time: Option<u64>,
+    /// gRPC status from response headers (trailers-only responses).
+    grpc_status: Option<u16>,
+    request_bytes: Arc<AtomicU64>,
+    /// Access-log fields (only when the access log is on).
+    log: Option<LogFields>,
+}
+
+struct LogFields {
+    method: String,
+    path: String,
+    protocol: &'static str,
+    authority: String,
+    xff: Option<String>,
+    user_agent: Option<String>,
+    request_id: Option<String>,
+    route_name: Option<String>,
+}
+
+/// Finishes a request's telemetry (and gives its upstream connection back) when the
+/// response body ends.
+struct Done {
+    conn: Arc<ConnCtx>,
+    rec: Record,
+    pooled: Option<(Arc<EndpointState>, H1Conn, u32)>,
+    _in_flight: Option<InFlight>,
+}
+
+impl Completion for Done {
+    fn finish(self: Box<Self>, how: Finished) {
+        let Done { conn, rec, pooled, _in_flight } = *self;
+        if how.complete
+            && let Some((ep, c, max)) = pooled
+        {
+            ep.pool.give_back(c, max);
+        }
+        let duration = rec.started.elapsed();
+        let shared = &conn.shared;
+        let dest = rec.dest.clone().unwrap_or_else(|| Arc::new(DestLabels::unknown("")));
+        shared.metrics.record(&Observation {
+            dest,
+            code: rec.code,
+            flags: rec.flags,
+            grpc: rec.grpc,
+            grpc_status: how.grpc_status.or(rec.grpc_status),
+            duration_ms: duration.as_secs_f64() * 1000.0,
+            request_bytes: rec.request_bytes.load(Ordering::Relaxed),
+            response_bytes: how.bytes,
+        });
+        if let Some(l) = rec.log {
+            shared.access_log.log(&Entry {
+                start: Some(rec.start),
+                method: l.method,
+                path: l.path,
+                protocol: l.protocol,
+                code: rec.code,
+                flags: rec.flags.render(),
+                details: rec.details,
+                bytes_received: rec.request_bytes.load(Ordering::Relaxed),
+                bytes_sent: how.bytes,
+                duration_ms: duration.as_millis() as u64,
+                upstream_service_time: rec.upstream_service_time,
+                xff: l.xff,
+                user_agent: l.user_agent,
+                request_id: l.request_id,
+                authority: l.authority,
+                upstream_host: rec.upstream_host.map(|h| h.to_string()),
+                upstream_cluster: rec.cluster.map(|c| c.to_string()),
+                downstream_local: conn.local.to_string(),
+                downstream_remote: conn.peer.to_string(),
+                route_name: l.route_name,
+            });
+        }
+    }
+}
+
+/// Counts request body bytes.
+struct CountInto(Arc<AtomicU64>);
+
+impl Completion for CountInto {
+    fn finish(self: Box<Self>, how: Finished) {
+        self.0.store(how.bytes, Ordering::Relaxed);
+    }
+}
+
+fn protocol_name(v: Version) -> &'static str {
+    match v {
+        Version::HTTP_2 => "HTTP/2",
+        Version::HTTP_10 => "HTTP/1.0",
+        _ => "HTTP/1.1",
+    }
+}
+
+fn header_string(h: &HeaderMap, name: &header::HeaderName) -> Option<String> {
+    h.get(name).and_then(|v| v.to_str().ok()).map(str::to_string)
+}
+
+/// The hyper service: never fails; every problem is a response.
+pub(crate) async fn handle(req: Request<Incoming>, conn: Arc<ConnCtx>) -> Result<Response<ProxyBody>, Infallible> {
+    let started = Instant::now();
+    let start = SystemTime::now();
+    let snapshot = conn.shared.snapshot.load_full();
+    let (mut parts, body) = req.into_parts();
+    let request_bytes = Arc::new(AtomicU64::new(0));
+    let body = ProxyBody::incoming(body).on_finish(Box::new(CountInto(request_bytes.clone())));
+
+    // x-request-id is generated before anything else so every reply carries it in logs.
+    if !parts.headers.contains_key(&headers::X_REQUEST_ID) {
+        parts.headers.insert(headers::X_REQUEST_ID.clone(), headers::request_id());
+    }
+    let grpc = parts.headers.get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"));
+    let authority = match (parts.version, parts.uri.authority(), parts.headers.get(header::HOST)) {
+        (Version::HTTP_2, Some(a), _) => Some(a.as_str().to_string()),
+        (_, _, Some(h)) => h.to_str().ok().map(str::to_string),
+        (_, Some(a), None) => Some(a.as_str().to_string()),
+        _ => None,
+    };
+    let log = conn.shared.access_log.enabled().then(|| LogFields {
+        method: parts.method.to_string(),
+        path: parts.uri.path_and_query().map(|p| p.as_str().to_string()).unwrap_or_else(|| "/".into()),
+        protocol: protocol_name(parts.version),
+        authority: authority.clone().unwrap_or_default(),
+        xff: header_string(&parts.headers, &headers::X_FORWARDED_FOR),
+        user_agent: header_string(&parts.headers, &header::USER_AGENT),
+        request_id: header_string(&parts.headers, &headers::X_REQUEST_ID),
+        route_name: None,
+    });
+    let mut rec = Record {
+        started,
+        start,
+        grpc,
+        code: 0,
+        flags: Flags::NONE,
+        details: "via_upstream",
+        dest: None,
+        cluster: None,
+        upstream_host: None,
+        upstream_service_time: None,
+        grpc_status: None,
+        request_bytes,
+        log,
+    };
+    let outcome = match authority {
+        None => Outcome::Local(Local::BAD_REQUEST),
+        Some(authority) => route_and_forward(&conn, &snapshot, parts, body, &authority, &mut rec).await,
+    };
+    let (mut resp, pooled, in_flight) = match outcome {
+        Outcome::Local(l) => {
+            rec.flags.insert(l.flags);
+            rec.details = l.details;
+            if grpc {
+                rec.grpc_status = Some(crate::respond::grpc_status(l.status));
+            }
+            (l.response(grpc), None, None)
+        }
+        Outcome::Response { resp, pooled, in_flight } => (resp, pooled, in_flight),
+    };
+    resp.headers_mut().insert(header::SERVER, conn.server_header());
+    rec.code = resp.status().as_u16();
+    let done = Done { conn, rec, pooled, _in_flight: in_flight };
+    let (parts, body) = resp.into_parts();
+    Ok(Response::from_parts(parts, body.on_finish(Box::new(done))))
+}
+
+enum Outcome {
+    Local(Local),
+    Response {
+        resp: Response<ProxyBody>,
+        pooled: Option<(Arc<EndpointState>, H1Conn, u32)>,
+        in_flight: Option<InFlight>,
+    },
+}
+
+impl Outcome {
+    fn plain(resp: Response<ProxyBody>) -> Self {
+        Outcome::Response { resp, pooled: None, in_flight: None }
+    }
+}
+
+async fn route_and_forward(
+    conn: &Arc<ConnCtx>,
+    snapshot: &Arc<Snapshot>,
+    mut parts: Parts,
+    body: ProxyBody,
+    authority: &str,
+    rec: &mut Record,
+) -> Outcome {
+    let listener = match conn.role {
+        ListenerRole::Mesh => snapshot.mesh(),
+        ListenerRole::Gateway => snapshot.listener(&conn.listener),
+    };
+    let Some(listener) = listener else { return Outcome::Local(Local::NO_ROUTE) };
+    let scheme = "http";
+    let path_and_query = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/").to_string();
+    let (path, query) = match path_and_query.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (path_and_query.as_str(), None),
+    };
+    let view = RequestView {
+        method: &parts.method,
+        scheme,
+        authority,
+        path,
+        path_and_query: &path_and_query,
+        query,
+        headers: &parts.headers,
+        port: conn.port,
+    };
+    let routed = match listener.route(&view) {
+        Ok(r) => r,
+        Err(NoRoute::UnknownHost | NoRoute::NoMatch) => {
+            rec.dest = Some(Arc::new(DestLabels::unknown(weir_table::hosts::strip_port(authority))));
+            return Outcome::Local(Local::NO_ROUTE);
+        }
+    };
+    if let Some(l) = rec.log.as_mut() {
+        l.route_name = Some(routed.route.name.to_string());
+    }
+    let route_port = routed.view.port;
+    if routed.vhost.require_tls {
+        let location = format!("https://{}{}", weir_table::hosts::strip_port(authority), path_and_query);
+        return Outcome::plain(redirect_response(StatusCode::MOVED_PERMANENTLY, &location));
+    }
+    match &*routed.route.action {
+        Action::Direct(d) => {
+            rec.details = "direct_response";
+            let mut r = text(d.status, d.body.clone());
+            if d.body.is_empty() {
+                r.headers_mut().remove(header::CONTENT_TYPE);
+            }
+            Outcome::plain(r)
+        }
+        Action::Redirect(rd) => {
+            rec.details = "direct_response";
+            let location = redirect_location(rd, scheme, authority, path, query, route_port, conn.local.port());
+            Outcome::plain(redirect_response(rd.status, &location))
+        }
+        Action::Forward(f) => {
+            let f = f.clone();
+            let origin = parts.headers.get(header::ORIGIN).cloned();
+            if let Some(cors) = &f.cors
+                && let Some(pre) = preflight(cors, &parts, origin.as_ref())
+            {
+                rec.details = "cors_response";
+                return Outcome::plain(pre);
+            }
+            let path_owned = path.to_string();
+            let query_owned = query.map(str::to_string);
+            forward(
+                conn,
+                snapshot,
+                &mut parts,
+                body,
+                authority,
+                &path_owned,
+                query_owned.as_deref(),
+                route_port,
+                &f,
+                origin,
+                rec,
+            )
+            .await
+        }
+    }
+}
+
+fn redirect_response(status: StatusCode, location: &str) -> Response<ProxyBody> {
+    let mut r = Response::new(ProxyBody::empty());
+    *r.status_mut() = status;
+    if let Ok(v) = HeaderValue::from_str(location) {
+        r.headers_mut().insert(header::LOCATION, v);
+    }
+    r.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from(0));
+    r
+}
+
+/// Builds a redirect's `Location` (spec §2.8): the scheme's default port is omitted.
+pub(crate) fn redirect_location(
+    rd: &Redirect,
+    scheme: &str,
+    authority: &str,
+    path: &str,
+    query: Option<&str>,
+    route_port: u16,
+    local_port: u16,
+) -> String {
+    let new_scheme = rd.scheme.as_deref().unwrap_or(scheme);
+    let req_host = weir_table::hosts::strip_port(authority);
+    let req_port = weir_table::hosts::port_of(authority);
+    let host = rd.authority.as_deref().map(weir_table::hosts::strip_port).unwrap_or(req_host);
+    let explicit_in_authority = rd.authority.as_deref().and_then(weir_table::hosts::port_of);
+    let port = match rd.port {
+        RedirectPort::Explicit(p) => Some(p),
+        RedirectPort::ProtocolDefault => None,
+        RedirectPort::RequestPort => Some(if route_port != 0 { route_port } else { local_port }),
+        RedirectPort::Keep => {
+            explicit_in_authority.or(if rd.authority.is_some() || rd.scheme.is_some() { None } else { req_port })
+        }
+    };
+    let default = if new_scheme == "https" { 443 } else { 80 };
+    let port = port.filter(|p| *p != default);
+    let new_path = match &rd.path {
+        RedirectPath::Keep => path.to_string(),
+        RedirectPath::Full(p) => p.to_string(),
+        RedirectPath::Prefix { matched, replacement } => match path.strip_prefix(&**matched) {
+            Some(rest) => format!("{replacement}{rest}"),
+            None => path.to_string(),
+        },
+    };
+    let mut out = format!("{new_scheme}://{host}");
+    if let Some(p) = port {
+        out.push_str(&format!(":{p}"));
+    }
+    out.push_str(&new_path);
+    // A new uri with its own query replaces the query; otherwise it is kept.
+    if let (Some(q), false) = (query, new_path.contains('?')) {
+        out.push('?');
+        out.push_str(q);
+    }
+    out
+}
+
+/// Answers a CORS preflight for an allowed origin (Envoy's CORS filter). A preflight
+/// from an origin not allowed is forwarded (Istio's default) or answered bare.
+fn preflight(cors: &CorsPolicy, parts: &Parts, origin: Option<&HeaderValue>) -> Option<Response<ProxyBody>> {
+    let origin = origin?;
+    if parts.method != Method::OPTIONS || !parts.headers.contains_key(header::ACCESS_CONTROL_REQUEST_METHOD) {
+        return None;
+    }
+    let allowed = origin.to_str().is_ok_and(|o| cors.allows(o));
+    if !allowed {
+        return (!cors.forward_unmatched_preflights).then(|| text(StatusCode::OK, Bytes::new()));
+    }
+    let mut r = text(StatusCode::OK, Bytes::new());
+    let h = r.headers_mut();
+    h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone());
+    if let Some(v) = &cors.allow_methods {
+        h.insert(header::ACCESS_CONTROL_ALLOW_METHODS, v.clone());
+    }
+    if let Some(v) = &cors.allow_headers {
+        h.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, v.clone());
+    }
+    if let Some(v) = &cors.max_age {
+        h.insert(header::ACCESS_CONTROL_MAX_AGE, v.clone());
+    }
+    if cors.allow_credentials == Some(true) {
+        h.insert(header::ACCESS_CONTROL_ALLOW_CREDENTIALS, HeaderValue::from_static("true"));
+    }
+    Some(r)
+}
+
+/// CORS headers on an actual (non-preflight) response for an allowed origin.
+fn cors_response_headers(cors: &CorsPolicy, origin: &HeaderValue, h: &mut HeaderMap) {
+    if !origin.to_str().is_ok_and(|o| cors.allows(o)) {
+        return;
+    }
+    h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone());
+    if cors.allow_credentials == Some(true) {
+        h.insert(header::ACCESS_CONTROL_ALLOW_CREDENTIALS, HeaderValue::from_static("true"));
+    }
+    if let Some(v) = &cors.expose_headers {
+        h.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, v.clone());
+    }
+}
+
+/// The consistent-hash input of a request, and a cookie to set when the key is a
+/// cookie that was absent and has a `ttl`.
+fn hash_input(
+    key: &HashKey,
+    parts: &Parts,
+    peer: SocketAddr,
+    query: Option<&str>,
+) -> (Option<u64>, Option<HeaderValue>) {
+    match key {
+        HashKey::Header(name) => {
+            let h = parts.headers.get(name).map(|v| hash_value(v.as_bytes()));
+            (h, None)
+        }
+        HashKey::SourceIp => (Some(hash_value(peer.ip().to_string().as_bytes())), None),
+        HashKey::QueryParameter(name) => {
+            (query.and_then(|q| weir_table::matcher::query_param(q, name)).map(|v| hash_value(v.as_bytes())), None)
+        }
+        HashKey::Cookie { name, path, ttl } => {
+            let found = parts.headers.get_all(header::COOKIE).iter().filter_map(|v| v.to_str().ok()).find_map(|c| {
+                c.split(';').map(str::trim).find_map(|kv| {
+                    let (k, v) = kv.split_once('=')?;
+                    (k == &**name).then(|| v.trim_matches('"').to_string())
+                })
+            });
+            match (found, ttl) {
+                (Some(v), _) => (Some(hash_value(v.as_bytes())), None),
+                (None, Some(ttl)) => {
+                    let value = format!("{:016x}", rand::random::<u64>());
+                    let mut cookie = format!("{name}=\"{value}\"");
+                    if !ttl.is_zero() {
+                        cookie.push_str(&format!("; Max-Age={}", ttl.as_secs()));
+                    }
+                    if !path.is_empty() {
+                        cookie.push_str(&format!("; Path={path}"));
+                    }
+                    cookie.push_str("; HttpOnly");
+                    (Some(hash_value(value.as_bytes())), HeaderValue::from_str(&cookie).ok())
+                }
+                (None, None) => (None, None),
+            }
+        }
+    }
+}
+
+fn hash_key_of(c: &ClusterState) -> Option<&HashKey> {
+    match &c.spec.lb {
+        LbPolicy::RingHash { key, .. } | LbPolicy::Maglev { key, .. } => Some(key),
+        _ => None,
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn forward(
+    conn: &Arc<ConnCtx>,
+    snapshot: &Arc<Snapshot>,
+    parts: &mut Parts,
+    body: ProxyBody,
+    authority: &str,
+    path: &str,
+    query: Option<&str>,
+    route_port: u16,
+    f: &Forward,
+    origin: Option<HeaderValue>,
+    rec: &mut Record,
+) -> Outcome {
+    let dest = f.pick(rand::random::<u32>());
+    rec.cluster = Some(dest.name.as_ref().into());
+    let Some(cluster_id) = dest.cluster.resolve(route_port) else {
+        rec.dest = Some(Arc::new(DestLabels::unknown(weir_table::hosts::strip_port(authority))));
+        return Outcome::Local(Local::NO_CLUSTER);
+    };
+    let cluster = snapshot.clusters[cluster_id.0].clone();
+    rec.dest = Some(cluster.labels.clone());
+    let downstream_version = parts.version;
+    let (hash, set_cookie) = match hash_key_of(&cluster) {
+        Some(k) => hash_input(k, parts, conn.peer, query),
+        None => (None, None),
+    };
+
+    // --- the upstream request, built in place from the downstream one ---------------
+    // `%REQ(x)%` values read the request as it arrived: keep a copy only if needed.
+    let original = (needs_request(&f.headers) || needs_request(&dest.headers)).then(|| parts.headers.clone());
+    let tctx = TemplateCtx {
+        peer: conn.peer,
+        local: conn.local,
+        protocol: protocol_name(downstream_version),
+        hostname: &conn.shared.hostname,
+        start: rec.start,
+        request: original.as_ref(),
+    };
+    let mut h = std::mem::take(&mut parts.headers);
+    let edge = conn.role == ListenerRole::Gateway;
+    headers::strip_hop_by_hop(&mut h);
+    if edge {
+        headers::strip_envoy_internal(&mut h);
+    }
+    headers::forwarded(&mut h, conn.peer, "http", edge);
+    headers::apply_request(&mut h, &f.headers, &tctx);
+    headers::apply_request(&mut h, &dest.headers, &tctx);
+    let new_authority = f.authority.clone().or_else(|| dest.authority.clone());
+    let new_path = f.rewrite.as_ref().map(|rw| rw.apply(path));
+    if new_path.is_some() {
+        let original = match query {
+            Some(q) => format!("{path}?{q}"),
+            None => path.to_string(),
+        };
+        if let Ok(v) = HeaderValue::from_str(&original) {
+            h.insert(headers::X_ENVOY_ORIGINAL_PATH.clone(), v);
+        }
+    }
+    if let Some(t) = f.timeout {
+        h.insert(headers::X_ENVOY_EXPECTED_RQ_TIMEOUT_MS.clone(), HeaderValue::from(t.as_millis() as u64));
+    }
+    let up_authority: String = match &new_authority {
+        Some(a) => a.to_str().unwrap_or(authority).to_string(),
+        None => authority.to_string(),
+    };
+    let up_path = match (&new_path, query) {
+        (Some(p), Some(q)) => format!("{p}?{q}"),
+        (Some(p), None) => p.clone(),
+        (None, Some(q)) => format!("{path}?{q}"),
+        (None, None) => path.to_string(),
+    };
+    let use_h2 = match cluster.spec.protocol {
+        UpstreamProtocol::Http2 => true,
+        UpstreamProtocol::Http1 => false,
+        UpstreamProtocol::ClientProtocol => downstream_version == Version::HTTP_2,
+    };
+    let uri: Uri = if use_h2 {
+        format!("http://{up_authority}{up_path}").parse().unwrap_or_else(|_| Uri::from_static("/"))
+    } else {
+        up_path.parse().unwrap_or_else(|_| Uri::from_static("/"))
+    };
+    if use_h2 {
+        h.remove(header::HOST);
+    } else if let Ok(v) = HeaderValue::from_str(&up_authority) {
+        h.insert(header::HOST, v);
+    }
+    let mut req = Request::new(body);
+    *req.method_mut() = parts.method.clone();
+    *req.uri_mut() = uri;
+    *req.version_mut() = if use_h2 { Version::HTTP_2 } else { Version::HTTP_11 };
+    *req.headers_mut() = h;
+
+    // --- send, retrying connection failures on other hosts (Istio's default policy
+    // retries connect-failure and refused-stream) ------------------------------------
+    let retries = f.retry.as_ref().map_or(0, |r| {
+        let on = |c: &str| {
+            r.retry_on.iter().any(|t| &**t == c || &**t == "5xx" || &**t == "gateway-error" || &**t == "reset")
+        };
+        if on("connect-failure") || on("refused-stream") { r.attempts } else { 0 }
+    });
+    let mut last_failed: Option<usize> = None;
+    let mut attempt = 0u32;
+    let upstream_started = Instant::now();
+    loop {
+        attempt += 1;
+        let (ep, idx) = match cluster.balancer.pick(&cluster.endpoints, hash, last_failed) {
+            Some(i) => (cluster.endpoints[i].clone(), Some(i)),
+            None if cluster.spec.lb == LbPolicy::Passthrough => {
+                let host = weir_table::hosts::strip_port(authority);
+                (cluster.passthrough_endpoint(host, cluster.spec.port), None)
+            }
+            None => return Outcome::Local(Local::NO_HEALTHY_UPSTREAM),
+        };
+        rec.upstream_host = Some(ep.host.clone());
+        rec.dest = Some(ep.labels.clone());
+        req.headers_mut().insert(headers::X_ENVOY_ATTEMPT_COUNT.clone(), HeaderValue::from(attempt));
+        let in_flight = InFlight::new(&ep);
+        let limits = &cluster.spec.limits;
+        let sent = send_upstream(
+            &ep,
+            use_h2,
+            limits.connect_timeout,
+            req,
+            f.timeout.map(|t| t.saturating_sub(upstream_started.elapsed())),
+        );
+        match sent.await {
+            Ok((mut resp, pooled)) => {
+                rec.upstream_service_time = Some(upstream_started.elapsed().as_millis() as u64);
+                let rh = resp.headers_mut();
+                headers::strip_hop_by_hop(rh);
+                headers::apply_response(rh, &f.headers, &tctx);
+                headers::apply_response(rh, &dest.headers, &tctx);
+                if rec.grpc {
+                    rec.grpc_status = rh.get("grpc-status").and_then(|v| v.to_str().ok()?.parse().ok());
+                }
+                if let Some(ms) = rec.upstream_service_time {
+                    rh.insert(headers::X_ENVOY_UPSTREAM_SERVICE_TIME.clone(), HeaderValue::from(ms));
+                }
+                if let (Some(cors), Some(o)) = (&f.cors, &origin) {
+                    cors_response_headers(cors, o, rh);
+                }
+                if let Some(c) = &set_cookie {
+                    rh.append(header::SET_COOKIE, c.clone());
+                }
+                let (p, b) = resp.into_parts();
+                let resp = Response::from_parts(p, ProxyBody::incoming(b));
+                let pooled = pooled.map(|c| (ep.clone(), c, limits.max_requests_per_connection));
+                return Outcome::Response { resp, pooled, in_flight: Some(in_flight) };
+            }
+            Err(Failure::Timeout) => return Outcome::Local(Local::TIMEOUT),
+            Err(Failure::Upstream(e)) => {
+                let reason = match &e {
+                    UpstreamError::Connect(io, _) => io.to_string(),
+                    UpstreamError::Reset(err, _) => err.to_string(),
+                };
+                tracing::debug!(upstream = %ep.host, %reason, "upstream exchange failed");
+                let (local, back) = match e {
+                    UpstreamError::Connect(_, r) => (Local::CONNECT_FAILURE, Some(r)),
+                    UpstreamError::Reset(_, r) => (Local::UPSTREAM_RESET, r),
+                };
+                match back {
+                    Some(r) if attempt <= retries => {
+                        last_failed = idx;
+                        req = r;
+                        let backoff = f.retry.as_ref().map_or(Duration::from_millis(25), |r| r.backoff);
+                        tokio::time::sleep(jittered(backoff, attempt)).await;
+                    }
+                    _ => {
+                        if attempt > 1 {
+                            rec.flags.insert(Flags::UPSTREAM_RETRY_LIMIT);
+                        }
+                        return Outcome::Local(local);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// True when some value reads a request header (`%REQ(x)%`).
+fn needs_request(ops: &weir_table::HeaderOps) -> bool {
+    let reads = |l: &[(header::HeaderName, weir_table::HeaderTemplate)]| {
+        l.iter().any(|(_, t)| match t {
+            weir_table::HeaderTemplate::Parts(p) => p.iter().any(|x| matches!(x, weir_table::TemplatePart::Req(_))),
+            weir_table::HeaderTemplate::Literal(_) => false,
+        })
+    };
+    reads(&ops.request_set) || reads(&ops.request_add) || reads(&ops.response_set) || reads(&ops.response_add)
+}
+
+/// Fully jittered exponential back-off, capped at 10x the base (spec §2.9).
+fn jittered(base: Duration, attempt: u32) -> Duration {
+    let cap = base.saturating_mul(10);
+    let exp = base.saturating_mul(1u32 << attempt.min(10)).min(cap);
+    let ms = exp.as_millis().max(1) as u64;
+    Duration::from_millis(rand::random_range(0..ms))
+}
+
+enum Failure {
+    Upstream(UpstreamError),
+    Timeout,
+}
+
+/// One exchange with one endpoint, bounded by what is left of the route timeout.
+async fn send_upstream(
+    ep: &Arc<EndpointState>,
+    h2: bool,
+    connect_timeout: Duration,
+    req: Request<ProxyBody>,
+    timeout: Option<Duration>,
+) -> Result<(Response<Incoming>, Option<H1Conn>), Failure> {
+    let fut = async {
+        if h2 {
+            ep.pool.send_h2(&ep.address, connect_timeout, req).await.map(|r| (r, None))
+        } else {
+            ep.pool.send_h1(&ep.address, connect_timeout, req).await.map(|(r, c)| (r, Some(c)))
+        }
+    };
+    match timeout {
+        None => fut.await.map_err(Failure::Upstream),
+        Some(t) => match tokio::time::timeout(t, fut).await {
+            Ok(r) => r.map_err(Failure::Upstream),
+            Err(_) => Err(Failure::Timeout),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rd(scheme: Option<&str>, authority: Option<&str>, port: RedirectPort, path: RedirectPath) -> Redirect {
+        Redirect {
+            scheme: scheme.map(Into::into),
+            authority: authority.map(Into::into),
+            port,
+            path,
+            status: StatusCode::MOVED_PERMANENTLY,
+        }
+    }
+
+    #[test]
+    fn redirect_locations() {
+        let keep = RedirectPath::Keep;
+        let l = |r: &Redirect, auth: &str, path: &str, q: Option<&str>| {
+            redirect_location(r, "http", auth, path, q, 8080, 8080)
+        };
+        assert_eq!(
+            l(&rd(Some("https"), None, RedirectPort::Keep, keep.clone()), "a.com", "/x", Some("y=1")),
+            "https://a.com/x?y=1"
+        );
+        assert_eq!(
+            l(&rd(None, Some("b.com"), RedirectPort::Keep, keep.clone()), "a.com:8080", "/x", None),
+            "http://b.com/x"
+        );
+        assert_eq!(
+            l(&rd(None, None, RedirectPort::Keep, RedirectPath::Full("/new".into())), "a.com:8080", "/x", None),
+            "http://a.com:8080/new"
+        );
+        assert_eq!(
+            l(&rd(None, None, RedirectPort::Explicit(80), keep.clone()), "a.com:8080", "/x", None),
+            "http://a.com/x"
+        );
+        assert_eq!(
+            l(&rd(Some("https"), None, RedirectPort::Explicit(8443), keep.clone()), "a.com", "/", None),
+            "https://a.com:8443/"
+        );
+        assert_eq!(
+            l(&rd(None, None, RedirectPort::RequestPort, keep.clone()), "a.com", "/", None),
+            "http://a.com:8080/"
+        );
+        assert_eq!(
+            l(&rd(Some("https"), None, RedirectPort::ProtocolDefault, keep.clone()), "a.com:8080", "/", None),
+            "https://a.com/"
+        );
+        let prefix = RedirectPath::Prefix { matched: "/old".into(), replacement: "/new".into() };
+        assert_eq!(l(&rd(None, None, RedirectPort::Keep, prefix), "a.com", "/old/x", None), "http://a.com/new/x");
+    }
+}

@@ -1,0 +1,216 @@
+//! Header work on the request path: hop-by-hop removal, the headers Envoy adds under
+//! Istio (spec §10), and the VirtualService `headers` edits with `%VAR%` values.
+
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use weir_table::{HeaderOps, HeaderTemplate, TemplatePart};
+
+pub(crate) static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+pub(crate) static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+pub(crate) static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+pub(crate) static X_ENVOY_ATTEMPT_COUNT: HeaderName = HeaderName::from_static("x-envoy-attempt-count");
+pub(crate) static X_ENVOY_ORIGINAL_PATH: HeaderName = HeaderName::from_static("x-envoy-original-path");
+pub(crate) static X_ENVOY_UPSTREAM_SERVICE_TIME: HeaderName = HeaderName::from_static("x-envoy-upstream-service-time");
+pub(crate) static X_ENVOY_EXPECTED_RQ_TIMEOUT_MS: HeaderName =
+    HeaderName::from_static("x-envoy-expected-rq-timeout-ms");
+
+const HOP_BY_HOP: [HeaderName; 6] = [
+    header::CONNECTION,
+    header::PROXY_AUTHENTICATE,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
+    header::TRAILER,
+    HeaderName::from_static("keep-alive"),
+];
+
+/// Removes hop-by-hop headers, including those named by `Connection`. `te` survives
+/// only as `te: trailers` (gRPC needs it).
+pub(crate) fn strip_hop_by_hop(h: &mut HeaderMap) {
+    if let Some(conn) = h.get(header::CONNECTION) {
+        let named: Vec<HeaderName> = conn
+            .to_str()
+            .unwrap_or("")
+            .split(',')
+            .filter_map(|n| HeaderName::from_bytes(n.trim().to_ascii_lowercase().as_bytes()).ok())
+            .collect();
+        for n in named {
+            if n != header::TE {
+                h.remove(n);
+            }
+        }
+    }
+    for n in &HOP_BY_HOP {
+        h.remove(n);
+    }
+    h.remove("proxy-connection");
+    if let Some(te) = h.get(header::TE)
+        && !te.as_bytes().eq_ignore_ascii_case(b"trailers")
+    {
+        h.remove(header::TE);
+    }
+}
+
+/// Removes Envoy control headers from a request arriving at the edge (a gateway treats
+/// its clients as external), as Envoy does with `use_remote_address`.
+pub(crate) fn strip_envoy_internal(h: &mut HeaderMap) {
+    let names: Vec<HeaderName> = h.keys().filter(|k| k.as_str().starts_with("x-envoy-")).cloned().collect();
+    for n in names {
+        h.remove(n);
+    }
+}
+
+/// A version-4 UUID for `x-request-id`.
+pub(crate) fn request_id() -> HeaderValue {
+    let mut b: [u8; 16] = rand::random();
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let mut s = String::with_capacity(36);
+    for (i, byte) in b.iter().enumerate() {
+        if matches!(i, 4 | 6 | 8 | 10) {
+            s.push('-');
+        }
+        let _ = write!(s, "{byte:02x}");
+    }
+    HeaderValue::from_str(&s).unwrap_or(HeaderValue::from_static("00000000-0000-4000-8000-000000000000"))
+}
+
+/// `x-forwarded-for` and `x-forwarded-proto` (spec §10): at the edge (gateways) the
+/// peer address is appended and the scheme overwritten; elsewhere both pass through
+/// and `x-forwarded-proto` is only filled in when absent.
+pub(crate) fn forwarded(h: &mut HeaderMap, peer: SocketAddr, scheme: &'static str, edge: bool) {
+    if edge {
+        let ip = peer.ip().to_string();
+        let value = match h.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
+            Some(prev) if !prev.is_empty() => format!("{prev},{ip}"),
+            _ => ip,
+        };
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            h.insert(X_FORWARDED_FOR.clone(), v);
+        }
+        h.insert(X_FORWARDED_PROTO.clone(), HeaderValue::from_static(scheme));
+    } else if !h.contains_key(&X_FORWARDED_PROTO) {
+        h.insert(X_FORWARDED_PROTO.clone(), HeaderValue::from_static(scheme));
+    }
+}
+
+/// What `%VAR%` substitutions read.
+pub(crate) struct TemplateCtx<'a> {
+    pub(crate) peer: SocketAddr,
+    pub(crate) local: SocketAddr,
+    pub(crate) protocol: &'static str,
+    pub(crate) hostname: &'a str,
+    pub(crate) start: std::time::SystemTime,
+    /// The request headers (for `%REQ(x)%`), as they arrived.
+    pub(crate) request: Option<&'a HeaderMap>,
+}
+
+fn render(t: &HeaderTemplate, ctx: &TemplateCtx<'_>) -> Option<HeaderValue> {
+    match t {
+        HeaderTemplate::Literal(v) => Some(v.clone()),
+        HeaderTemplate::Parts(parts) => {
+            let mut s = String::new();
+            for p in parts.iter() {
+                match p {
+                    TemplatePart::Text(t) => s.push_str(t),
+                    TemplatePart::DownstreamRemoteAddress => {
+                        let _ = write!(s, "{}", ctx.peer);
+                    }
+                    TemplatePart::DownstreamRemoteAddressWithoutPort => {
+                        let _ = write!(s, "{}", ctx.peer.ip());
+                    }
+                    TemplatePart::DownstreamLocalAddress => {
+                        let _ = write!(s, "{}", ctx.local);
+                    }
+                    TemplatePart::Hostname => s.push_str(ctx.hostname),
+                    TemplatePart::Protocol => s.push_str(ctx.protocol),
+                    TemplatePart::StartTime => s.push_str(&crate::telemetry::access_log::rfc3339(ctx.start)),
+                    TemplatePart::Req(name) => {
+                        if let Some(v) = ctx.request.and_then(|h| h.get(name)).and_then(|v| v.to_str().ok()) {
+                            s.push_str(v);
+                        }
+                    }
+                    TemplatePart::Unknown(raw) => s.push_str(raw),
+                }
+            }
+            HeaderValue::from_str(&s).ok()
+        }
+    }
+}
+
+/// Applies the request half of `ops`: set, then add, then remove.
+pub(crate) fn apply_request(h: &mut HeaderMap, ops: &HeaderOps, ctx: &TemplateCtx<'_>) {
+    apply(h, &ops.request_set, &ops.request_add, &ops.request_remove, ctx);
+}
+
+/// Applies the response half of `ops`.
+pub(crate) fn apply_response(h: &mut HeaderMap, ops: &HeaderOps, ctx: &TemplateCtx<'_>) {
+    apply(h, &ops.response_set, &ops.response_add, &ops.response_remove, ctx);
+}
+
+fn apply(
+    h: &mut HeaderMap,
+    set: &[(HeaderName, HeaderTemplate)],
+    add: &[(HeaderName, HeaderTemplate)],
+    remove: &[HeaderName],
+    ctx: &TemplateCtx<'_>,
+) {
+    for (n, t) in set {
+        if let Some(v) = render(t, ctx) {
+            h.insert(n.clone(), v);
+        }
+    }
+    for (n, t) in add {
+        if let Some(v) = render(t, ctx) {
+            h.append(n.clone(), v);
+        }
+    }
+    for n in remove {
+        h.remove(n);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_ids_are_uuid_v4() {
+        let id = request_id();
+        let s = id.to_str().unwrap();
+        assert_eq!(s.len(), 36);
+        assert_eq!(&s[14..15], "4");
+        assert!(matches!(&s[19..20], "8" | "9" | "a" | "b"));
+        assert_ne!(request_id(), id);
+    }
+
+    #[test]
+    fn hop_by_hop_headers_go_including_those_named_by_connection() {
+        let mut h = HeaderMap::new();
+        h.insert(header::CONNECTION, HeaderValue::from_static("keep-alive, x-custom"));
+        h.insert("x-custom", HeaderValue::from_static("1"));
+        h.insert("keep-alive", HeaderValue::from_static("timeout=5"));
+        h.insert(header::TE, HeaderValue::from_static("trailers"));
+        h.insert("x-kept", HeaderValue::from_static("1"));
+        strip_hop_by_hop(&mut h);
+        assert!(h.get("x-custom").is_none() && h.get("keep-alive").is_none() && h.get("connection").is_none());
+        assert_eq!(h.get("te").unwrap(), "trailers");
+        assert!(h.get("x-kept").is_some());
+    }
+
+    #[test]
+    fn forwarded_headers_at_the_edge_and_inside() {
+        let peer: SocketAddr = "10.1.2.3:5555".parse().unwrap();
+        let mut h = HeaderMap::new();
+        h.insert(X_FORWARDED_FOR.clone(), HeaderValue::from_static("1.1.1.1"));
+        h.insert(X_FORWARDED_PROTO.clone(), HeaderValue::from_static("https"));
+        forwarded(&mut h, peer, "http", true);
+        assert_eq!(h.get(&X_FORWARDED_FOR).unwrap(), "1.1.1.1,10.1.2.3");
+        assert_eq!(h.get(&X_FORWARDED_PROTO).unwrap(), "http");
+        let mut h = HeaderMap::new();
+        forwarded(&mut h, peer, "http", false);
+        assert!(h.get(&X_FORWARDED_FOR).is_none());
+        assert_eq!(h.get(&X_FORWARDED_PROTO).unwrap(), "http");
+    }
+}

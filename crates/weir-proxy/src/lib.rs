@@ -1,0 +1,261 @@
+//! weir's data plane: takes compiled [`weir_table::RouteTable`]s and carries HTTP/1.1,
+//! HTTP/2 and gRPC traffic by them.
+//!
+//! Where to begin reading: [`Proxy`] (install a table, bind its listeners, drain on
+//! shutdown), then `forward` (the request path, in the order Istio applies it),
+//! `balance` (load balancers), `pool` (upstream connections), `telemetry` (metrics and
+//! access log) and `admin`.
+//!
+//! This crate does not parse YAML or know where configuration came from.
+
+mod admin;
+mod balance;
+pub mod body;
+mod forward;
+mod headers;
+mod pool;
+mod respond;
+mod server;
+pub mod telemetry;
+mod upstream;
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use weir_table::{ListenerRole, RouteTable};
+
+use crate::forward::Shared;
+use crate::server::Serving;
+use crate::telemetry::{AccessLog, Format, Metrics, SourceLabels};
+use crate::upstream::Snapshot;
+
+/// Settings a user supplies.
+#[derive(Debug, Clone)]
+pub struct ProxyConfig {
+    /// Address of the mesh listener (`--mesh-listener`), if any.
+    pub mesh_listener: Option<SocketAddr>,
+    /// IP that gateway servers without `bind` listen on.
+    pub gateway_address: IpAddr,
+    /// Access-log format.
+    pub access_log: Format,
+    /// Who this proxy is, for metrics.
+    pub source: SourceLabels,
+    /// `%HOSTNAME%`.
+    pub hostname: String,
+}
+
+impl Default for ProxyConfig {
+    fn default() -> Self {
+        ProxyConfig {
+            mesh_listener: None,
+            gateway_address: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            access_log: Format::Text,
+            source: SourceLabels {
+                workload: "istio-ingressgateway".into(),
+                namespace: "istio-system".into(),
+                app: "istio-ingressgateway".into(),
+                version: "unknown".into(),
+            },
+            hostname: "weir".into(),
+        }
+    }
+}
+
+/// Decides where a table listener binds; tests map gateway ports to port 0.
+pub type Binder = Arc<dyn Fn(&weir_table::Listener) -> SocketAddr + Send + Sync>;
+
+/// A listener that could not be bound.
+#[derive(Debug)]
+pub struct BindError {
+    /// Listener name.
+    pub listener: String,
+    /// Address tried.
+    pub address: SocketAddr,
+    /// Why.
+    pub error: std::io::Error,
+}
+
+impl std::fmt::Display for BindError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "listener {} cannot bind {}: {}", self.listener, self.address, self.error)
+    }
+}
+
+impl std::error::Error for BindError {}
+
+struct Running {
+    address: SocketAddr,
+    stop: CancellationToken,
+    drain: CancellationToken,
+}
+
+/// A running proxy.
+pub struct Proxy {
+    shared: Arc<Shared>,
+    config: ProxyConfig,
+    binder: Option<Binder>,
+    running: Mutex<HashMap<String, Running>>,
+    stop: CancellationToken,
+    tracker: TaskTracker,
+    ready: AtomicBool,
+}
+
+impl std::fmt::Debug for Proxy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Proxy").field("config", &self.config).finish()
+    }
+}
+
+impl Proxy {
+    /// A proxy with nothing installed yet (every request is 404 until a table is).
+    pub fn new(config: ProxyConfig) -> Arc<Self> {
+        Self::with_binder(config, None)
+    }
+
+    /// Like [`Proxy::new`] with a custom listener binder.
+    pub fn with_binder(config: ProxyConfig, binder: Option<Binder>) -> Arc<Self> {
+        let shared = Arc::new(Shared {
+            snapshot: ArcSwap::from_pointee(Snapshot::empty()),
+            metrics: Metrics::new(config.source.clone()),
+            access_log: AccessLog::new(config.access_log),
+            hostname: config.hostname.clone(),
+        });
+        Arc::new(Proxy {
+            shared,
+            config,
+            binder,
+            running: Mutex::new(HashMap::new()),
+            stop: CancellationToken::new(),
+            tracker: TaskTracker::new(),
+            ready: AtomicBool::new(false),
+        })
+    }
+
+    fn address_for(&self, l: &weir_table::Listener) -> SocketAddr {
+        if let Some(b) = &self.binder {
+            return b(l);
+        }
+        match l.role {
+            ListenerRole::Mesh => self.config.mesh_listener.unwrap_or(SocketAddr::from(([127, 0, 0, 1], 15001))),
+            ListenerRole::Gateway => {
+                let ip = l.bind.as_deref().and_then(|b| b.parse().ok()).unwrap_or(self.config.gateway_address);
+                SocketAddr::new(ip, l.port)
+            }
+        }
+    }
+
+    /// Installs a table: new requests use it at once (in-flight ones finish on the old
+    /// one), listeners it adds are bound and those it drops drain. Returns the
+    /// listeners that could not be bound; the rest serve.
+    pub fn install(&self, mut table: RouteTable) -> Vec<BindError> {
+        if self.config.mesh_listener.is_none() {
+            table.listeners.retain(|l| l.role != ListenerRole::Mesh);
+        }
+        let table = Arc::new(table);
+        let previous = self.shared.snapshot.load_full();
+        let snapshot = Snapshot::build(table.clone(), &previous);
+        self.shared.snapshot.store(Arc::new(snapshot));
+
+        let mut errors = Vec::new();
+        let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        let wanted: HashMap<String, &weir_table::Listener> =
+            table.listeners.iter().map(|l| (l.name.to_string(), l)).collect();
+        running.retain(|name, r| {
+            let keep = wanted.contains_key(name);
+            if !keep {
+                r.stop.cancel();
+                r.drain.cancel();
+            }
+            keep
+        });
+        for (name, l) in wanted {
+            if running.contains_key(&name) {
+                continue;
+            }
+            let address = self.address_for(l);
+            match server::bind(address) {
+                Ok(listener) => {
+                    let bound = listener.local_addr().unwrap_or(address);
+                    let stop = self.stop.child_token();
+                    let drain = self.stop.child_token();
+                    let serving = Serving { name: name.as_str().into(), role: l.role, port: l.port };
+                    self.tracker.spawn(server::accept_loop(
+                        listener,
+                        serving,
+                        self.shared.clone(),
+                        stop.clone(),
+                        drain.clone(),
+                        self.tracker.clone(),
+                    ));
+                    tracing::info!(listener = %name, address = %bound, "listening");
+                    running.insert(name, Running { address: bound, stop, drain });
+                }
+                Err(error) => errors.push(BindError { listener: name, address, error }),
+            }
+        }
+        self.ready.store(errors.is_empty(), Ordering::Release);
+        errors
+    }
+
+    /// The bound listeners: (name, address).
+    pub fn addresses(&self) -> Vec<(String, SocketAddr)> {
+        let running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        let mut v: Vec<_> = running.iter().map(|(n, r)| (n.clone(), r.address)).collect();
+        v.sort();
+        v
+    }
+
+    /// The address of a listener by name (`mesh`, `0.0.0.0_8080`).
+    pub fn address_of(&self, name: &str) -> Option<SocketAddr> {
+        self.running.lock().unwrap_or_else(|e| e.into_inner()).get(name).map(|r| r.address)
+    }
+
+    /// True once a table is installed and all its listeners are bound.
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Acquire)
+    }
+
+    /// The installed table.
+    pub fn table(&self) -> Arc<RouteTable> {
+        self.shared.snapshot.load().table.clone()
+    }
+
+    /// The Prometheus text of the metrics.
+    pub fn metrics_text(&self) -> String {
+        self.shared.metrics.render()
+    }
+
+    /// The installed table as JSON (what `/config_dump` serves).
+    pub fn config_dump(&self) -> serde_json::Value {
+        admin::config_dump(self)
+    }
+
+    /// Serves the admin API on `address`; returns the bound address.
+    pub fn serve_admin(self: &Arc<Self>, address: SocketAddr) -> std::io::Result<SocketAddr> {
+        let listener = server::bind(address)?;
+        let bound = listener.local_addr()?;
+        tokio::spawn(admin::serve(listener, self.clone(), self.stop.child_token()));
+        Ok(bound)
+    }
+
+    /// Stops accepting, lets in-flight requests finish (up to `grace`), then returns.
+    pub async fn shutdown(&self, grace: Duration) {
+        self.ready.store(false, Ordering::Release);
+        {
+            let running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+            for r in running.values() {
+                r.stop.cancel();
+                r.drain.cancel();
+            }
+        }
+        self.tracker.close();
+        let _ = tokio::time::timeout(grace, self.tracker.wait()).await;
+        self.stop.cancel();
+    }
+}

@@ -1,0 +1,211 @@
+//! Upstream connections per endpoint: idle HTTP/1.1 connections in a lock-free queue,
+//! one multiplexed HTTP/2 connection, created on demand. A pooled connection goes back
+//! to the queue only after its response body has been read to the end.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use arc_swap::ArcSwapOption;
+use crossbeam_queue::ArrayQueue;
+use hyper::body::Incoming;
+use hyper::client::conn::{http1, http2};
+use hyper::{Request, Response};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::net::TcpStream;
+use weir_table::Address;
+
+use crate::body::ProxyBody;
+
+/// Idle HTTP/1.1 connections kept per endpoint.
+const MAX_IDLE: usize = 256;
+
+/// Why an upstream exchange failed.
+#[derive(Debug)]
+pub(crate) enum UpstreamError {
+    /// The connection could not be made (response flag `UF`); the request was not sent
+    /// and is given back for a retry.
+    Connect(std::io::Error, Request<ProxyBody>),
+    /// The connection failed before response headers (flag `UC`/`UR`). `request` is set
+    /// when hyper reports it was never sent.
+    Reset(hyper::Error, Option<Request<ProxyBody>>),
+}
+
+/// An HTTP/1.1 connection checked out of a pool.
+pub(crate) struct H1Conn {
+    sender: http1::SendRequest<ProxyBody>,
+    uses: u32,
+}
+
+/// Connections to one endpoint.
+pub(crate) struct Pool {
+    idle: ArrayQueue<H1Conn>,
+    h2: ArcSwapOption<http2::SendRequest<ProxyBody>>,
+    h2_connecting: tokio::sync::Mutex<()>,
+    /// Open connections (both protocols).
+    pub(crate) connections: Arc<AtomicU32>,
+}
+
+impl std::fmt::Debug for Pool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pool").field("idle", &self.idle.len()).finish()
+    }
+}
+
+impl Default for Pool {
+    fn default() -> Self {
+        Pool {
+            idle: ArrayQueue::new(MAX_IDLE),
+            h2: ArcSwapOption::empty(),
+            h2_connecting: tokio::sync::Mutex::new(()),
+            connections: Arc::new(AtomicU32::new(0)),
+        }
+    }
+}
+
+/// Opens a TCP connection with a timeout; names are resolved here (resolution DNS).
+pub(crate) async fn connect(addr: &Address, timeout: Duration) -> std::io::Result<TcpStream> {
+    let fut = async {
+        let stream = match addr {
+            Address::Socket(sa) => TcpStream::connect(sa).await?,
+            Address::Dns(host, port) => TcpStream::connect((&**host, *port)).await?,
+        };
+        stream.set_nodelay(true)?;
+        Ok(stream)
+    };
+    match tokio::time::timeout(timeout, fut).await {
+        Ok(r) => r,
+        Err(_) => Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timeout")),
+    }
+}
+
+/// Decrements the connection count when a connection task ends.
+struct Counted(Arc<AtomicU32>);
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl Pool {
+    /// Sends `req` over HTTP/1.1, reusing an idle connection when one is ready. Returns
+    /// the response and the connection, to be given back with [`Pool::give_back`] once
+    /// the response body is done.
+    pub(crate) async fn send_h1(
+        &self,
+        addr: &Address,
+        connect_timeout: Duration,
+        mut req: Request<ProxyBody>,
+    ) -> Result<(Response<Incoming>, H1Conn), UpstreamError> {
+        // Idle connections may have been closed by the peer meanwhile: hyper hands the
+        // request back when it was not sent, and we try the next one.
+        while let Some(mut conn) = self.idle.pop() {
+            if conn.sender.is_closed() || !conn.sender.is_ready() {
+                continue;
+            }
+            match conn.sender.try_send_request(req).await {
+                Ok(resp) => {
+                    conn.uses += 1;
+                    return Ok((resp, conn));
+                }
+                Err(mut e) => match e.take_message() {
+                    Some(r) => req = r,
+                    None => return Err(UpstreamError::Reset(e.into_error(), None)),
+                },
+            }
+        }
+        let stream = match connect(addr, connect_timeout).await {
+            Ok(s) => s,
+            Err(e) => return Err(UpstreamError::Connect(e, req)),
+        };
+        let (mut sender, conn) = match http1::Builder::new().handshake(TokioIo::new(stream)).await {
+            Ok(x) => x,
+            Err(e) => return Err(UpstreamError::Reset(e, Some(req))),
+        };
+        self.connections.fetch_add(1, Ordering::Relaxed);
+        let counted = Counted(self.connections.clone());
+        tokio::spawn(async move {
+            let _counted = counted;
+            let _ = conn.await;
+        });
+        match sender.try_send_request(req).await {
+            Ok(resp) => Ok((resp, H1Conn { sender, uses: 1 })),
+            Err(mut e) => {
+                let r = e.take_message();
+                Err(UpstreamError::Reset(e.into_error(), r))
+            }
+        }
+    }
+
+    /// Returns a connection whose exchange completed; it is dropped (closed) when it
+    /// has served `max_uses` requests (0 = unlimited) or the queue is full.
+    pub(crate) fn give_back(&self, conn: H1Conn, max_uses: u32) {
+        if conn.sender.is_closed() || (max_uses != 0 && conn.uses >= max_uses) {
+            return;
+        }
+        let _ = self.idle.push(conn);
+    }
+
+    async fn h2_sender(
+        &self,
+        addr: &Address,
+        connect_timeout: Duration,
+    ) -> Result<http2::SendRequest<ProxyBody>, std::io::Result<hyper::Error>> {
+        if let Some(s) = self.h2.load().as_deref()
+            && !s.is_closed()
+        {
+            return Ok(s.clone());
+        }
+        let _guard = self.h2_connecting.lock().await;
+        if let Some(s) = self.h2.load().as_deref()
+            && !s.is_closed()
+        {
+            return Ok(s.clone());
+        }
+        let stream = connect(addr, connect_timeout).await.map_err(Err)?;
+        let (sender, conn) = http2::Builder::new(TokioExecutor::new())
+            .timer(hyper_util::rt::TokioTimer::new())
+            .handshake(TokioIo::new(stream))
+            .await
+            .map_err(Ok)?;
+        self.connections.fetch_add(1, Ordering::Relaxed);
+        let counted = Counted(self.connections.clone());
+        tokio::spawn(async move {
+            let _counted = counted;
+            let _ = conn.await;
+        });
+        self.h2.store(Some(Arc::new(sender.clone())));
+        Ok(sender)
+    }
+
+    /// Sends `req` over the endpoint's HTTP/2 connection (prior knowledge).
+    pub(crate) async fn send_h2(
+        &self,
+        addr: &Address,
+        connect_timeout: Duration,
+        req: Request<ProxyBody>,
+    ) -> Result<Response<Incoming>, UpstreamError> {
+        let mut sender = match self.h2_sender(addr, connect_timeout).await {
+            Ok(s) => s,
+            Err(Err(io)) => return Err(UpstreamError::Connect(io, req)),
+            Err(Ok(e)) => return Err(UpstreamError::Reset(e, Some(req))),
+        };
+        if let Err(e) = sender.ready().await {
+            self.h2.store(None);
+            return Err(UpstreamError::Reset(e, Some(req)));
+        }
+        match sender.try_send_request(req).await {
+            Ok(resp) => Ok(resp),
+            Err(mut e) => {
+                let r = e.take_message();
+                Err(UpstreamError::Reset(e.into_error(), r))
+            }
+        }
+    }
+
+    /// Idle HTTP/1.1 connections (for `/clusters`).
+    pub(crate) fn idle(&self) -> usize {
+        self.idle.len()
+    }
+}
