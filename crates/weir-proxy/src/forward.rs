@@ -288,7 +288,7 @@ async fn route_and_forward(
         }
     };
     if let Some(l) = rec.log.as_mut() {
-        l.route_name = Some(routed.route.name.to_string());
+        l.route_name = (!routed.route.name.is_empty()).then(|| routed.route.name.to_string());
     }
     let route_port = routed.view.port;
     if routed.vhost.require_tls {

@@ -1,11 +1,16 @@
 //! The `weir` binary: argument parsing, rendering and exit codes. Logic lives in the
 //! library crates.
 
+mod demo;
+mod run;
 mod validate;
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// weir: an Istio-compatible traffic manager.
 #[derive(Debug, Parser)]
@@ -17,6 +22,10 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Serve traffic by Istio configuration (gateway and mesh roles); reload on change.
+    Run(run::Args),
+    /// Run the bookinfo demo: sample backends plus weir serving examples/bookinfo.
+    Demo(demo::Args),
     /// Check Istio networking resources offline: exit 0 when there are no errors
     /// (warnings allowed), 1 when there are errors, 2 on usage or I/O failure.
     Validate(validate::Args),
@@ -25,6 +34,8 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Run(args) => run::run(args),
+        Command::Demo(args) => demo::run(args),
         Command::Validate(args) => validate::run(&args),
     }
 }

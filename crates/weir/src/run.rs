@@ -1,0 +1,260 @@
+//! `weir run`: load, compile, serve, watch, reload, drain.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args as ClapArgs, ValueEnum};
+use weir_compile::Instance;
+use weir_model::{Counts, Diagnostic, Resource, Severity};
+use weir_proxy::telemetry::{Format, SourceLabels};
+use weir_proxy::{Proxy, ProxyConfig};
+
+/// Access-log format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum LogFormat {
+    /// Istio's default text format.
+    Text,
+    /// One JSON object per line.
+    Json,
+    /// No access log.
+    Off,
+}
+
+#[derive(Debug, Clone, ClapArgs)]
+pub(crate) struct Args {
+    /// Configuration files or directories (watched for changes).
+    #[arg(short = 'c', long = "config", required = true, num_args = 1.., value_name = "PATH")]
+    pub(crate) config: Vec<PathBuf>,
+    /// This instance's workload labels (Gateway `selector`, match `sourceLabels`).
+    #[arg(long, value_name = "K=V,...", default_value = "istio=ingressgateway", value_parser = parse_labels)]
+    pub(crate) labels: BTreeMap<String, String>,
+    /// This instance's namespace (visibility, short names, `sourceNamespace`).
+    #[arg(long, default_value = "istio-system")]
+    pub(crate) namespace: String,
+    /// Serve the mesh (sidecar outbound) routes on this address.
+    #[arg(long, value_name = "ADDR")]
+    pub(crate) mesh_listener: Option<SocketAddr>,
+    /// Admin API address (`/ready`, `/config_dump`, `/stats/prometheus`, `/clusters`).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:15000")]
+    pub(crate) admin: SocketAddr,
+    /// IP that Gateway servers without `bind` listen on.
+    #[arg(long, value_name = "IP", default_value = "0.0.0.0")]
+    pub(crate) listen_address: IpAddr,
+    /// Access-log format (lines go to stdout).
+    #[arg(long, value_enum, default_value = "text")]
+    pub(crate) access_log_format: LogFormat,
+    /// How long in-flight requests may take to finish on shutdown.
+    #[arg(long, value_name = "SECONDS", default_value = "10")]
+    pub(crate) drain_seconds: u64,
+}
+
+fn parse_labels(s: &str) -> Result<BTreeMap<String, String>, String> {
+    let mut m = BTreeMap::new();
+    for pair in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').ok_or_else(|| format!("label {pair:?} must be key=value"))?;
+        m.insert(k.trim().to_string(), v.trim().to_string());
+    }
+    Ok(m)
+}
+
+fn log_diagnostic(d: &Diagnostic) {
+    let first = d.to_string().lines().next().unwrap_or("").to_string();
+    match d.severity {
+        Severity::Error => tracing::error!("{first}"),
+        Severity::Warning => tracing::warn!("{first}"),
+        Severity::Info => tracing::debug!("{first}"),
+    }
+}
+
+/// Loads and validates; `Err` carries the diagnostics when there are errors.
+fn load(paths: &[PathBuf]) -> Result<Vec<Resource>, String> {
+    let (report, io) = weir_source::load_paths(paths);
+    for d in &report.diagnostics {
+        log_diagnostic(d);
+    }
+    if let Some(e) = io.first() {
+        return Err(format!("cannot read {e}"));
+    }
+    let counts = Counts::of(&report.diagnostics);
+    if counts.errors > 0 {
+        return Err(format!("{} error(s) in the configuration", counts.errors));
+    }
+    Ok(report.resources)
+}
+
+pub(crate) fn instance(args: &Args) -> Instance {
+    Instance {
+        labels: args.labels.clone(),
+        namespace: args.namespace.clone(),
+        mesh: args.mesh_listener.is_some(),
+        ..Instance::default()
+    }
+}
+
+pub(crate) fn proxy_config(args: &Args) -> ProxyConfig {
+    let app = args.labels.get("app").or(args.labels.get("istio")).cloned().unwrap_or_else(|| "unknown".into());
+    ProxyConfig {
+        mesh_listener: args.mesh_listener,
+        gateway_address: args.listen_address,
+        access_log: match args.access_log_format {
+            LogFormat::Text => Format::Text,
+            LogFormat::Json => Format::Json,
+            LogFormat::Off => Format::Off,
+        },
+        source: SourceLabels {
+            workload: app.clone(),
+            namespace: args.namespace.clone(),
+            app,
+            version: args.labels.get("version").cloned().unwrap_or_else(|| "unknown".into()),
+        },
+        hostname: std::env::var("HOSTNAME").unwrap_or_else(|_| "weir".into()),
+    }
+}
+
+/// The `ready` line on stdout: JSON with the bound addresses, for scripts and tests.
+fn ready_line(proxy: &Proxy, admin: SocketAddr) {
+    let listeners: serde_json::Map<String, serde_json::Value> =
+        proxy.addresses().into_iter().map(|(n, a)| (n, serde_json::Value::String(a.to_string()))).collect();
+    let line = serde_json::json!({"ready": true, "admin": admin.to_string(), "listeners": listeners});
+    #[allow(clippy::print_stdout)]
+    {
+        println!("{line}");
+    }
+}
+
+pub(crate) fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("WEIR_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(ansi)
+        .with_target(false)
+        .try_init();
+}
+
+/// Runs until SIGINT/SIGTERM.
+pub(crate) fn run(args: Args) -> ExitCode {
+    init_logging();
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            tracing::error!("cannot start the runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    rt.block_on(serve(args, None))
+}
+
+/// Serves `args`; `embedded` replaces file loading (the demo).
+pub(crate) async fn serve(args: Args, embedded: Option<Vec<Resource>>) -> ExitCode {
+    let resources = match &embedded {
+        Some(r) => r.clone(),
+        None => match load(&args.config) {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!("{e}; not starting");
+                return ExitCode::from(1);
+            }
+        },
+    };
+    let inst = instance(&args);
+    let mut version = 1;
+    let compiled = weir_compile::compile(resources, &inst, version);
+    for d in &compiled.diagnostics {
+        tracing::warn!("{}", d.message);
+    }
+    let proxy = Proxy::new(proxy_config(&args));
+    let admin = match proxy.serve_admin(args.admin) {
+        Ok(a) => a,
+        Err(e) => {
+            tracing::error!("cannot bind the admin address {}: {e}", args.admin);
+            return ExitCode::from(2);
+        }
+    };
+    tracing::info!(address = %admin, "admin");
+    let errors = proxy.install(compiled.table);
+    if !errors.is_empty() {
+        for e in &errors {
+            tracing::error!("{e}");
+        }
+        return ExitCode::from(2);
+    }
+    ready_line(&proxy, admin);
+
+    // Reloads: the watcher thread pokes a channel; reloads run one at a time.
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<()>(1);
+    let _watch = if embedded.is_none() {
+        match weir_source::watch(&args.config, Duration::from_millis(200), move || {
+            let _ = tx.try_send(());
+        }) {
+            Ok(w) => Some(w),
+            Err(e) => {
+                tracing::warn!("not watching the configuration for changes: {e}");
+                None
+            }
+        }
+    } else {
+        None
+    };
+    let reload_proxy = proxy.clone();
+    let reload_args = args.clone();
+    let reloader = tokio::spawn(async move {
+        while rx.recv().await.is_some() {
+            let paths = reload_args.config.clone();
+            let loaded = tokio::task::spawn_blocking(move || load(&paths)).await;
+            match loaded {
+                Ok(Ok(resources)) => {
+                    version += 1;
+                    let inst = instance(&reload_args);
+                    let compiled = weir_compile::compile(resources, &inst, version);
+                    for d in &compiled.diagnostics {
+                        tracing::warn!("{}", d.message);
+                    }
+                    let errors = reload_proxy.install(compiled.table);
+                    for e in &errors {
+                        tracing::error!("{e}");
+                    }
+                    tracing::info!(version, "configuration reloaded");
+                }
+                Ok(Err(e)) => {
+                    tracing::error!("{e}; the change is rejected and the previous configuration keeps serving")
+                }
+                Err(e) => tracing::error!("reload failed: {e}"),
+            }
+        }
+    });
+
+    wait_for_signal().await;
+    tracing::info!("shutting down: draining in-flight requests");
+    reloader.abort();
+    proxy.shutdown(Duration::from_secs(args.drain_seconds)).await;
+    tracing::info!("stopped");
+    ExitCode::SUCCESS
+}
+
+async fn wait_for_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = ctrl_c.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}
