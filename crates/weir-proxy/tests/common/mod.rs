@@ -1,0 +1,119 @@
+//! A proxy in-process on loopback, configured from YAML, plus helpers to register the
+//! test backends as ServiceEntries.
+#![allow(dead_code, unreachable_pub)]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use weir_compile::Instance;
+use weir_proxy::telemetry::Format;
+use weir_proxy::{Binder, Proxy, ProxyConfig};
+use weir_testkit::Backend;
+
+/// A running proxy.
+pub struct Harness {
+    pub proxy: Arc<Proxy>,
+    pub admin: SocketAddr,
+    instance: Instance,
+    version: std::sync::atomic::AtomicU64,
+}
+
+fn table(yaml: &str, instance: &Instance, version: u64) -> weir_table::RouteTable {
+    let report = weir_model::load_str("test.yaml", yaml);
+    assert!(!report.has_errors(), "test config does not validate: {:#?}", report.diagnostics);
+    weir_compile::compile(report.resources, instance, version).table
+}
+
+impl Harness {
+    /// Gateway role (labels istio=ingressgateway, namespace istio-system) plus the mesh
+    /// listener when `mesh_ns` is set (then the instance lives in that namespace).
+    pub async fn start(yaml: &str, mesh_ns: Option<&str>) -> Harness {
+        let mut instance = Instance::default();
+        if let Some(ns) = mesh_ns {
+            instance.namespace = ns.to_string();
+            instance.mesh = true;
+        }
+        Self::with_instance(yaml, instance).await
+    }
+
+    pub async fn with_instance(yaml: &str, instance: Instance) -> Harness {
+        let config = ProxyConfig {
+            mesh_listener: instance.mesh.then(|| SocketAddr::from(([127, 0, 0, 1], 0))),
+            access_log: Format::Off,
+            ..ProxyConfig::default()
+        };
+        let binder: Binder = Arc::new(|_| SocketAddr::from(([127, 0, 0, 1], 0)));
+        let proxy = Proxy::with_binder(config, Some(binder));
+        let errors = proxy.install(table(yaml, &instance, 1));
+        assert!(errors.is_empty(), "{errors:?}");
+        let admin = proxy.serve_admin(SocketAddr::from(([127, 0, 0, 1], 0))).expect("admin binds");
+        Harness { proxy, admin, instance, version: 1.into() }
+    }
+
+    /// Installs a new configuration.
+    pub fn reload(&self, yaml: &str) {
+        let v = self.version.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        let errors = self.proxy.install(table(yaml, &self.instance, v));
+        assert!(errors.is_empty(), "{errors:?}");
+    }
+
+    pub fn mesh(&self) -> SocketAddr {
+        self.proxy.address_of("mesh").expect("mesh listener")
+    }
+
+    pub fn gateway(&self, port: u16) -> SocketAddr {
+        self.proxy.address_of(&format!("0.0.0.0_{port}")).expect("gateway listener")
+    }
+
+    pub fn mesh_url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.mesh())
+    }
+
+    pub fn gw_url(&self, port: u16, path: &str) -> String {
+        format!("http://{}{path}", self.gateway(port))
+    }
+
+    pub fn admin_url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.admin)
+    }
+}
+
+/// A ServiceEntry `host` (in `ns`) with one port (`protocol`, number 80) whose
+/// endpoints are the given backends, each with labels `version=<backend version>`.
+pub fn service(name: &str, ns: &str, protocol: &str, backends: &[&Backend]) -> String {
+    let eps: String = backends
+        .iter()
+        .map(|b| {
+            format!(
+                "  - address: 127.0.0.1\n    ports: {{http: {}}}\n    labels: {{app: {name}, version: {}}}\n",
+                b.port(),
+                b.version()
+            )
+        })
+        .collect();
+    format!(
+        "apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {{name: {name}, namespace: {ns}}}
+spec:
+  hosts: [{name}.{ns}.svc.cluster.local]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  ports: [{{number: 80, name: http, protocol: {protocol}}}]
+  endpoints:
+{eps}---
+"
+    )
+}
+
+/// A gateway on port 8080 for any host, selecting the default instance.
+pub const GATEWAY: &str = "apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: gw, namespace: ns}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 8080, name: http, protocol: HTTP}
+    hosts: ['*']
+---
+";
