@@ -127,6 +127,24 @@ impl<'a> Clusters<'a> {
         }
     }
 
+    /// Every cluster Istio's CDS would have: each port of each visible service, with
+    /// and without each subset of its DestinationRule. Routes only reference some of
+    /// them, but keeping all means a reload that moves traffic between subsets finds
+    /// the pools it left warm.
+    pub(crate) fn build_all(&mut self) {
+        let registry = self.registry;
+        for svc in registry.visible_services(&self.instance.namespace) {
+            let subsets: Vec<String> =
+                self.rule(svc).map(|r| r.subsets.iter().map(|s| s.name.clone()).collect()).unwrap_or_default();
+            for port in &svc.ports {
+                self.build(svc, port.number, "");
+                for s in &subsets {
+                    self.build(svc, port.number, s);
+                }
+            }
+        }
+    }
+
     /// The cluster for (service, port, subset), built once.
     fn build(&mut self, svc: &Service, port: u16, subset: &str) -> Option<ClusterId> {
         let key = (svc.host.clone(), port, subset.to_string());

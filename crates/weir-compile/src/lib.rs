@@ -68,6 +68,7 @@ pub fn compile(resources: impl IntoIterator<Item = Resource>, instance: &Instanc
     if instance.mesh {
         listeners.push(listeners::mesh(&store, &registry, instance, &mut clusters, &mut notes));
     }
+    clusters.build_all();
     notes.append(&mut clusters.missing);
     notes.sort();
     notes.dedup();

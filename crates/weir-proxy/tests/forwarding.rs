@@ -1,0 +1,407 @@
+//! Forwarding: HTTP/1.1 and HTTP/2 on both sides, the headers Envoy adds under Istio,
+//! streamed bodies, gRPC with trailers, local replies and their response flags,
+//! connection-failure retries, keep-alive pools, reloads, and the admin endpoints.
+
+mod common;
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use common::{GATEWAY, Harness, service};
+use weir_testkit::{
+    Backend, GrpcBackend, GrpcClient, TEST_TIMEOUT, build_request, channel_body, full_body, http1_client, http2_client,
+    next_data, wait_for,
+};
+
+fn route_all(host: &str, ns: &str) -> String {
+    format!(
+        "apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {{name: {host}, namespace: {ns}}}
+spec:
+  hosts: [{host}]
+  http:
+  - route: [{{destination: {{host: {host}}}}}]
+---
+"
+    )
+}
+
+#[tokio::test]
+async fn http1_and_http2_downstream_to_http1_upstream_with_istio_headers() {
+    let b = Backend::start("svc", "v1").await;
+    let yaml = format!("{}{}", service("svc", "ns", "HTTP", &[&b]), route_all("svc", "ns"));
+    let h = Harness::start(&yaml, Some("ns")).await;
+    for (c, proto) in [(http1_client(), "HTTP/1.1"), (http2_client(), "HTTP/2")] {
+        let r = c.get(&h.mesh_url("/hello?a=b"), "svc", &[("user-agent", "weir-test")]).await;
+        assert_eq!(r.status, 200);
+        let j = r.json();
+        assert_eq!(j["protocol"], "HTTP/1.1", "HTTP upstream port: HTTP/1.1 upstream (downstream {proto})");
+        assert_eq!(j["path"], "/hello?a=b");
+        assert_eq!(j["authority"], "svc");
+        let hd = &j["headers"];
+        assert_eq!(hd["x-forwarded-proto"], "http");
+        assert!(hd.get("x-forwarded-for").is_none(), "the mesh side does not append the peer");
+        assert_eq!(hd["x-request-id"].as_str().unwrap().len(), 36);
+        assert_eq!(hd["x-envoy-attempt-count"], "1");
+        assert_eq!(hd["user-agent"], "weir-test");
+        assert_eq!(r.header("server"), Some("envoy"));
+        assert!(r.header("x-envoy-upstream-service-time").unwrap().parse::<u64>().is_ok());
+    }
+    // A request id sent by the client is kept.
+    let j = http1_client().get(&h.mesh_url("/"), "svc", &[("x-request-id", "my-id")]).await.json();
+    assert_eq!(j["headers"]["x-request-id"], "my-id");
+}
+
+#[tokio::test]
+async fn gateways_append_x_forwarded_for_and_strip_envoy_control_headers() {
+    let b = Backend::start("svc", "v1").await;
+    let yaml = format!(
+        "{}{GATEWAY}apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {{name: vs, namespace: ns}}
+spec:
+  hosts: ['*']
+  gateways: [gw]
+  http:
+  - route: [{{destination: {{host: svc.ns.svc.cluster.local}}}}]
+",
+        service("svc", "ns", "HTTP", &[&b])
+    );
+    let h = Harness::start(&yaml, None).await;
+    let r = http1_client()
+        .get(
+            &h.gw_url(8080, "/"),
+            "a.com",
+            &[("x-forwarded-for", "10.9.9.9"), ("x-forwarded-proto", "https"), ("x-envoy-max-retries", "9")],
+        )
+        .await;
+    let j = r.json();
+    assert_eq!(j["headers"]["x-forwarded-for"], "10.9.9.9,127.0.0.1");
+    assert_eq!(j["headers"]["x-forwarded-proto"], "http");
+    assert!(j["headers"].get("x-envoy-max-retries").is_none());
+    assert_eq!(r.header("server"), Some("istio-envoy"));
+}
+
+#[tokio::test]
+async fn upstream_protocol_follows_port_protocol_and_h2_upgrade_policy() {
+    let b = Backend::start("svc", "v1").await;
+    let h2port = Backend::start("h2svc", "v1").await;
+    let up = Backend::start("upsvc", "v1").await;
+    let cp = Backend::start("cpsvc", "v1").await;
+    let yaml = format!(
+        "{}{}{}{}{}",
+        service("svc", "ns", "HTTP", &[&b]),
+        service("h2svc", "ns", "HTTP2", &[&h2port]),
+        service("upsvc", "ns", "HTTP", &[&up]),
+        service("cpsvc", "ns", "HTTP", &[&cp]),
+        "apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: up, namespace: ns}
+spec:
+  host: upsvc
+  trafficPolicy: {connectionPool: {http: {h2UpgradePolicy: UPGRADE}}}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: cp, namespace: ns}
+spec:
+  host: cpsvc
+  trafficPolicy: {connectionPool: {http: {useClientProtocol: true}}}
+"
+    );
+    let h = Harness::start(&yaml, Some("ns")).await;
+    let (c1, c2) = (http1_client(), http2_client());
+    let proto = |r: weir_testkit::TestResponse| r.json()["protocol"].as_str().unwrap().to_string();
+    assert_eq!(proto(c2.get(&h.mesh_url("/"), "svc", &[]).await), "HTTP/1.1");
+    assert_eq!(proto(c1.get(&h.mesh_url("/"), "h2svc", &[]).await), "HTTP/2");
+    assert_eq!(proto(c1.get(&h.mesh_url("/"), "upsvc", &[]).await), "HTTP/2");
+    assert_eq!(proto(c1.get(&h.mesh_url("/"), "cpsvc", &[]).await), "HTTP/1.1");
+    assert_eq!(proto(c2.get(&h.mesh_url("/"), "cpsvc", &[]).await), "HTTP/2");
+}
+
+#[tokio::test]
+async fn bodies_stream_both_ways_without_buffering() {
+    let b = Backend::start("svc", "v1").await;
+    let yaml = format!("{}{}", service("svc", "ns", "HTTP", &[&b]), route_all("svc", "ns"));
+    let h = Harness::start(&yaml, Some("ns")).await;
+    for c in [http1_client(), http2_client()] {
+        // Response: a gated stream; chunk k arrives before chunk k+1 is released.
+        let req =
+            build_request(http::Method::GET, &h.mesh_url("/stream?chunks=3&size=5&gated=1"), "svc", &[], full_body(""));
+        let resp = c.send(req).await.expect("response head");
+        let mut body = resp.into_body();
+        for k in 0..3u8 {
+            b.release_chunks(1);
+            let chunk = tokio::time::timeout(TEST_TIMEOUT, next_data(&mut body)).await.unwrap().unwrap();
+            assert_eq!(chunk, Bytes::from(vec![b'a' + k; 5]));
+        }
+        assert!(next_data(&mut body).await.is_none());
+        // Request: an echo of a body sent piece by piece; each piece comes back before
+        // the next is sent.
+        let (tx, req_body) = channel_body();
+        let req = build_request(http::Method::POST, &h.mesh_url("/echo-body"), "svc", &[], req_body);
+        let send = tokio::spawn({
+            let c = c.clone();
+            async move { c.send(req).await }
+        });
+        tx.send_data("first").await.unwrap();
+        let resp = send.await.unwrap().expect("response head");
+        let mut body = resp.into_body();
+        assert_eq!(next_data(&mut body).await.unwrap(), "first");
+        tx.send_data("second").await.unwrap();
+        assert_eq!(next_data(&mut body).await.unwrap(), "second");
+        drop(tx);
+        assert!(next_data(&mut body).await.is_none());
+    }
+    // A large body survives intact.
+    let big = vec![7u8; 3 * 1024 * 1024 + 17];
+    let r = http2_client().request(http::Method::POST, &h.mesh_url("/echo-body"), "svc", &[], big.clone()).await;
+    assert_eq!(r.body.len(), big.len());
+    assert_eq!(r.body, Bytes::from(big));
+}
+
+#[tokio::test]
+async fn grpc_unary_and_streaming_with_trailers() {
+    let g = GrpcBackend::start("greeter").await;
+    let yaml = format!(
+        "apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {{name: greeter, namespace: ns}}
+spec:
+  hosts: [greeter.ns.svc.cluster.local]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  ports: [{{number: 50051, name: grpc, protocol: GRPC}}]
+  endpoints: [{{address: 127.0.0.1, ports: {{grpc: {}}}}}]
+---
+{}",
+        g.port(),
+        route_all("greeter", "ns")
+    );
+    let h = Harness::start(&yaml, Some("ns")).await;
+    let client = GrpcClient::new(h.mesh());
+    let reply = client.unary("greeter:50051", "/test.Echo/Unary", b"ping").await;
+    assert_eq!(reply.status, Some(0));
+    assert_eq!(reply.messages, vec![Bytes::from_static(b"ping")]);
+    assert!(reply.trailers.is_some(), "trailers pass through the proxy");
+
+    let reply = client.unary("greeter:50051", "/test.Echo/ServerStream", &[3, b'x']).await;
+    assert_eq!(reply.status, Some(0));
+    assert_eq!(reply.messages.len(), 3);
+    assert_eq!(reply.messages[2], Bytes::from_static(&[3, b'x', 2]));
+
+    let mut bidi = client.bidi("greeter:50051", "/test.Echo/BidiStream").await;
+    for i in 0..3u8 {
+        bidi.send(&[i; 4]).await;
+        assert_eq!(bidi.recv().await.unwrap(), Bytes::from(vec![i; 4]), "reply {i} before the next message");
+    }
+    let done = bidi.finish().await;
+    assert_eq!(done.status, Some(0));
+
+    let fail = client.unary("greeter:50051", "/test.Echo/Fail", b"x").await;
+    assert_eq!(fail.status, Some(14));
+    assert_eq!(fail.message.as_deref(), Some("unavailable"));
+
+    // A gRPC call with no route gets a gRPC error, not an HTML page.
+    let none = client.unary("nowhere:50051", "/test.Echo/Unary", b"x").await;
+    assert_eq!(none.http_status, 200);
+    assert_eq!(none.status, Some(12));
+}
+
+#[tokio::test]
+async fn failures_become_local_replies_with_response_flags() {
+    let alive = Backend::start("svc", "v1").await;
+    let dead = Backend::start("dead", "v1").await;
+    dead.stop().await;
+    let yaml = format!(
+        "{}{}{}",
+        service("svc", "ns", "HTTP", &[&alive]),
+        service("dead", "ns", "HTTP", &[&dead]),
+        "apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: svc, namespace: ns}
+spec:
+  host: svc
+  subsets: [{name: none, labels: {version: v9}}]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: svc, namespace: ns}
+spec:
+  hosts: [svc]
+  http:
+  - match: [{uri: {prefix: /empty-subset}}]
+    route: [{destination: {host: svc, subset: none}}]
+  - match: [{uri: {prefix: /missing-subset}}]
+    route: [{destination: {host: svc, subset: nope}}]
+  - match: [{uri: {prefix: /dead}}]
+    route: [{destination: {host: dead}}]
+  - match: [{uri: {prefix: /slow}}]
+    timeout: 50ms
+    route: [{destination: {host: svc}}]
+  - route: [{destination: {host: svc}}]
+"
+    );
+    let h = Harness::start(&yaml, Some("ns")).await;
+    let c = http1_client();
+    let r = c.get(&h.mesh_url("/empty-subset"), "svc", &[]).await;
+    assert_eq!((r.status.as_u16(), r.text().as_str()), (503, "no healthy upstream"));
+    let r = c.get(&h.mesh_url("/missing-subset"), "svc", &[]).await;
+    assert_eq!(r.status, 503);
+    let r = c.get(&h.mesh_url("/dead"), "svc", &[]).await;
+    assert_eq!(r.status, 503);
+    assert!(r.text().contains("connection failure"), "{}", r.text());
+    alive.set_delay(Duration::from_secs(5));
+    let r = c.get(&h.mesh_url("/slow"), "svc", &[]).await;
+    assert_eq!((r.status.as_u16(), r.text().as_str()), (504, "upstream request timeout"));
+    alive.set_delay(Duration::ZERO);
+
+    let metrics = c.get(&h.admin_url("/stats/prometheus"), "", &[]).await.text();
+    for (code, flags) in [("503", "UH"), ("503", "NC"), ("503", "UF,URX"), ("504", "UT")] {
+        assert!(
+            metrics.lines().any(|l| l.starts_with("istio_requests_total{")
+                && l.contains(&format!("response_code=\"{code}\""))
+                && l.contains(&format!("response_flags=\"{flags}\""))),
+            "no series with {code} {flags}:\n{metrics}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn connect_failures_are_retried_on_another_endpoint() {
+    let alive = Backend::start("svc", "v1").await;
+    let dead = Backend::start("svc", "v2").await;
+    dead.stop().await;
+    let yaml = format!(
+        "{}{}",
+        service("svc", "ns", "HTTP", &[&alive, &dead]),
+        "apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: svc, namespace: ns}
+spec:
+  host: svc
+  trafficPolicy: {loadBalancer: {simple: ROUND_ROBIN}}
+"
+    );
+    let h = Harness::start(&yaml, Some("ns")).await;
+    let c = http1_client();
+    for _ in 0..20 {
+        let r = c.get(&h.mesh_url("/"), "svc", &[]).await;
+        assert_eq!(r.status, 200, "Istio's default policy retries connect-failure: {}", r.text());
+    }
+    assert_eq!(alive.hits(), 20);
+}
+
+#[tokio::test]
+async fn upstream_connections_are_kept_alive_and_reused() {
+    let b = Backend::start("svc", "v1").await;
+    let yaml = format!("{}{}", service("svc", "ns", "HTTP", &[&b]), route_all("svc", "ns"));
+    let h = Harness::start(&yaml, Some("ns")).await;
+    let c = http1_client();
+    for _ in 0..50 {
+        assert_eq!(c.get(&h.mesh_url("/"), "svc", &[]).await.status, 200);
+    }
+    assert_eq!(b.connections(), 1, "sequential requests share one upstream connection");
+}
+
+#[tokio::test]
+async fn reload_swaps_routes_and_keeps_client_connections() {
+    let (v1, v2) = (Backend::start("svc", "v1").await, Backend::start("svc", "v2").await);
+    let base = format!(
+        "{}apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {{name: svc, namespace: ns}}
+spec:
+  host: svc
+  subsets: [{{name: v1, labels: {{version: v1}}}}, {{name: v2, labels: {{version: v2}}}}]
+---
+",
+        service("svc", "ns", "HTTP", &[&v1, &v2])
+    );
+    let vs = |subset: &str| {
+        format!(
+            "apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {{name: svc, namespace: ns}}
+spec:
+  hosts: [svc]
+  http:
+  - route: [{{destination: {{host: svc, subset: {subset}}}}}]
+"
+        )
+    };
+    let h = Harness::start(&format!("{base}{}", vs("v1")), Some("ns")).await;
+    let c = http1_client();
+    assert_eq!(c.get(&h.mesh_url("/"), "svc", &[]).await.backend_version(), Some("v1"));
+    let opened = c.connections_opened();
+    h.reload(&format!("{base}{}", vs("v2")));
+    assert_eq!(c.get(&h.mesh_url("/"), "svc", &[]).await.backend_version(), Some("v2"));
+    assert_eq!(c.connections_opened(), opened, "the client's keep-alive connection survived the swap");
+    assert_eq!(v2.connections(), 1);
+    // Back to v1: its pooled upstream connection was kept too.
+    h.reload(&format!("{base}{}", vs("v1")));
+    assert_eq!(c.get(&h.mesh_url("/"), "svc", &[]).await.backend_version(), Some("v1"));
+    assert_eq!(v1.connections(), 1);
+}
+
+#[tokio::test]
+async fn admin_ready_config_dump_stats_and_clusters() {
+    let b = Backend::start("svc", "v1").await;
+    let yaml = format!("{}{}", service("svc", "ns", "HTTP", &[&b]), route_all("svc", "ns"));
+    let h = Harness::start(&yaml, Some("ns")).await;
+    let c = http1_client();
+    let ready = c.get(&h.admin_url("/ready"), "", &[]).await;
+    assert_eq!(ready.status, 200);
+    for _ in 0..3 {
+        c.get(&h.mesh_url("/"), "svc", &[]).await;
+    }
+    let dump = c.get(&h.admin_url("/config_dump"), "", &[]).await.json();
+    let mesh = dump["listeners"].as_array().unwrap().iter().find(|l| l["name"] == "mesh").unwrap();
+    let vh =
+        mesh["virtual_hosts"].as_array().unwrap().iter().find(|v| v["name"] == "svc.ns.svc.cluster.local").unwrap();
+    assert!(vh["domains"].as_array().unwrap().contains(&serde_json::json!("svc")));
+    assert_eq!(vh["routes"][0]["action"]["forward"][0]["cluster"], "outbound|80||svc.ns.svc.cluster.local");
+    assert_eq!(dump["clusters"][0]["endpoints"][0]["address"], format!("127.0.0.1:{}", b.port()));
+
+    let stats = c.get(&h.admin_url("/stats/prometheus"), "", &[]).await;
+    assert!(stats.header("content-type").unwrap().starts_with("text/plain"));
+    let text = stats.text();
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("istio_requests_total{") && l.contains("response_code=\"200\""))
+        .expect("a 200 series");
+    for label in [
+        "reporter=\"source\"",
+        "destination_service=\"svc.ns.svc.cluster.local\"",
+        "destination_service_name=\"svc\"",
+        "destination_service_namespace=\"ns\"",
+        "destination_app=\"svc\"",
+        "destination_version=\"v1\"",
+        "request_protocol=\"http\"",
+        "response_flags=\"-\"",
+    ] {
+        assert!(line.contains(label), "{label} missing in {line}");
+    }
+    assert!(line.ends_with(" 3"), "{line}");
+    assert!(text.contains("istio_request_duration_milliseconds_bucket{"));
+    assert!(text.contains("istio_request_duration_milliseconds_count{"));
+
+    let clusters = c.get(&h.admin_url("/clusters"), "", &[]).await.text();
+    assert!(clusters.contains(&format!("outbound|80||svc.ns.svc.cluster.local::127.0.0.1:{}::rq_active::0", b.port())));
+}
+
+#[tokio::test]
+async fn shutdown_drains_in_flight_requests() {
+    let b = Backend::builder("svc", "v1").delay(Duration::from_millis(300)).start().await;
+    let yaml = format!("{}{}", service("svc", "ns", "HTTP", &[&b]), route_all("svc", "ns"));
+    let h = Harness::start(&yaml, Some("ns")).await;
+    let url = h.mesh_url("/");
+    let c = http1_client();
+    let in_flight = tokio::spawn(async move { c.get(&url, "svc", &[]).await });
+    wait_for(|| b.hits() == 1, TEST_TIMEOUT).await;
+    h.proxy.shutdown(TEST_TIMEOUT).await;
+    let r = in_flight.await.unwrap();
+    assert_eq!(r.status, 200, "the request in flight at shutdown completed");
+    assert!(std::net::TcpStream::connect(h.mesh()).is_err(), "no longer accepting");
+}
