@@ -1,0 +1,224 @@
+//! `weir run` as a real process: the ready line, serving, live reload under load with
+//! zero failed requests, an invalid change rejected while the old table serves, and a
+//! clean drain on SIGTERM.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc;
+
+use weir_testkit::{Backend, ConfigDir, TEST_TIMEOUT, http1_client, http2_client, wait_for_async};
+
+struct Weir {
+    child: Child,
+    mesh: SocketAddr,
+    admin: SocketAddr,
+    stderr: Arc<std::sync::Mutex<String>>,
+}
+
+impl Weir {
+    fn start(dir: &ConfigDir, ns: &str) -> Weir {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_weir"))
+            .args(["run", "-c"])
+            .arg(dir.path())
+            .args([
+                "--mesh-listener",
+                "127.0.0.1:0",
+                "--admin",
+                "127.0.0.1:0",
+                "--namespace",
+                ns,
+                "--access-log-format",
+                "off",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("weir starts");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let stderr = Arc::new(std::sync::Mutex::new(String::new()));
+        let err_pipe = child.stderr.take().unwrap();
+        let sink = stderr.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(err_pipe).lines().map_while(Result::ok) {
+                let mut s = sink.lock().unwrap();
+                s.push_str(&line);
+                s.push('\n');
+            }
+        });
+        let line = rx.recv_timeout(TEST_TIMEOUT).expect("a ready line on stdout");
+        let v: serde_json::Value = serde_json::from_str(&line).expect("the ready line is JSON");
+        assert_eq!(v["ready"], true);
+        let mesh = v["listeners"]["mesh"].as_str().unwrap().parse().unwrap();
+        let admin = v["admin"].as_str().unwrap().parse().unwrap();
+        Weir { child, mesh, admin, stderr }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.mesh)
+    }
+
+    fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+}
+
+impl Drop for Weir {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn services(v1: &Backend, v2: &Backend) -> String {
+    format!(
+        "apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {{name: svc, namespace: ns}}
+spec:
+  hosts: [svc.ns.svc.cluster.local]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  ports: [{{number: 80, name: http, protocol: HTTP}}]
+  endpoints:
+  - {{address: 127.0.0.1, ports: {{http: {}}}, labels: {{version: v1}}}}
+  - {{address: 127.0.0.1, ports: {{http: {}}}, labels: {{version: v2}}}}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {{name: svc, namespace: ns}}
+spec:
+  host: svc
+  subsets: [{{name: v1, labels: {{version: v1}}}}, {{name: v2, labels: {{version: v2}}}}]
+",
+        v1.port(),
+        v2.port()
+    )
+}
+
+fn route_to(subset: &str) -> String {
+    format!(
+        "apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {{name: svc, namespace: ns}}
+spec:
+  hosts: [svc]
+  http:
+  - route: [{{destination: {{host: svc, subset: {subset}}}}}]
+"
+    )
+}
+
+async fn version_is(url: String, want: &'static str) -> bool {
+    http1_client().get(&url, "svc", &[]).await.backend_version() == Some(want)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serves_reloads_under_load_without_failures_and_rejects_invalid_changes() {
+    let (v1, v2) = (Backend::start("svc", "v1").await, Backend::start("svc", "v2").await);
+    let dir = ConfigDir::new();
+    dir.write("services.yaml", &services(&v1, &v2));
+    dir.write("routes.yaml", &route_to("v1"));
+    let weir = Weir::start(&dir, "ns");
+    assert_eq!(http1_client().get(&weir.url("/"), "svc", &[]).await.backend_version(), Some("v1"));
+    let ready = http1_client().get(&format!("http://{}/ready", weir.admin), "", &[]).await;
+    assert_eq!(ready.status, 200);
+
+    // Load: four keep-alive clients (HTTP/1.1 and HTTP/2) sending without pause.
+    let stop = Arc::new(AtomicBool::new(false));
+    let (ok, failed) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let mut load = Vec::new();
+    for i in 0..4 {
+        let (stop, ok, failed, url) = (stop.clone(), ok.clone(), failed.clone(), weir.url("/"));
+        load.push(tokio::spawn(async move {
+            let c = if i % 2 == 0 { http1_client() } else { http2_client() };
+            while !stop.load(Ordering::Relaxed) {
+                let req = weir_testkit::build_request(http::Method::GET, &url, "svc", &[], weir_testkit::full_body(""));
+                match c.fetch(req).await {
+                    Ok(r) if r.status == 200 => ok.fetch_add(1, Ordering::Relaxed),
+                    _ => failed.fetch_add(1, Ordering::Relaxed),
+                };
+            }
+        }));
+    }
+    for round in 0..6 {
+        let (subset, want) = if round % 2 == 0 { ("v2", "v2") } else { ("v1", "v1") };
+        dir.write("routes.yaml", &route_to(subset));
+        wait_for_async(|| version_is(weir.url("/"), want), TEST_TIMEOUT).await;
+    }
+    // An invalid change is rejected: the last good table keeps serving.
+    let invalid = "apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: svc, namespace: ns}
+spec:
+  hosts: [svc]
+  http:
+  - route:
+    - destination: {host: svc, subset: v2}
+      weight: -1
+";
+    dir.write("routes.yaml", invalid);
+    wait_for_async(
+        || {
+            let s = weir.stderr();
+            async move { s.contains("rejected") }
+        },
+        TEST_TIMEOUT,
+    )
+    .await;
+    assert!(weir.stderr().contains("spec.http[0].route[0].weight"), "{}", weir.stderr());
+    assert!(version_is(weir.url("/"), "v1").await);
+    // And a fixed change is picked up again.
+    dir.write("routes.yaml", &route_to("v2"));
+    wait_for_async(|| version_is(weir.url("/"), "v2"), TEST_TIMEOUT).await;
+
+    stop.store(true, Ordering::Relaxed);
+    for l in load {
+        l.await.unwrap();
+    }
+    let (ok, failed) = (ok.load(Ordering::Relaxed), failed.load(Ordering::Relaxed));
+    assert!(ok > 0);
+    assert_eq!(failed, 0, "{failed} of {} requests failed during reloads", ok + failed);
+}
+
+#[tokio::test]
+async fn sigterm_drains_in_flight_requests_then_exits_cleanly() {
+    let slow = Backend::builder("svc", "v1").delay(std::time::Duration::from_millis(500)).start().await;
+    let other = Backend::start("svc", "v2").await;
+    let dir = ConfigDir::new();
+    dir.write("services.yaml", &services(&slow, &other));
+    dir.write("routes.yaml", &route_to("v1"));
+    let mut weir = Weir::start(&dir, "ns");
+    let url = weir.url("/");
+    let in_flight = tokio::spawn(async move { http1_client().get(&url, "svc", &[]).await });
+    weir_testkit::wait_for(|| slow.hits() == 1, TEST_TIMEOUT).await;
+    let status = Command::new("kill").args(["-TERM", &weir.child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    let r = in_flight.await.unwrap();
+    assert_eq!(r.status, 200);
+    let exit = weir.child.wait().unwrap();
+    assert!(exit.success(), "{exit:?}: {}", weir.stderr());
+}
+
+#[test]
+fn an_invalid_configuration_at_start_is_refused_with_its_diagnostics() {
+    let dir = ConfigDir::new();
+    dir.write("bad.yaml", &route_to("v1").replace("hosts: [svc]", "hosts: [svc]\n  gateways: ['*/gw']"));
+    let out = Command::new(env!("CARGO_BIN_EXE_weir"))
+        .args(["run", "-c"])
+        .arg(dir.path())
+        .args(["--mesh-listener", "127.0.0.1:0", "--admin", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("spec.gateways[0]") && err.contains("not starting"), "{err}");
+}
