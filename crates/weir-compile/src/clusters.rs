@@ -35,6 +35,7 @@ pub(crate) struct Clusters<'a> {
     pub(crate) clusters: Vec<Cluster>,
     ids: HashMap<(String, u16, String), ClusterId>,
     rules: HashMap<String, Option<MergedRule>>,
+    rule_index: policy::RuleIndex,
     /// Destinations that named nothing, for one warning each.
     pub(crate) missing: Vec<String>,
 }
@@ -53,6 +54,7 @@ impl<'a> Clusters<'a> {
             clusters: Vec::new(),
             ids: HashMap::new(),
             rules: HashMap::new(),
+            rule_index: policy::RuleIndex::new(store, &instance.domain),
             missing: Vec::new(),
         }
     }
@@ -66,12 +68,12 @@ impl<'a> Clusters<'a> {
         if !self.rules.contains_key(&svc.host) {
             let r = policy::rule_for(
                 self.store,
+                &self.rule_index,
                 &svc.host,
                 &svc.namespace,
                 &self.instance.namespace,
                 &self.instance.labels,
                 &self.instance.root_namespace,
-                &self.instance.domain,
             );
             self.rules.insert(svc.host.clone(), r);
         }

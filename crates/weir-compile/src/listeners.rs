@@ -192,15 +192,29 @@ pub(crate) fn mesh(
             listener.virtual_hosts.push(VirtualHost { domains: kept, ..vh });
         }
     };
+    // Mesh VirtualServices by host: exact names hashed, wildcards listed.
+    let mut by_exact: std::collections::HashMap<&str, Vec<usize>> = std::collections::HashMap::new();
+    let mut wildcards: Vec<(&str, usize)> = Vec::new();
+    for (vi, hs) in &mesh_vs {
+        for h in hs {
+            if h.starts_with('*') {
+                wildcards.push((h, *vi));
+            } else {
+                by_exact.entry(h).or_default().push(*vi);
+            }
+        }
+    }
     for svc in registry.visible_services(ns) {
         // The most specific VS host covering the service; ties go to the older VS.
-        let chosen = mesh_vs
-            .iter()
-            .filter_map(|(vi, hs)| {
-                let best = hs.iter().filter(|h| hosts::subset_of(&svc.host, h)).map(|h| hosts::specificity(h)).max()?;
-                Some((best, *vi))
-            })
-            .max_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
+        let exact =
+            by_exact.get(svc.host.as_str()).and_then(|v| v.iter().min()).map(|vi| (hosts::specificity(&svc.host), *vi));
+        let chosen = exact.or_else(|| {
+            wildcards
+                .iter()
+                .filter(|(h, _)| hosts::subset_of(&svc.host, h))
+                .map(|(h, vi)| (hosts::specificity(h), *vi))
+                .max_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)))
+        });
         let routes_out = match chosen {
             Some((_, vi)) => routes::build(&store.virtual_services[vi], &place, store, instance, clusters, notes),
             None => default_route(&svc.host, clusters),

@@ -1,7 +1,7 @@
 //! DestinationRules: which one applies to a host (spec §3.1) and the policy in effect
 //! for a (port, subset) cluster (spec §3.2).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use weir_model::types::{
     ClientTlsSettings, ConnectionPoolSettings, DestinationRule, LoadBalancerSettings, OutlierDetection, Subset,
@@ -42,20 +42,55 @@ pub struct EffectivePolicy {
     pub tls: Option<ClientTlsSettings>,
 }
 
+/// DestinationRules indexed by their expanded host: exact names by hash, wildcard
+/// hosts in a short list, so finding the rules for a host does not scan them all.
+#[derive(Debug, Default)]
+pub struct RuleIndex {
+    exact: HashMap<String, Vec<usize>>,
+    wildcard: Vec<(String, usize)>,
+    hosts: Vec<String>,
+}
+
+impl RuleIndex {
+    /// Indexes the store's rules.
+    pub fn new(store: &Store, domain: &str) -> Self {
+        let mut idx = RuleIndex::default();
+        for (i, dr) in store.destination_rules.iter().enumerate() {
+            let h = hosts::expand(&dr.spec.host, &dr.meta.namespace, domain);
+            if h.starts_with('*') {
+                idx.wildcard.push((h.clone(), i));
+            } else {
+                idx.exact.entry(h.clone()).or_default().push(i);
+            }
+            idx.hosts.push(h);
+        }
+        idx
+    }
+
+    /// Rules whose host covers `host`, in store order.
+    fn candidates(&self, host: &str) -> Vec<usize> {
+        let mut v: Vec<usize> = self.exact.get(host).cloned().unwrap_or_default();
+        v.extend(self.wildcard.iter().filter(|(w, _)| hosts::subset_of(host, w)).map(|(_, i)| *i));
+        v.sort_unstable();
+        v
+    }
+}
+
 /// Finds the DestinationRule for service `host` (FQDN) of namespace `service_ns`, as
 /// seen by a proxy in `client_ns` with workload `labels`: rules in the client's
 /// namespace first, then the service's namespace, then the root namespace; within a
 /// step the most specific host wins and same-host rules merge.
+#[allow(clippy::too_many_arguments)]
 pub fn rule_for(
     store: &Store,
+    index: &RuleIndex,
     host: &str,
     service_ns: &str,
     client_ns: &str,
     labels: &BTreeMap<String, String>,
     root_ns: &str,
-    domain: &str,
 ) -> Option<MergedRule> {
-    let applicable = |dr: &&Item<DestinationRule>| {
+    let applicable = |dr: &Item<DestinationRule>| {
         if !visible(&dr.spec.export_to, &dr.meta.namespace, client_ns) {
             return false;
         }
@@ -64,29 +99,30 @@ pub fn rule_for(
             None => true,
         }
     };
+    let candidates = index.candidates(host);
     for ns in [client_ns, service_ns, root_ns] {
         let mut best: Option<(bool, usize)> = None;
-        let mut chosen: Vec<(&Item<DestinationRule>, String)> = Vec::new();
-        for dr in store.destination_rules.iter().filter(|d| d.meta.namespace == ns).filter(applicable) {
-            let dr_host = hosts::expand(&dr.spec.host, &dr.meta.namespace, domain);
-            if !hosts::subset_of(host, &dr_host) {
+        let mut chosen: Vec<&Item<DestinationRule>> = Vec::new();
+        for &i in &candidates {
+            let dr = &store.destination_rules[i];
+            if dr.meta.namespace != ns || !applicable(dr) {
                 continue;
             }
-            let spec = specificity(&dr_host);
+            let spec = specificity(&index.hosts[i]);
             match best {
                 Some(b) if spec < b => continue,
-                Some(b) if spec == b => chosen.push((dr, dr_host)),
+                Some(b) if spec == b => chosen.push(dr),
                 _ => {
                     best = Some(spec);
-                    chosen = vec![(dr, dr_host)];
+                    chosen = vec![dr];
                 }
             }
         }
         if !chosen.is_empty() {
             // Rules with a workload selector come before those without.
-            chosen.sort_by_key(|(d, _)| d.spec.workload_selector.is_none());
+            chosen.sort_by_key(|d| d.spec.workload_selector.is_none());
             let mut merged = MergedRule::default();
-            for (dr, _) in chosen {
+            for dr in chosen {
                 if merged.traffic_policy.is_none() {
                     merged.traffic_policy = dr.spec.traffic_policy.clone();
                 }
@@ -194,9 +230,9 @@ spec:
         use weir_model::types::SimpleLb::*;
         let s = store(RULES);
         let none = BTreeMap::new();
-        let get = |host: &str, svc_ns: &str, client: &str| {
-            rule_for(&s, host, svc_ns, client, &none, "istio-system", "cluster.local")
-        };
+        let idx = RuleIndex::new(&s, "cluster.local");
+        let get =
+            |host: &str, svc_ns: &str, client: &str| rule_for(&s, &idx, host, svc_ns, client, &none, "istio-system");
         let h = "cart.shop.svc.cluster.local";
         assert_eq!(lb(&get(h, "shop", "client").unwrap()), Some(RoundRobin));
         assert_eq!(lb(&get(h, "shop", "other").unwrap()), Some(Random));
@@ -225,8 +261,8 @@ spec:
   subsets: [{name: v1, labels: {version: other}}, {name: v2, labels: {version: v2}}]
 ",
         );
-        let r = rule_for(&s, "svc.ns.svc.cluster.local", "ns", "ns", &BTreeMap::new(), "istio-system", "cluster.local")
-            .unwrap();
+        let idx = RuleIndex::new(&s, "cluster.local");
+        let r = rule_for(&s, &idx, "svc.ns.svc.cluster.local", "ns", "ns", &BTreeMap::new(), "istio-system").unwrap();
         assert_eq!(lb(&r), Some(weir_model::types::SimpleLb::Random));
         assert_eq!(r.subsets.len(), 2);
         assert_eq!(r.subset("v1").unwrap().labels["version"], "v1");
@@ -260,8 +296,8 @@ spec:
         outlierDetection: {consecutive5xxErrors: 3}
 ",
         );
-        let r = rule_for(&s, "svc.ns.svc.cluster.local", "ns", "ns", &BTreeMap::new(), "istio-system", "cluster.local")
-            .unwrap();
+        let idx = RuleIndex::new(&s, "cluster.local");
+        let r = rule_for(&s, &idx, "svc.ns.svc.cluster.local", "ns", "ns", &BTreeMap::new(), "istio-system").unwrap();
         use weir_model::types::SimpleLb::*;
         let lbs = |e: &EffectivePolicy| e.load_balancer.as_ref().and_then(|l| l.simple);
         // Port 80: top level.
