@@ -308,3 +308,88 @@ spec:
     let vh = t.mesh().unwrap().virtual_host("a.example.com").unwrap();
     assert_eq!(&*vh.routes[0].name, "api-v1");
 }
+
+#[test]
+fn workload_selector_takes_endpoints_from_workload_entries_in_the_namespace() {
+    let text = "
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: vm, namespace: ns}
+spec:
+  hosts: [vm.ns.svc.cluster.local]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  ports: [{number: 80, name: http, protocol: HTTP, targetPort: 8080}]
+  workloadSelector: {labels: {app: vm}}
+---
+apiVersion: networking.istio.io/v1
+kind: WorkloadEntry
+metadata: {name: vm-1, namespace: ns}
+spec: {address: 10.0.0.1, labels: {app: vm, version: v1}}
+---
+apiVersion: networking.istio.io/v1
+kind: WorkloadEntry
+metadata: {name: vm-2, namespace: ns}
+spec: {address: 10.0.0.2, labels: {app: vm, version: v2}, ports: {http: 9090}, weight: 3}
+---
+apiVersion: networking.istio.io/v1
+kind: WorkloadEntry
+metadata: {name: other-ns, namespace: elsewhere}
+spec: {address: 10.0.0.3, labels: {app: vm}}
+---
+apiVersion: networking.istio.io/v1
+kind: WorkloadEntry
+metadata: {name: other-app, namespace: ns}
+spec: {address: 10.0.0.4, labels: {app: db}}
+";
+    let t = table(text, &mesh_instance("ns"));
+    let c = t.clusters.iter().find(|c| &*c.name == "outbound|80||vm.ns.svc.cluster.local").unwrap();
+    let eps: Vec<(String, u32)> = c.endpoints.iter().map(|e| (e.address.to_string(), e.weight)).collect();
+    assert_eq!(eps, [("10.0.0.1:8080".to_string(), 1), ("10.0.0.2:9090".to_string(), 3)]);
+}
+
+#[test]
+fn gateway_server_hosts_restrict_namespaces_and_hosts() {
+    let text = "
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: gw, namespace: edge}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 8080, name: http, protocol: HTTP}
+    hosts: ['shop/*.example.com', './admin.example.com']
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: shop, namespace: shop}
+spec:
+  hosts: [www.example.com, www.example.org]
+  gateways: [edge/gw]
+  http: [{directResponse: {status: 201}}]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: intruder, namespace: other}
+spec:
+  hosts: [evil.example.com]
+  gateways: [edge/gw]
+  http: [{directResponse: {status: 202}}]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: admin, namespace: edge}
+spec:
+  hosts: ['*']
+  gateways: [gw]
+  http: [{directResponse: {status: 203}}]
+";
+    let t = table(text, &Instance::default());
+    let gw = t.gateway(8080).unwrap();
+    assert_eq!(route_to(&t, gw, &req("www.example.com", "/"), 0).unwrap(), "direct 201");
+    assert_eq!(route_to(&t, gw, &req("www.example.org", "/"), 0), Err("unknown host".into()));
+    assert_eq!(route_to(&t, gw, &req("evil.example.com", "/"), 0), Err("unknown host".into()));
+    // A `*` VirtualService in the gateway's namespace gets only the server's host.
+    assert_eq!(route_to(&t, gw, &req("admin.example.com", "/"), 0).unwrap(), "direct 203");
+    assert_eq!(route_to(&t, gw, &req("other.example.net", "/"), 0), Err("unknown host".into()));
+}

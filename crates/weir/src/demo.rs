@@ -100,6 +100,7 @@ pub(crate) fn run(args: Args) -> ExitCode {
             listen_address: [127, 0, 0, 1].into(),
             access_log_format: args.access_log_format,
             drain_seconds: 5,
+            concurrency: None,
         };
         print_guide();
         run::serve(run_args, Some(resources)).await

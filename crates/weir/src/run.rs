@@ -49,6 +49,9 @@ pub(crate) struct Args {
     /// How long in-flight requests may take to finish on shutdown.
     #[arg(long, value_name = "SECONDS", default_value = "10")]
     pub(crate) drain_seconds: u64,
+    /// Worker threads (default: the CPUs this process may run on).
+    #[arg(long, value_name = "N")]
+    pub(crate) concurrency: Option<usize>,
 }
 
 fn parse_labels(s: &str) -> Result<BTreeMap<String, String>, String> {
@@ -140,7 +143,11 @@ pub(crate) fn init_logging() {
 /// Runs until SIGINT/SIGTERM.
 pub(crate) fn run(args: Args) -> ExitCode {
     init_logging();
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Some(n) = args.concurrency {
+        builder.worker_threads(n.max(1));
+    }
+    let rt = match builder.enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             tracing::error!("cannot start the runtime: {e}");

@@ -222,3 +222,56 @@ fn an_invalid_configuration_at_start_is_refused_with_its_diagnostics() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("spec.gateways[0]") && err.contains("not starting"), "{err}");
 }
+
+#[tokio::test]
+async fn access_log_lines_in_json_carry_istio_fields() {
+    let (v1, v2) = (Backend::start("svc", "v1").await, Backend::start("svc", "v2").await);
+    let dir = ConfigDir::new();
+    dir.write("services.yaml", &services(&v1, &v2));
+    dir.write("routes.yaml", &route_to("v2").replace("  - route:", "  - name: to-v2\n    route:"));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_weir"))
+        .args(["run", "-c"])
+        .arg(dir.path())
+        .args([
+            "--mesh-listener",
+            "127.0.0.1:0",
+            "--admin",
+            "127.0.0.1:0",
+            "--namespace",
+            "ns",
+            "--access-log-format",
+            "json",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let ready: serde_json::Value = serde_json::from_str(&rx.recv_timeout(TEST_TIMEOUT).unwrap()).unwrap();
+    let mesh = ready["listeners"]["mesh"].as_str().unwrap().to_string();
+    let r = http1_client().get(&format!("http://{mesh}/items?x=1"), "svc", &[("x-request-id", "abc-123")]).await;
+    assert_eq!(r.status, 200);
+    let nr = http1_client().get(&format!("http://{mesh}/"), "nowhere", &[]).await;
+    assert_eq!(nr.status, 404);
+    let a: serde_json::Value = serde_json::from_str(&rx.recv_timeout(TEST_TIMEOUT).unwrap()).unwrap();
+    assert_eq!(a["method"], "GET");
+    assert_eq!(a["path"], "/items?x=1");
+    assert_eq!(a["protocol"], "HTTP/1.1");
+    assert_eq!(a["response_code"], 200);
+    assert_eq!(a["response_flags"], "-");
+    assert_eq!(a["request_id"], "abc-123");
+    assert_eq!(a["authority"], "svc");
+    assert_eq!(a["upstream_host"], format!("127.0.0.1:{}", v2.port()));
+    assert_eq!(a["upstream_cluster"], "outbound|80|v2|svc.ns.svc.cluster.local");
+    assert_eq!(a["route_name"], "to-v2");
+    let b: serde_json::Value = serde_json::from_str(&rx.recv_timeout(TEST_TIMEOUT).unwrap()).unwrap();
+    assert_eq!((b["response_code"].as_u64(), b["response_flags"].as_str()), (Some(404), Some("NR")));
+    let _ = child.kill();
+    let _ = child.wait();
+}
