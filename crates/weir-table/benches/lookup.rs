@@ -4,7 +4,9 @@
 
 use std::sync::Arc;
 
-use criterion::{BenchmarkId, Criterion, black_box, criterion_group, criterion_main};
+use std::hint::black_box;
+
+use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use weir_table::{
     Action, ClusterId, ClusterRef, DirectResponse, Forward, HeaderKey, HeaderMatch, HeaderOps, HostMap, HttpMatch,
