@@ -168,8 +168,9 @@ impl AccessLog {
         }
         let (tx, rx) = mpsc::channel::<String>();
         let spawned = std::thread::Builder::new().name("access-log".into()).spawn(move || {
-            let stdout = std::io::stdout();
-            let mut out = std::io::BufWriter::with_capacity(64 * 1024, stdout.lock());
+            // Not `stdout.lock()` for the thread's lifetime: other writers (the ready
+            // line, the demo's guide) must still get through. Each flush locks briefly.
+            let mut out = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout());
             while let Ok(line) = rx.recv() {
                 let _ = out.write_all(line.as_bytes());
                 while let Ok(more) = rx.try_recv() {
