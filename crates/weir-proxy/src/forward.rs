@@ -14,6 +14,7 @@ use arc_swap::ArcSwap;
 use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderValue};
 use http::request::Parts;
+use http::uri::PathAndQuery;
 use http::{Method, Request, Response, StatusCode, Uri, Version};
 use hyper::body::Incoming;
 use weir_table::{
@@ -183,17 +184,19 @@ pub(crate) async fn handle(req: Request<Incoming>, conn: Arc<ConnCtx>) -> Result
         parts.headers.insert(headers::X_REQUEST_ID.clone(), headers::request_id());
     }
     let grpc = parts.headers.get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"));
+    // The authority as sent (`:authority` on HTTP/2, else `Host`), kept as a cheap
+    // reference-counted clone rather than a new string.
     let authority = match (parts.version, parts.uri.authority(), parts.headers.get(header::HOST)) {
-        (Version::HTTP_2, Some(a), _) => Some(a.as_str().to_string()),
-        (_, _, Some(h)) => h.to_str().ok().map(str::to_string),
-        (_, Some(a), None) => Some(a.as_str().to_string()),
+        (Version::HTTP_2, Some(a), _) => Some(AuthoritySource::Uri(a.clone())),
+        (_, _, Some(h)) if h.to_str().is_ok() => Some(AuthoritySource::Header(h.clone())),
+        (_, Some(a), None) => Some(AuthoritySource::Uri(a.clone())),
         _ => None,
     };
     let log = conn.shared.access_log.enabled().then(|| LogFields {
         method: parts.method.to_string(),
         path: parts.uri.path_and_query().map(|p| p.as_str().to_string()).unwrap_or_else(|| "/".into()),
         protocol: protocol_name(parts.version),
-        authority: authority.clone().unwrap_or_default(),
+        authority: authority.as_ref().map(|a| a.as_str().to_string()).unwrap_or_default(),
         xff: header_string(&parts.headers, &headers::X_FORWARDED_FOR),
         user_agent: header_string(&parts.headers, &header::USER_AGENT),
         request_id: header_string(&parts.headers, &headers::X_REQUEST_ID),
@@ -216,7 +219,7 @@ pub(crate) async fn handle(req: Request<Incoming>, conn: Arc<ConnCtx>) -> Result
     };
     let outcome = match authority {
         None => Outcome::Local(Local::BAD_REQUEST),
-        Some(authority) => route_and_forward(&conn, &snapshot, parts, body, &authority, &mut rec).await,
+        Some(authority) => route_and_forward(&conn, &snapshot, parts, body, authority.as_str(), &mut rec).await,
     };
     let (mut resp, pooled, in_flight) = match outcome {
         Outcome::Local(l) => {
@@ -234,6 +237,22 @@ pub(crate) async fn handle(req: Request<Incoming>, conn: Arc<ConnCtx>) -> Result
     let done = Done { conn, rec, pooled, _in_flight: in_flight };
     let (parts, body) = resp.into_parts();
     Ok(Response::from_parts(parts, body.on_finish(Box::new(done))))
+}
+
+/// Where the request's authority text lives.
+enum AuthoritySource {
+    Uri(http::uri::Authority),
+    Header(HeaderValue),
+}
+
+impl AuthoritySource {
+    fn as_str(&self) -> &str {
+        match self {
+            AuthoritySource::Uri(a) => a.as_str(),
+            // Checked with `to_str` when built.
+            AuthoritySource::Header(h) => h.to_str().unwrap_or(""),
+        }
+    }
 }
 
 enum Outcome {
@@ -265,17 +284,14 @@ async fn route_and_forward(
     };
     let Some(listener) = listener else { return Outcome::Local(Local::NO_ROUTE) };
     let scheme = "http";
-    let path_and_query = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/").to_string();
-    let (path, query) = match path_and_query.split_once('?') {
-        Some((p, q)) => (p, Some(q)),
-        None => (path_and_query.as_str(), None),
-    };
+    let pq = parts.uri.path_and_query().cloned().unwrap_or_else(|| PathAndQuery::from_static("/"));
+    let (path, query) = (pq.path(), pq.query());
     let view = RequestView {
         method: &parts.method,
         scheme,
         authority,
         path,
-        path_and_query: &path_and_query,
+        path_and_query: pq.as_str(),
         query,
         headers: &parts.headers,
         port: conn.port,
@@ -292,10 +308,12 @@ async fn route_and_forward(
     }
     let route_port = routed.view.port;
     if routed.vhost.require_tls {
-        let location = format!("https://{}{}", weir_table::hosts::strip_port(authority), path_and_query);
+        let location = format!("https://{}{}", weir_table::hosts::strip_port(authority), pq.as_str());
         return Outcome::plain(redirect_response(StatusCode::MOVED_PERMANENTLY, &location));
     }
-    match &*routed.route.action {
+    // The action is shared (`Arc`); hold it so the request can be taken apart.
+    let action = routed.route.action.clone();
+    match &*action {
         Action::Direct(d) => {
             rec.details = "direct_response";
             let mut r = text(d.status, d.body.clone());
@@ -310,30 +328,14 @@ async fn route_and_forward(
             Outcome::plain(redirect_response(rd.status, &location))
         }
         Action::Forward(f) => {
-            let f = f.clone();
             let origin = parts.headers.get(header::ORIGIN).cloned();
-            if let Some(cors) = &f.cors
-                && let Some(pre) = preflight(cors, &parts, origin.as_ref())
-            {
-                rec.details = "cors_response";
-                return Outcome::plain(pre);
+            if let Some(cors) = &f.cors {
+                if let Some(pre) = preflight(cors, &parts, origin.as_ref()) {
+                    rec.details = "cors_response";
+                    return Outcome::plain(pre);
+                }
             }
-            let path_owned = path.to_string();
-            let query_owned = query.map(str::to_string);
-            forward(
-                conn,
-                snapshot,
-                &mut parts,
-                body,
-                authority,
-                &path_owned,
-                query_owned.as_deref(),
-                route_port,
-                &f,
-                origin,
-                rec,
-            )
-            .await
+            forward(conn, snapshot, &mut parts, body, authority, &pq, route_port, f, origin, rec).await
         }
     }
 }
@@ -495,13 +497,13 @@ async fn forward(
     parts: &mut Parts,
     body: ProxyBody,
     authority: &str,
-    path: &str,
-    query: Option<&str>,
+    pq: &PathAndQuery,
     route_port: u16,
     f: &Forward,
     origin: Option<HeaderValue>,
     rec: &mut Record,
 ) -> Outcome {
+    let (path, query) = (pq.path(), pq.query());
     let dest = f.pick(rand::random::<u32>());
     rec.cluster = Some(dest.name.as_ref().into());
     let Some(cluster_id) = dest.cluster.resolve(route_port) else {
@@ -550,30 +552,33 @@ async fn forward(
     if let Some(t) = f.timeout {
         h.insert(headers::X_ENVOY_EXPECTED_RQ_TIMEOUT_MS.clone(), HeaderValue::from(t.as_millis() as u64));
     }
-    let up_authority: String = match &new_authority {
-        Some(a) => a.to_str().unwrap_or(authority).to_string(),
-        None => authority.to_string(),
-    };
-    let up_path = match (&new_path, query) {
-        (Some(p), Some(q)) => format!("{p}?{q}"),
-        (Some(p), None) => p.clone(),
-        (None, Some(q)) => format!("{path}?{q}"),
-        (None, None) => path.to_string(),
-    };
     let use_h2 = match cluster.spec.protocol {
         UpstreamProtocol::Http2 => true,
         UpstreamProtocol::Http1 => false,
         UpstreamProtocol::ClientProtocol => downstream_version == Version::HTTP_2,
     };
+    let up_authority: &str = new_authority.as_ref().and_then(|a| a.to_str().ok()).unwrap_or(authority);
+    // The path as sent upstream: the original (a cheap clone) unless rewritten.
+    let up_pq: PathAndQuery = match (&new_path, query) {
+        (None, _) => pq.clone(),
+        (Some(p), Some(q)) => format!("{p}?{q}").parse().unwrap_or_else(|_| pq.clone()),
+        (Some(p), None) => p.parse().unwrap_or_else(|_| pq.clone()),
+    };
     let uri: Uri = if use_h2 {
-        format!("http://{up_authority}{up_path}").parse().unwrap_or_else(|_| Uri::from_static("/"))
+        let mut up = http::uri::Parts::default();
+        up.scheme = Some(http::uri::Scheme::HTTP);
+        up.authority = up_authority.parse().ok();
+        up.path_and_query = Some(up_pq);
+        Uri::from_parts(up).unwrap_or_else(|_| Uri::from_static("/"))
     } else {
-        up_path.parse().unwrap_or_else(|_| Uri::from_static("/"))
+        Uri::from(up_pq)
     };
     if use_h2 {
         h.remove(header::HOST);
-    } else if let Ok(v) = HeaderValue::from_str(&up_authority) {
-        h.insert(header::HOST, v);
+    } else if new_authority.is_some() || !h.contains_key(header::HOST) {
+        if let Ok(v) = HeaderValue::from_str(up_authority) {
+            h.insert(header::HOST, v);
+        }
     }
     let mut req = Request::new(body);
     *req.method_mut() = parts.method.clone();

@@ -63,17 +63,22 @@ pub(crate) fn strip_envoy_internal(h: &mut HeaderMap) {
 
 /// A version-4 UUID for `x-request-id`.
 pub(crate) fn request_id() -> HeaderValue {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut b: [u8; 16] = rand::random();
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
-    let mut s = String::with_capacity(36);
+    let mut out = [0u8; 36];
+    let mut j = 0;
     for (i, byte) in b.iter().enumerate() {
         if matches!(i, 4 | 6 | 8 | 10) {
-            s.push('-');
+            out[j] = b'-';
+            j += 1;
         }
-        let _ = write!(s, "{byte:02x}");
+        out[j] = HEX[(byte >> 4) as usize];
+        out[j + 1] = HEX[(byte & 0xf) as usize];
+        j += 2;
     }
-    HeaderValue::from_str(&s).unwrap_or(HeaderValue::from_static("00000000-0000-4000-8000-000000000000"))
+    HeaderValue::from_bytes(&out).unwrap_or(HeaderValue::from_static("00000000-0000-4000-8000-000000000000"))
 }
 
 /// `x-forwarded-for` and `x-forwarded-proto` (spec §10): at the edge (gateways) the

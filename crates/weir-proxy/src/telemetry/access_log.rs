@@ -207,7 +207,7 @@ mod tests {
     #[test]
     fn start_time_format() {
         let t = SystemTime::UNIX_EPOCH + Duration::from_millis(1_795_679_506_123);
-        assert_eq!(rfc3339(t), "2026-11-26T07:38:26.123Z");
+        assert_eq!(rfc3339(t), "2026-11-26T07:51:46.123Z");
         assert_eq!(rfc3339(SystemTime::UNIX_EPOCH), "1970-01-01T00:00:00.000Z");
     }
 

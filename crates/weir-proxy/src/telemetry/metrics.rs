@@ -96,6 +96,8 @@ impl Hash for Key {
     }
 }
 
+/// Per-bucket counts (not cumulative: one increment per observation); the
+/// exposition sums them into Prometheus' cumulative `le` buckets.
 #[derive(Debug, Clone, Default)]
 struct Histogram {
     buckets: [u64; BUCKETS.len()],
@@ -105,10 +107,9 @@ struct Histogram {
 
 impl Histogram {
     fn observe(&mut self, v: f64) {
-        for (b, le) in self.buckets.iter_mut().zip(BUCKETS) {
-            if v <= le {
-                *b += 1;
-            }
+        let i = BUCKETS.partition_point(|le| *le < v);
+        if let Some(b) = self.buckets.get_mut(i) {
+            *b += 1;
         }
         self.sum += v;
         self.count += 1;
@@ -282,8 +283,10 @@ impl Metrics {
                     1 => &s.request_bytes,
                     _ => &s.response_bytes,
                 };
+                let mut cumulative = 0;
                 for (le, n) in BUCKETS.iter().zip(h.buckets) {
-                    let _ = writeln!(out, "{name}_bucket{{{labels},le=\"{le}\"}} {n}");
+                    cumulative += n;
+                    let _ = writeln!(out, "{name}_bucket{{{labels},le=\"{le}\"}} {cumulative}");
                 }
                 let _ = writeln!(out, "{name}_bucket{{{labels},le=\"+Inf\"}} {}", h.count);
                 let _ = writeln!(out, "{name}_sum{{{labels}}} {}", h.sum);
