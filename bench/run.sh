@@ -121,7 +121,8 @@ HAP
   sleep 0.5
 fi
 
-ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# CPU ticks of a process and its children (nginx serves from worker processes).
+ticks() { local t=0 p; for p in "$1" $(pgrep -P "$1" || true); do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done; echo $t; }
 CLK=$(getconf CLK_TCK)
 rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
 
@@ -138,33 +139,35 @@ oha_run() { # url host extra-args
 
 parse_wrk='import re,sys; t=sys.stdin.read(); print(re.search(r"Requests/sec:\s+([\d.]+)",t).group(1), re.search(r"(\d+) requests in",t).group(1))'
 parse_h2='import re,sys; t=sys.stdin.read(); print(re.search(r"finished in [\d.]+s, ([\d.]+) req/s",t).group(1), re.search(r"requests: \d+ total, \d+ started, \d+ done, (\d+) succeeded",t).group(1))'
-parse_oha='import json,sys; d=json.load(sys.stdin); p=d["latencyPercentiles"]; print("%.3f %.3f %d" % (p["p50"]*1000, p["p99"]*1000, d["summary"]["successRate"]*100))'
+parse_oha='import json,sys; d=json.load(sys.stdin); p=d["latencyPercentiles"]; n=sum(d["statusCodeDistribution"].values()); print("%.3f %.3f %d" % (p["p50"]*1000, p["p99"]*1000, n))'
 
 row() { printf '| %-34s | %12s | %10s | %10s | %12s |\n' "$@"; }
+# Maximum throughput (closed loop), then a fixed-rate run (open loop) for latency and
+# CPU: at a fixed rate every proxy does the same work, so CPU per request compares.
 measure() { # name pid tool url host
-  local name=$1 pid=$2 tool=$3 url=$4 host=$5 before after out rps n cpu
-  before=$( [ -n "$pid" ] && ticks "$pid" || echo 0 )
+  local name=$1 pid=$2 tool=$3 url=$4 host=$5 out lat before after cpu
   case $tool in
     wrk) out=$(wrk_run "$url" "$host" | python3 -c "$parse_wrk") ;;
     h2) out=$(h2_run "$url" "$host" | python3 -c "$parse_h2") ;;
   esac
-  after=$( [ -n "$pid" ] && ticks "$pid" || echo 0 )
-  rps=${out% *}; n=${out#* }
-  if [ -n "$pid" ] && [ "$n" -gt 0 ]; then
-    cpu=$(python3 -c "print('%.1f' % (($after-$before)*1000/$CLK/$n*10000))")
-  else cpu='-'; fi
-  local lat
+  before=$( [ -n "$pid" ] && ticks "$pid" || echo 0 )
   case $tool in
     wrk) lat=$(oha_run "$url" "$host" "" | python3 -c "$parse_oha") ;;
     h2) lat=$(oha_run "$url" "$host" "--http2" | python3 -c "$parse_oha") ;;
   esac
-  row "$name" "$(printf '%.0f' "$rps")" "${lat%% *}" "$(echo "$lat" | cut -d' ' -f2)" "$cpu"
+  after=$( [ -n "$pid" ] && ticks "$pid" || echo 0 )
+  local n=${lat##* }
+  if [ -n "$pid" ] && [ "$n" -gt 0 ]; then
+    cpu=$(python3 -c "print('%.0f' % (($after-$before)*1000/$CLK/$n*10000))")
+  else cpu='-'; fi
+  row "$name" "$(printf '%.0f' "${out% *}")" "$(echo "$lat" | cut -d' ' -f1)" "$(echo "$lat" | cut -d' ' -f2)" "$cpu"
 }
 
 echo
 echo "weir $(target/release/weir --version | cut -d' ' -f2) on $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)); ${DURATION}s per run, latency at ${RATE} req/s"
 echo
 row "scenario" "max req/s" "p50 ms" "p99 ms" "CPU ms/10k"
+# (p50/p99 and CPU at the fixed rate; CPU in ms per 10,000 requests, proxy process only)
 row "----------------------------------" "------------" "----------" "----------" "------------"
 measure "HTTP/1.1 direct" "" wrk "http://$BACKEND/" "svc"
 measure "HTTP/1.1 through weir" "$WEIR_PID" wrk "http://$WEIR_H1/" "svc"

@@ -201,8 +201,8 @@ fn clusters(proxy: &Proxy) -> String {
             };
             let _ = writeln!(out, "{}::{host}::weight::{}", c.name, e.weight);
             let _ = writeln!(out, "{}::{host}::rq_active::{}", c.name, e.active.load(Ordering::Relaxed));
-            let _ = writeln!(out, "{}::{host}::cx_active::{}", c.name, e.pool.connections.load(Ordering::Relaxed));
-            let _ = writeln!(out, "{}::{host}::cx_idle::{}", c.name, e.pool.idle());
+            let _ = writeln!(out, "{}::{host}::cx_active::{}", c.name, e.connections());
+            let _ = writeln!(out, "{}::{host}::cx_idle::{}", c.name, e.idle());
             let _ = writeln!(out, "{}::{host}::health_flags::healthy", c.name);
         }
     }

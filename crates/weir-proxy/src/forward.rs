@@ -107,7 +107,7 @@ impl Completion for Done {
         if how.complete
             && let Some((ep, c, max)) = pooled
         {
-            ep.pool.give_back(c, max);
+            ep.pool().give_back(c, max);
         }
         let duration = rec.started.elapsed();
         let shared = &conn.shared;
@@ -707,9 +707,9 @@ async fn send_upstream(
 ) -> Result<(Response<Incoming>, Option<H1Conn>), Failure> {
     let fut = async {
         if h2 {
-            ep.pool.send_h2(&ep.address, connect_timeout, req).await.map(|r| (r, None))
+            ep.pool().send_h2(&ep.address, connect_timeout, req).await.map(|r| (r, None))
         } else {
-            ep.pool.send_h1(&ep.address, connect_timeout, req).await.map(|(r, c)| (r, Some(c)))
+            ep.pool().send_h1(&ep.address, connect_timeout, req).await.map(|(r, c)| (r, Some(c)))
         }
     };
     match timeout {

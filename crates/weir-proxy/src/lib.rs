@@ -18,6 +18,7 @@ mod respond;
 mod server;
 pub mod telemetry;
 mod upstream;
+mod workers;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -48,6 +49,8 @@ pub struct ProxyConfig {
     pub source: SourceLabels,
     /// `%HOSTNAME%`.
     pub hostname: String,
+    /// Worker threads (event loops); 0 means one per CPU this process may use.
+    pub workers: usize,
 }
 
 impl Default for ProxyConfig {
@@ -63,6 +66,7 @@ impl Default for ProxyConfig {
                 version: "unknown".into(),
             },
             hostname: "weir".into(),
+            workers: 0,
         }
     }
 }
@@ -98,6 +102,7 @@ struct Running {
 /// A running proxy.
 pub struct Proxy {
     shared: Arc<Shared>,
+    workers: Arc<workers::Workers>,
     config: ProxyConfig,
     binder: Option<Binder>,
     running: Mutex<HashMap<String, Running>>,
@@ -119,7 +124,19 @@ impl Proxy {
     }
 
     /// Like [`Proxy::new`] with a custom listener binder.
+    ///
+    /// # Panics
+    /// When the worker threads cannot be started (out of threads at start-up).
     pub fn with_binder(config: ProxyConfig, binder: Option<Binder>) -> Arc<Self> {
+        let n = if config.workers == 0 {
+            std::thread::available_parallelism().map(usize::from).unwrap_or(1)
+        } else {
+            config.workers
+        };
+        // Invariant: a proxy without workers cannot serve; failing to start threads at
+        // start-up is fatal.
+        #[allow(clippy::expect_used)]
+        let workers = Arc::new(workers::Workers::start(n).expect("start the worker threads"));
         let shared = Arc::new(Shared {
             snapshot: ArcSwap::from_pointee(Snapshot::empty()),
             metrics: Metrics::new(config.source.clone()),
@@ -128,6 +145,7 @@ impl Proxy {
         });
         Arc::new(Proxy {
             shared,
+            workers,
             config,
             binder,
             running: Mutex::new(HashMap::new()),
@@ -159,7 +177,7 @@ impl Proxy {
         }
         let table = Arc::new(table);
         let previous = self.shared.snapshot.load_full();
-        let snapshot = Snapshot::build(table.clone(), &previous);
+        let snapshot = Snapshot::build(table.clone(), &previous, self.workers.len());
         self.shared.snapshot.store(Arc::new(snapshot));
 
         let mut errors = Vec::new();
@@ -189,6 +207,7 @@ impl Proxy {
                         listener,
                         serving,
                         self.shared.clone(),
+                        self.workers.clone(),
                         stop.clone(),
                         drain.clone(),
                         self.tracker.clone(),

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use arc_swap::ArcSwapOption;
-use crossbeam_queue::ArrayQueue;
+use crossbeam_queue::SegQueue;
 use hyper::body::Incoming;
 use hyper::client::conn::{http1, http2};
 use hyper::{Request, Response};
@@ -37,9 +37,11 @@ pub(crate) struct H1Conn {
     uses: u32,
 }
 
-/// Connections to one endpoint.
+/// Connections to one endpoint from one worker.
 pub(crate) struct Pool {
-    idle: ArrayQueue<H1Conn>,
+    /// Idle HTTP/1.1 connections (a lock-free queue that allocates only when used).
+    idle: SegQueue<H1Conn>,
+    idle_len: std::sync::atomic::AtomicUsize,
     h2: ArcSwapOption<http2::SendRequest<ProxyBody>>,
     h2_connecting: tokio::sync::Mutex<()>,
     /// Open connections (both protocols).
@@ -48,14 +50,15 @@ pub(crate) struct Pool {
 
 impl std::fmt::Debug for Pool {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Pool").field("idle", &self.idle.len()).finish()
+        f.debug_struct("Pool").field("idle", &self.idle()).finish()
     }
 }
 
 impl Default for Pool {
     fn default() -> Self {
         Pool {
-            idle: ArrayQueue::new(MAX_IDLE),
+            idle: SegQueue::new(),
+            idle_len: std::sync::atomic::AtomicUsize::new(0),
             h2: ArcSwapOption::empty(),
             h2_connecting: tokio::sync::Mutex::new(()),
             connections: Arc::new(AtomicU32::new(0)),
@@ -101,6 +104,7 @@ impl Pool {
         // Idle connections may have been closed by the peer meanwhile: hyper hands the
         // request back when it was not sent, and we try the next one.
         while let Some(mut conn) = self.idle.pop() {
+            self.idle_len.fetch_sub(1, Ordering::Relaxed);
             if conn.sender.is_closed() || !conn.sender.is_ready() {
                 continue;
             }
@@ -144,7 +148,11 @@ impl Pool {
         if conn.sender.is_closed() || (max_uses != 0 && conn.uses >= max_uses) {
             return;
         }
-        let _ = self.idle.push(conn);
+        if self.idle_len.fetch_add(1, Ordering::Relaxed) >= MAX_IDLE {
+            self.idle_len.fetch_sub(1, Ordering::Relaxed);
+            return;
+        }
+        self.idle.push(conn);
     }
 
     async fn h2_sender(
@@ -206,6 +214,6 @@ impl Pool {
 
     /// Idle HTTP/1.1 connections (for `/clusters`).
     pub(crate) fn idle(&self) -> usize {
-        self.idle.len()
+        self.idle_len.load(Ordering::Relaxed)
     }
 }

@@ -16,6 +16,7 @@ use tokio_util::task::TaskTracker;
 use weir_table::ListenerRole;
 
 use crate::forward::{ConnCtx, Shared, handle};
+use crate::workers::Workers;
 
 /// Binds a listening socket (SO_REUSEADDR, a deep backlog).
 pub(crate) fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
@@ -33,11 +34,13 @@ pub(crate) struct Serving {
     pub(crate) port: u16,
 }
 
-/// Accepts until `stop` fires; each connection drains when `drain` fires.
+/// Accepts until `stop` fires and hands each connection to a worker, where it is
+/// served to the end; each connection drains when `drain` fires.
 pub(crate) async fn accept_loop(
     listener: TcpListener,
     serving: Serving,
     shared: Arc<Shared>,
+    workers: Arc<Workers>,
     stop: CancellationToken,
     drain: CancellationToken,
     tracker: TaskTracker,
@@ -62,6 +65,8 @@ pub(crate) async fn accept_loop(
             }
         };
         let _ = stream.set_nodelay(true);
+        // Move the socket to the worker's event loop.
+        let Ok(std_stream) = stream.into_std() else { continue };
         let ctx = Arc::new(ConnCtx {
             shared: shared.clone(),
             listener: serving.name.clone(),
@@ -72,17 +77,30 @@ pub(crate) async fn accept_loop(
         });
         let builder = builder.clone();
         let drain = drain.clone();
-        tracker.spawn(async move {
-            let service = service_fn(move |req| handle(req, ctx.clone()));
-            let conn = builder.serve_connection(TokioIo::new(stream), service);
-            tokio::pin!(conn);
-            tokio::select! {
-                _ = conn.as_mut() => {}
-                () = drain.cancelled() => {
-                    conn.as_mut().graceful_shutdown();
-                    let _ = conn.await;
-                }
-            }
-        });
+        tracker.spawn_on(
+            async move {
+                let Ok(stream) = tokio::net::TcpStream::from_std(std_stream) else { return };
+                serve(stream, ctx, &builder, drain).await;
+            },
+            workers.next(),
+        );
+    }
+}
+
+async fn serve(
+    stream: tokio::net::TcpStream,
+    ctx: Arc<ConnCtx>,
+    builder: &auto::Builder<TokioExecutor>,
+    drain: CancellationToken,
+) {
+    let service = service_fn(move |req| handle(req, ctx.clone()));
+    let conn = builder.serve_connection(TokioIo::new(stream), service);
+    tokio::pin!(conn);
+    tokio::select! {
+        _ = conn.as_mut() => {}
+        () = drain.cancelled() => {
+            conn.as_mut().graceful_shutdown();
+            let _ = conn.await;
+        }
     }
 }

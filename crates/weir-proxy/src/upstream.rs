@@ -20,11 +20,40 @@ pub(crate) struct EndpointState {
     pub(crate) weight: u32,
     /// In-flight requests (LEAST_REQUEST).
     pub(crate) active: AtomicU32,
-    pub(crate) pool: Pool,
+    /// One pool per worker: a request uses its own worker's connections.
+    pub(crate) pools: Box<[Pool]>,
     /// `ip:port` as text (access log, hashing).
     pub(crate) host: Arc<str>,
     /// Metric labels for requests it serves.
     pub(crate) labels: Arc<DestLabels>,
+}
+
+impl EndpointState {
+    fn new(address: Address, weight: u32, host: Arc<str>, labels: Arc<DestLabels>, workers: usize) -> Self {
+        EndpointState {
+            address,
+            weight,
+            active: AtomicU32::new(0),
+            pools: (0..workers.max(1)).map(|_| Pool::default()).collect(),
+            host,
+            labels,
+        }
+    }
+
+    /// The calling worker's pool.
+    pub(crate) fn pool(&self) -> &Pool {
+        &self.pools[crate::workers::current() % self.pools.len()]
+    }
+
+    /// Open upstream connections over all workers.
+    pub(crate) fn connections(&self) -> u32 {
+        self.pools.iter().map(|p| p.connections.load(Ordering::Relaxed)).sum()
+    }
+
+    /// Idle HTTP/1.1 connections over all workers.
+    pub(crate) fn idle(&self) -> usize {
+        self.pools.iter().map(Pool::idle).sum()
+    }
 }
 
 impl Candidate for Arc<EndpointState> {
@@ -67,6 +96,7 @@ pub(crate) struct ClusterState {
     pub(crate) labels: Arc<DestLabels>,
     /// Pools for passthrough destinations, by address.
     pub(crate) passthrough: std::sync::Mutex<HashMap<String, Arc<EndpointState>>>,
+    workers: usize,
 }
 
 impl ClusterState {
@@ -80,14 +110,7 @@ impl ClusterState {
                     Ok(ip) => Address::Socket(std::net::SocketAddr::new(ip, port)),
                     Err(_) => Address::Dns(host.into(), port),
                 };
-                Arc::new(EndpointState {
-                    address,
-                    weight: 1,
-                    active: AtomicU32::new(0),
-                    pool: Pool::default(),
-                    host: key.into(),
-                    labels: self.labels.clone(),
-                })
+                Arc::new(EndpointState::new(address, 1, key.into(), self.labels.clone(), self.workers))
             })
             .clone()
     }
@@ -128,7 +151,7 @@ impl Snapshot {
 
     /// Builds the runtime state for `table`, carrying over what `previous` had for
     /// clusters and endpoints that did not change.
-    pub(crate) fn build(table: Arc<RouteTable>, previous: &Snapshot) -> Self {
+    pub(crate) fn build(table: Arc<RouteTable>, previous: &Snapshot, workers: usize) -> Self {
         let by_name: HashMap<&str, &Arc<ClusterState>> = previous.clusters.iter().map(|c| (&*c.name, c)).collect();
         let clusters = table
             .clusters
@@ -148,14 +171,13 @@ impl Snapshot {
                     .iter()
                     .map(|e| match old_eps.get(&e.address) {
                         Some(prev) if prev.weight == e.weight => Arc::clone(prev),
-                        _ => Arc::new(EndpointState {
-                            address: e.address.clone(),
-                            weight: e.weight,
-                            active: AtomicU32::new(0),
-                            pool: Pool::default(),
-                            host: e.address.to_string().into(),
-                            labels: Arc::new(labels_for(c, e.label("app"), e.label("version"))),
-                        }),
+                        _ => Arc::new(EndpointState::new(
+                            e.address.clone(),
+                            e.weight,
+                            e.address.to_string().into(),
+                            Arc::new(labels_for(c, e.label("app"), e.label("version"))),
+                            workers,
+                        )),
                     })
                     .collect();
                 let policy =
@@ -167,6 +189,7 @@ impl Snapshot {
                     endpoints,
                     labels: Arc::new(labels_for(c, None, None)),
                     passthrough: std::sync::Mutex::new(HashMap::new()),
+                    workers,
                 })
             })
             .collect();

@@ -68,7 +68,7 @@ async fn backend(name: &'static str, version: &'static str, port: u16) -> std::i
 
 pub(crate) fn run(args: Args) -> ExitCode {
     run::init_logging();
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             tracing::error!("cannot start the runtime: {e}");

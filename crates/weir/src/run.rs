@@ -114,6 +114,7 @@ pub(crate) fn proxy_config(args: &Args) -> ProxyConfig {
             version: args.labels.get("version").cloned().unwrap_or_else(|| "unknown".into()),
         },
         hostname: std::env::var("HOSTNAME").unwrap_or_else(|_| "weir".into()),
+        workers: args.concurrency.unwrap_or(0),
     }
 }
 
@@ -143,11 +144,9 @@ pub(crate) fn init_logging() {
 /// Runs until SIGINT/SIGTERM.
 pub(crate) fn run(args: Args) -> ExitCode {
     init_logging();
-    let mut builder = tokio::runtime::Builder::new_multi_thread();
-    if let Some(n) = args.concurrency {
-        builder.worker_threads(n.max(1));
-    }
-    let rt = match builder.enable_all().build() {
+    // This runtime only accepts, reloads and serves the admin API; requests run on
+    // the proxy's worker threads (`--concurrency`).
+    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             tracing::error!("cannot start the runtime: {e}");
