@@ -329,11 +329,11 @@ async fn route_and_forward(
         }
         Action::Forward(f) => {
             let origin = parts.headers.get(header::ORIGIN).cloned();
-            if let Some(cors) = &f.cors {
-                if let Some(pre) = preflight(cors, &parts, origin.as_ref()) {
-                    rec.details = "cors_response";
-                    return Outcome::plain(pre);
-                }
+            if let Some(cors) = &f.cors
+                && let Some(pre) = preflight(cors, &parts, origin.as_ref())
+            {
+                rec.details = "cors_response";
+                return Outcome::plain(pre);
             }
             forward(conn, snapshot, &mut parts, body, authority, &pq, route_port, f, origin, rec).await
         }
@@ -575,10 +575,10 @@ async fn forward(
     };
     if use_h2 {
         h.remove(header::HOST);
-    } else if new_authority.is_some() || !h.contains_key(header::HOST) {
-        if let Ok(v) = HeaderValue::from_str(up_authority) {
-            h.insert(header::HOST, v);
-        }
+    } else if (new_authority.is_some() || !h.contains_key(header::HOST))
+        && let Ok(v) = HeaderValue::from_str(up_authority)
+    {
+        h.insert(header::HOST, v);
     }
     let mut req = Request::new(body);
     *req.method_mut() = parts.method.clone();
