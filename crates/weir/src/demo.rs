@@ -124,7 +124,7 @@ Try, in another terminal:
   curl -s -H 'end-user: jason' http://127.0.0.1:8080/reviews/1
 
   # a 90/10 canary: reviews v1 against v3
-  for i in $(seq 100); do curl -s http://127.0.0.1:8080/reviews/1; echo; done | sort | uniq -c
+  for i in $(seq 100); do curl -s http://127.0.0.1:8080/reviews/1; done | sort | uniq -c
 
   # the same rules inside the mesh, addressed by Istio's short names
   curl -s -H 'Host: reviews' -H 'end-user: jason' http://127.0.0.1:15001/
