@@ -241,6 +241,10 @@ spec:
     directResponse: {status: 203}
   - match: [{gateways: [mesh], uri: {prefix: /meshonly}}]
     directResponse: {status: 204}
+  - match: [{sourceNamespace: elsewhere, uri: {prefix: /ns}}]
+    directResponse: {status: 205}
+  - match: [{sourceNamespace: istio-system, uri: {prefix: /ns}}]
+    directResponse: {status: 206}
   - directResponse: {status: 200}
 ";
     let t = table(text, &Instance::default());
@@ -249,6 +253,7 @@ spec:
     assert_eq!(route_to(&t, b, &req("x", "/"), 0).unwrap(), "direct 201");
     assert_eq!(route_to(&t, a, &req("x", "/src"), 0).unwrap(), "direct 203");
     assert_eq!(route_to(&t, a, &req("x", "/meshonly"), 0).unwrap(), "direct 200");
+    assert_eq!(route_to(&t, a, &req("x", "/ns"), 0).unwrap(), "direct 206");
 }
 
 #[test]

@@ -213,3 +213,38 @@ spec:
     }
     assert_eq!((a.hits(), b.hits()), (300, 100));
 }
+
+#[tokio::test]
+async fn passthrough_sends_to_the_address_the_caller_named() {
+    // With PASSTHROUGH the endpoints are ignored: the request goes to the host and port
+    // the caller asked for (here `localhost:<port>`, resolved when connecting).
+    let b = Backend::start("direct", "v1").await;
+    let decoy = Backend::start("decoy", "v1").await;
+    let yaml = format!(
+        "apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {{name: local, namespace: ns}}
+spec:
+  hosts: [localhost]
+  location: MESH_EXTERNAL
+  resolution: STATIC
+  ports: [{{number: {port}, name: http, protocol: HTTP}}]
+  endpoints: [{{address: 127.0.0.1, ports: {{http: {decoy}}}}}]
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {{name: local, namespace: ns}}
+spec:
+  # A short DestinationRule host would expand to localhost.ns.svc.cluster.local and
+  # miss this ServiceEntry; `*` covers every host.
+  host: '*'
+  trafficPolicy: {{loadBalancer: {{simple: PASSTHROUGH}}}}
+",
+        port = b.port(),
+        decoy = decoy.port()
+    );
+    let h = Harness::start(&yaml, Some("ns")).await;
+    let r = http1_client().get(&h.mesh_url("/"), &format!("localhost:{}", b.port()), &[]).await;
+    assert_eq!(r.backend(), Some("direct"));
+    assert_eq!(decoy.hits(), 0);
+}
