@@ -16,25 +16,7 @@ pub fn expand(host: &str, ns: &str, domain: &str) -> String {
     format!("{host}.{ns}.svc.{domain}")
 }
 
-/// Istio's `host.Name.Matches`: equal, or either side's wildcard covers the other.
-pub fn overlaps(a: &str, b: &str) -> bool {
-    match (a.strip_prefix('*'), b.strip_prefix('*')) {
-        (Some(sa), Some(sb)) => sa.ends_with(sb) || sb.ends_with(sa),
-        (Some(sa), None) => b.ends_with(sa),
-        (None, Some(sb)) => a.ends_with(sb),
-        (None, None) => a == b,
-    }
-}
-
-/// Istio's `host.Name.SubsetOf`: every name `a` matches is matched by `b`.
-pub fn subset_of(a: &str, b: &str) -> bool {
-    match (a.strip_prefix('*'), b.strip_prefix('*')) {
-        (Some(sa), Some(sb)) => sa.ends_with(sb),
-        (Some(_), None) => false,
-        (None, Some(sb)) => a.ends_with(sb),
-        (None, None) => a == b,
-    }
-}
+pub use weir_model::host::{overlaps, subset_of};
 
 /// How specific a host pattern is: exact names beat wildcards, longer suffixes beat
 /// shorter ones. Larger is more specific.

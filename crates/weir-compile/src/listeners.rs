@@ -275,17 +275,7 @@ fn default_route(host: &str, clusters: &mut Clusters<'_>) -> Vec<Route> {
         authority: None,
         headers: HeaderOps::default(),
         timeout: None,
-        retry: Some(weir_table::RetryPolicy {
-            attempts: 2,
-            per_try_timeout: None,
-            retry_on: ["connect-failure", "refused-stream", "unavailable", "cancelled", "retriable-status-codes"]
-                .iter()
-                .map(|s| (*s).into())
-                .collect(),
-            retriable_status_codes: Box::new([]),
-            backoff: std::time::Duration::from_millis(25),
-            retry_other_hosts: true,
-        }),
+        retry: Some(routes::default_retry()),
         fault: None,
         mirrors: Box::new([]),
         cors: None,

@@ -493,6 +493,23 @@ fn envoy_substitution(s: &str) -> String {
     out
 }
 
+/// Istio's default `retryOn` (1.24+: 503 is no longer retried by default).
+const DEFAULT_RETRY_ON: [&str; 5] =
+    ["connect-failure", "refused-stream", "unavailable", "cancelled", "retriable-status-codes"];
+
+/// Istio's built-in policy for a route without `retries` (and for default routes):
+/// 2 retries, the default conditions, no status codes, 25ms back-off, other hosts.
+pub(crate) fn default_retry() -> RetryPolicy {
+    RetryPolicy {
+        attempts: 2,
+        per_try_timeout: None,
+        retry_on: DEFAULT_RETRY_ON.iter().map(|s| (*s).into()).collect(),
+        retriable_status_codes: Box::new([]),
+        backoff: Duration::from_millis(25),
+        retry_other_hosts: true,
+    }
+}
+
 /// The retry policy in effect (spec §2.9): absent = Istio's default (2 retries on
 /// connect-failure, refused-stream, unavailable, cancelled, retriable-status-codes);
 /// `attempts <= 0` = none.
@@ -514,7 +531,7 @@ fn retry_policy(route: &HttpRoute) -> Option<RetryPolicy> {
     }
     let (mut on, mut codes): (Vec<Box<str>>, Vec<u16>) = (Vec::new(), Vec::new());
     if r.retry_on.is_empty() {
-        on = DEFAULT_ON.iter().map(|s| (*s).into()).collect();
+        on = DEFAULT_RETRY_ON.iter().map(|s| (*s).into()).collect();
     } else {
         for tok in r.retry_on.split(',').map(str::trim).filter(|t| !t.is_empty()) {
             match tok.parse::<u16>() {
@@ -551,26 +568,7 @@ fn fault(route: &HttpRoute) -> Option<FaultPolicy> {
 }
 
 fn grpc_code(name: &str) -> Option<u32> {
-    const NAMES: [&str; 17] = [
-        "OK",
-        "CANCELLED",
-        "UNKNOWN",
-        "INVALID_ARGUMENT",
-        "DEADLINE_EXCEEDED",
-        "NOT_FOUND",
-        "ALREADY_EXISTS",
-        "PERMISSION_DENIED",
-        "RESOURCE_EXHAUSTED",
-        "FAILED_PRECONDITION",
-        "ABORTED",
-        "OUT_OF_RANGE",
-        "UNIMPLEMENTED",
-        "INTERNAL",
-        "UNAVAILABLE",
-        "DATA_LOSS",
-        "UNAUTHENTICATED",
-    ];
-    NAMES.iter().position(|n| *n == name).map(|i| i as u32)
+    weir_model::validate::GRPC_STATUSES.iter().position(|n| *n == name).map(|i| i as u32)
 }
 
 fn cors(c: &CorsPolicy) -> weir_table::CorsPolicy {

@@ -14,6 +14,7 @@
 pub mod de;
 pub mod diag;
 pub mod duration;
+pub mod host;
 pub mod load;
 pub mod node;
 pub mod path;

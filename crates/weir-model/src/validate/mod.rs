@@ -8,6 +8,8 @@
 mod destination_rule;
 mod gateway;
 pub(crate) mod rules;
+
+pub use rules::GRPC_STATUSES;
 mod service_entry;
 mod sidecar;
 mod virtual_service;

@@ -398,8 +398,8 @@ pub(crate) fn is_known_http_status(code: i64) -> bool {
         | 500..=508 | 510 | 511)
 }
 
-/// gRPC status names accepted by fault injection.
-pub(crate) const GRPC_STATUSES: [&str; 17] = [
+/// gRPC status names accepted by fault injection, indexed by their code.
+pub const GRPC_STATUSES: [&str; 17] = [
     "OK",
     "CANCELLED",
     "UNKNOWN",
@@ -438,27 +438,6 @@ pub(crate) const RETRY_ON: [&str; 16] = [
     "resource-exhausted",
     "unavailable",
 ];
-
-/// Host-name matching as Istio's `host.Name.Matches`: equal, or covered by a wildcard
-/// suffix on either side.
-pub(crate) fn hosts_overlap(a: &str, b: &str) -> bool {
-    match (a.strip_prefix('*'), b.strip_prefix('*')) {
-        (Some(sa), Some(sb)) => sa.ends_with(sb) || sb.ends_with(sa),
-        (Some(sa), None) => b.ends_with(sa),
-        (None, Some(sb)) => a.ends_with(sb),
-        (None, None) => a == b,
-    }
-}
-
-/// Istio's `host.Name.SubsetOf`: every name matched by `a` is matched by `b`.
-pub(crate) fn host_subset_of(a: &str, b: &str) -> bool {
-    match (a.strip_prefix('*'), b.strip_prefix('*')) {
-        (Some(sa), Some(sb)) => sa.ends_with(sb),
-        (Some(_), None) => false,
-        (None, Some(sb)) => a.ends_with(sb),
-        (None, None) => a == b,
-    }
-}
 
 /// Decoded length of a base64 text, or an error when it is not base64.
 pub(crate) fn base64_len(s: &str) -> Result<usize, String> {
@@ -515,16 +494,6 @@ mod tests {
         assert!(label_value("v1.2_3-x").is_ok());
         assert!(label_value("bad value").is_err());
         assert!(label_value(&"a".repeat(64)).is_err());
-    }
-
-    #[test]
-    fn overlap_and_subset() {
-        assert!(hosts_overlap("*.foo.bar", "*.bar"));
-        assert!(hosts_overlap("*.example.com", "shop.example.com"));
-        assert!(!hosts_overlap("*.example.com", "example.com"));
-        assert!(hosts_overlap("a.com", "a.com"));
-        assert!(host_subset_of("app.example.com", "*.example.com"));
-        assert!(!host_subset_of("*.example.com", "app.example.com"));
     }
 
     #[test]

@@ -52,7 +52,7 @@ pub(super) fn validate(vs: &VirtualService, ns: &str, spec: &FieldPath, rep: &mu
     if all_hosts_valid {
         for i in 0..vs.hosts.len() {
             for j in i + 1..vs.hosts.len() {
-                if rules::hosts_overlap(&vs.hosts[i], &vs.hosts[j]) {
+                if crate::host::overlaps(&vs.hosts[i], &vs.hosts[j]) {
                     rep.error(
                         &spec.key("hosts").index(j),
                         format!("duplicate hosts in virtual service: {:?} overlaps {:?}", vs.hosts[i], vs.hosts[j]),
@@ -654,7 +654,7 @@ fn tls_match(m: &TlsMatchAttributes, vs: &VirtualService, p: &FieldPath, rep: &m
             }
             continue;
         }
-        if !vs.hosts.iter().any(|h| rules::host_subset_of(sni, h)) {
+        if !vs.hosts.iter().any(|h| crate::host::subset_of(sni, h)) {
             rep.error(
                 &sp,
                 format!("SNI host {sni:?} is not covered by any of the VirtualService hosts [{}]", vs.hosts.join(", ")),
