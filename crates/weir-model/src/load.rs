@@ -67,7 +67,6 @@ pub fn check_duplicates(resources: &mut Vec<Resource>) -> Vec<Diagnostic> {
     resources.retain(|r| {
         let key = r.key();
         if let Some(first) = seen.get(&key) {
-            let line = source_line_of(&r.origin);
             diags.push(Diagnostic {
                 severity: Severity::Error,
                 code: codes::DUPLICATE,
@@ -79,7 +78,7 @@ pub fn check_duplicates(resources: &mut Vec<Resource>) -> Vec<Diagnostic> {
                 name: Some(key.name.clone()),
                 path: "metadata.name".into(),
                 message: format!("duplicate {key}: it is also defined at {first}; the first definition is used"),
-                source_line: line,
+                source_line: None,
             });
             false
         } else {
@@ -88,10 +87,6 @@ pub fn check_duplicates(resources: &mut Vec<Resource>) -> Vec<Diagnostic> {
         }
     });
     diags
-}
-
-fn source_line_of(_origin: &Origin) -> Option<String> {
-    None
 }
 
 struct FileCtx<'a> {

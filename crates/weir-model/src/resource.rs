@@ -196,7 +196,9 @@ impl fmt::Display for ResourceKey {
     }
 }
 
-/// The object as decoded, generic over the spec type.
+/// The object as decoded, generic over the spec type. `apiVersion`, `kind` and
+/// `status` are declared so that they count as known fields; their values were
+/// already read from the tree (or are ignored).
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct Object<S> {
