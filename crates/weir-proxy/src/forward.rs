@@ -184,12 +184,12 @@ pub(crate) async fn handle(req: Request<Incoming>, conn: Arc<ConnCtx>) -> Result
         parts.headers.insert(headers::X_REQUEST_ID.clone(), headers::request_id());
     }
     let grpc = parts.headers.get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"));
-    // The authority as sent (`:authority` on HTTP/2, else `Host`), kept as a cheap
-    // reference-counted clone rather than a new string.
-    let authority = match (parts.version, parts.uri.authority(), parts.headers.get(header::HOST)) {
-        (Version::HTTP_2, Some(a), _) => Some(AuthoritySource::Uri(a.clone())),
-        (_, _, Some(h)) if h.to_str().is_ok() => Some(AuthoritySource::Header(h.clone())),
-        (_, Some(a), None) => Some(AuthoritySource::Uri(a.clone())),
+    // The authority as sent: `:authority` on HTTP/2, the host of an absolute-form URI
+    // on HTTP/1.1 (it takes precedence over `Host`, RFC 9112 §3.2.2), else `Host`. Kept
+    // as a cheap reference-counted clone rather than a new string.
+    let authority = match (parts.uri.authority(), parts.headers.get(header::HOST)) {
+        (Some(a), _) => Some(AuthoritySource::Uri(a.clone())),
+        (None, Some(h)) if h.to_str().is_ok() => Some(AuthoritySource::Header(h.clone())),
         _ => None,
     };
     let log = conn.shared.access_log.enabled().then(|| LogFields {

@@ -18,6 +18,9 @@ use weir_table::ListenerRole;
 use crate::forward::{ConnCtx, Shared, handle};
 use crate::workers::Workers;
 
+/// Largest request head accepted.
+const MAX_HEAD: usize = 64 * 1024;
+
 /// Binds a listening socket (SO_REUSEADDR, a deep backlog).
 pub(crate) fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
     let socket = if addr.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
@@ -47,8 +50,9 @@ pub(crate) async fn accept_loop(
 ) {
     let local = listener.local_addr().unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
     let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder.http1().timer(TokioTimer::new()).keep_alive(true);
-    builder.http2().timer(TokioTimer::new()).max_concurrent_streams(Some(1024));
+    // Request heads over 64 KiB are refused (431), like Envoy's 60 KiB default.
+    builder.http1().timer(TokioTimer::new()).keep_alive(true).max_buf_size(MAX_HEAD);
+    builder.http2().timer(TokioTimer::new()).max_concurrent_streams(Some(1024)).max_header_list_size(MAX_HEAD as u32);
     let builder = Arc::new(builder);
     loop {
         let accepted = tokio::select! {

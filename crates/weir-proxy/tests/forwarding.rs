@@ -405,3 +405,29 @@ async fn shutdown_drains_in_flight_requests() {
     assert_eq!(r.status, 200, "the request in flight at shutdown completed");
     assert!(std::net::TcpStream::connect(h.mesh()).is_err(), "no longer accepting");
 }
+
+#[tokio::test]
+async fn hostile_requests_get_clear_errors_and_the_proxy_keeps_serving() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let b = Backend::start("svc", "v1").await;
+    let yaml = format!("{}{}", service("svc", "ns", "HTTP", &[&b]), route_all("svc", "ns"));
+    let h = Harness::start(&yaml, Some("ns")).await;
+    let big = format!("GET / HTTP/1.1\r\nHost: svc\r\nX-Big: {}\r\n\r\n", "a".repeat(100_000));
+    let cases: [(&[u8], &str); 5] = [
+        (b"GET / HTTP/1.1\r\n\r\n", "HTTP/1.1 400"),
+        (b"G@T / HTTP/1.1\r\nHost: svc\r\n\r\n", "HTTP/1.1 400"),
+        (b"\x00\x01garbage\r\n\r\n", "HTTP/1.1 400"),
+        (big.as_bytes(), "HTTP/1.1 431"),
+        // Absolute form: the URI's host wins over Host.
+        (b"GET http://svc.ns/x HTTP/1.1\r\nHost: unknown.example\r\n\r\n", "HTTP/1.1 200"),
+    ];
+    for (req, want) in cases {
+        let mut s = tokio::net::TcpStream::connect(h.mesh()).await.unwrap();
+        let _ = s.write_all(req).await;
+        let mut buf = vec![0u8; 512];
+        let n = tokio::time::timeout(TEST_TIMEOUT, s.read(&mut buf)).await.unwrap().unwrap();
+        let head = String::from_utf8_lossy(&buf[..n]);
+        assert!(head.starts_with(want), "{:?} -> {head}", String::from_utf8_lossy(&req[..req.len().min(40)]));
+    }
+    assert_eq!(http1_client().get(&h.mesh_url("/"), "svc", &[]).await.status, 200);
+}
