@@ -1,14 +1,14 @@
 //! A YAML/JSON document as a tree of nodes that remember where they were written.
 //!
-//! serde-saphyr does the parsing (pure Rust, budgets against alias bombs); we keep its
-//! output as an untyped tree with a position on every node. Typed decoding then runs over
+//! The pure-Rust event parser under serde-saphyr (granit-parser) does the parsing; the
+//! tree is built straight from its events, with a position on every node, and alias
+//! expansion is bounded against "billion laughs" inputs. Typed decoding then runs over
 //! this tree (see [`crate::de`]), and validation findings — which only know a field path —
 //! are placed back at a line and column by walking the same tree ([`Node::locate`]).
 
 use std::fmt;
 
-use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
-use serde_saphyr::Spanned;
+use serde_saphyr::granit_parser::{self, Event, Parser, ScalarStyle};
 
 use crate::path::{FieldPath, Seg};
 
@@ -257,44 +257,288 @@ fn split_documents(text: &str) -> Vec<Chunk<'_>> {
     chunks
 }
 
+/// Most nodes one document may expand to (aliases included): a bound on "billion
+/// laughs" alias bombs, far above any real configuration.
+const MAX_NODES: usize = 1_000_000;
+
 fn parse_one(text: &str, line_offset: u32) -> Result<Node, SyntaxError> {
-    let shift = |line: usize, column: usize| {
-        if line == 0 { Pos::default() } else { Pos::new(line as u32 + line_offset, column as u32) }
-    };
-    // YAML 1.2 booleans only: `y`, `yes`, `on` stay strings (a subset named `on`, a
-    // label value `y`), as Kubernetes users expect.
-    let options = serde_saphyr::options! { strict_booleans: true, with_snippet: false };
-    match serde_saphyr::from_str_with_options::<Spanned<RawValue>>(text, options) {
-        Ok(spanned) => {
-            let mut node = from_raw(spanned);
-            shift_lines(&mut node, line_offset);
-            Ok(node)
+    let mut b = Builder { stack: Vec::new(), anchors: Vec::new(), nodes: 0, root: None, line_offset };
+    for ev in Parser::new_from_str(text) {
+        let (event, span) =
+            ev.map_err(|e| SyntaxError { pos: b.pos(e.marker()), message: strip_position(&e.to_string()) })?;
+        b.event(event, span)?;
+    }
+    Ok(b.root.unwrap_or(Node { pos: Pos::new(1 + line_offset, 1), value: Value::Null }))
+}
+
+/// A collection being built.
+enum Frame {
+    Seq {
+        pos: Pos,
+        anchor: usize,
+        items: Vec<Node>,
+    },
+    /// `merged`: keys that came from a merge key (`<<`), which explicit keys override.
+    Map {
+        pos: Pos,
+        anchor: usize,
+        entries: Vec<(Key, Node)>,
+        key: Option<Key>,
+        merged: Vec<String>,
+    },
+}
+
+/// Builds a [`Node`] tree from the parser's events.
+struct Builder {
+    stack: Vec<Frame>,
+    /// Anchored nodes by anchor id (for aliases).
+    anchors: Vec<Option<Node>>,
+    nodes: usize,
+    root: Option<Node>,
+    line_offset: u32,
+}
+
+impl Builder {
+    fn pos(&self, m: &granit_parser::Marker) -> Pos {
+        Pos::new(m.line() as u32 + self.line_offset, m.col() as u32 + 1)
+    }
+
+    fn error(&self, m: &granit_parser::Marker, message: impl Into<String>) -> SyntaxError {
+        SyntaxError { pos: self.pos(m), message: message.into() }
+    }
+
+    fn count(&mut self, n: usize, at: &granit_parser::Marker) -> Result<(), SyntaxError> {
+        self.nodes += n;
+        if self.nodes > MAX_NODES {
+            return Err(self.error(at, format!("document expands to more than {MAX_NODES} nodes (alias expansion?)")));
         }
-        Err(err) => {
-            let inner = err.without_snippet();
-            let pos = err.location().map(|l| shift(l.line() as usize, l.column() as usize)).unwrap_or_default();
-            Err(SyntaxError { pos, message: strip_position(&inner.to_string()) })
+        Ok(())
+    }
+
+    fn remember(&mut self, anchor: usize, node: &Node) {
+        if anchor == 0 {
+            return;
+        }
+        if self.anchors.len() <= anchor {
+            self.anchors.resize(anchor + 1, None);
+        }
+        self.anchors[anchor] = Some(node.clone());
+    }
+
+    fn event(&mut self, event: Event<'_>, span: granit_parser::Span) -> Result<(), SyntaxError> {
+        let at = span.start;
+        match event {
+            Event::Scalar(value, style, anchor, tag) => {
+                self.count(1, &at)?;
+                let node = Node { pos: self.pos(&at), value: scalar(&value, style, tag.as_deref()) };
+                self.remember(anchor, &node);
+                self.push(node)
+            }
+            Event::SequenceStart(_, anchor, _) => {
+                self.count(1, &at)?;
+                self.stack.push(Frame::Seq { pos: self.pos(&at), anchor, items: Vec::new() });
+                Ok(())
+            }
+            Event::MappingStart(_, anchor, _) => {
+                self.count(1, &at)?;
+                self.stack.push(Frame::Map {
+                    pos: self.pos(&at),
+                    anchor,
+                    entries: Vec::new(),
+                    key: None,
+                    merged: Vec::new(),
+                });
+                Ok(())
+            }
+            Event::SequenceEnd | Event::MappingEnd => {
+                let (node, anchor) = match self.stack.pop() {
+                    Some(Frame::Seq { pos, anchor, items }) => (Node { pos, value: Value::Seq(items) }, anchor),
+                    Some(Frame::Map { pos, anchor, entries, .. }) => (Node { pos, value: Value::Map(entries) }, anchor),
+                    None => return Err(self.error(&at, "unbalanced collection end")),
+                };
+                self.remember(anchor, &node);
+                self.push(node)
+            }
+            Event::Alias(id) => {
+                let Some(Some(target)) = self.anchors.get(id) else {
+                    return Err(self.error(&at, "alias references an unknown anchor"));
+                };
+                let mut node = target.clone();
+                self.count(size(&node), &at)?;
+                node.pos = self.pos(&at);
+                self.push(node)
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn push(&mut self, node: Node) -> Result<(), SyntaxError> {
+        match self.stack.last_mut() {
+            None => {
+                self.root = Some(node);
+                Ok(())
+            }
+            Some(Frame::Seq { items, .. }) => {
+                items.push(node);
+                Ok(())
+            }
+            Some(Frame::Map { entries, key, merged, .. }) => match key.take() {
+                None => {
+                    let name = match node.value {
+                        Value::Str(s) => s,
+                        Value::Null => "null".into(),
+                        Value::Bool(b) => b.to_string(),
+                        Value::Int(i) => i.to_string(),
+                        Value::UInt(u) => u.to_string(),
+                        Value::Float(f) => f.to_string(),
+                        Value::Seq(_) | Value::Map(_) => {
+                            return Err(SyntaxError {
+                                pos: node.pos,
+                                message: "a mapping key must be a scalar".into(),
+                            });
+                        }
+                    };
+                    *key = Some(Key { pos: node.pos, name });
+                    Ok(())
+                }
+                Some(k) if k.name == "<<" => {
+                    // A merge key: entries of the merged mapping(s) not already present.
+                    let sources = match node.value {
+                        Value::Map(m) => vec![m],
+                        Value::Seq(items) => items
+                            .into_iter()
+                            .filter_map(|n| match n.value {
+                                Value::Map(m) => Some(m),
+                                _ => None,
+                            })
+                            .collect(),
+                        _ => {
+                            return Err(SyntaxError { pos: k.pos, message: "a merge key (<<) needs a mapping".into() });
+                        }
+                    };
+                    for m in sources {
+                        for (k2, v2) in m {
+                            if !entries.iter().any(|(e, _)| e.name == k2.name) {
+                                merged.push(k2.name.clone());
+                                entries.push((k2, v2));
+                            }
+                        }
+                    }
+                    Ok(())
+                }
+                Some(k) => match entries.iter().position(|(e, _)| e.name == k.name) {
+                    // An explicit key overrides one that came from a merge.
+                    Some(i) if merged.contains(&k.name) => {
+                        merged.retain(|m| *m != k.name);
+                        entries[i] = (k, node);
+                        Ok(())
+                    }
+                    Some(_) => Err(SyntaxError { pos: k.pos, message: format!("duplicate mapping key: {}", k.name) }),
+                    None => {
+                        entries.push((k, node));
+                        Ok(())
+                    }
+                },
+            },
         }
     }
 }
 
-fn shift_lines(node: &mut Node, by: u32) {
-    if node.pos.line != 0 {
-        node.pos.line += by;
+fn size(n: &Node) -> usize {
+    match &n.value {
+        Value::Seq(items) => 1 + items.iter().map(size).sum::<usize>(),
+        Value::Map(entries) => 1 + entries.iter().map(|(_, v)| 1 + size(v)).sum::<usize>(),
+        _ => 1,
     }
-    match &mut node.value {
-        Value::Seq(items) => items.iter_mut().for_each(|n| shift_lines(n, by)),
-        Value::Map(entries) => entries.iter_mut().for_each(|(k, v)| {
-            if k.pos.line != 0 {
-                k.pos.line += by;
-            }
-            shift_lines(v, by)
-        }),
+}
+
+/// Resolves a scalar by the YAML 1.2 core schema: only plain scalars are typed (null,
+/// `true`/`false`, integers, floats); quoted and block scalars are strings; a
+/// core-schema tag (`!!str`, `!!int`...) decides when present.
+fn scalar(text: &str, style: ScalarStyle, tag: Option<&granit_parser::Tag>) -> Value {
+    let string = || Value::Str(text.to_string());
+    if let Some(t) = tag.and_then(|t| t.core_suffix()) {
+        return match t {
+            "null" => Value::Null,
+            "bool" => core_bool(text).map(Value::Bool).unwrap_or_else(string),
+            "int" => core_int(text).unwrap_or_else(string),
+            "float" => core_float(text).or_else(|| core_int(text)).unwrap_or_else(string),
+            _ => string(),
+        };
+    }
+    if style != ScalarStyle::Plain {
+        return string();
+    }
+    if matches!(text, "" | "~" | "null" | "Null" | "NULL") {
+        return Value::Null;
+    }
+    if let Some(b) = core_bool(text) {
+        return Value::Bool(b);
+    }
+    core_int(text).or_else(|| core_float(text)).unwrap_or_else(string)
+}
+
+fn core_bool(t: &str) -> Option<bool> {
+    match t {
+        "true" | "True" | "TRUE" => Some(true),
+        "false" | "False" | "FALSE" => Some(false),
+        _ => None,
+    }
+}
+
+fn core_int(t: &str) -> Option<Value> {
+    if let Some(h) = t.strip_prefix("0x") {
+        return u64::from_str_radix(h, 16).ok().map(Value::UInt);
+    }
+    if let Some(o) = t.strip_prefix("0o") {
+        return u64::from_str_radix(o, 8).ok().map(Value::UInt);
+    }
+    let (neg, digits) = match t.as_bytes().first() {
+        Some(b'-') => (true, &t[1..]),
+        Some(b'+') => (false, &t[1..]),
+        _ => (false, t),
+    };
+    if digits.is_empty() || !digits.bytes().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    match (neg, digits.parse::<u64>()) {
+        (false, Ok(v)) => Some(Value::UInt(v)),
+        (true, Ok(0)) => Some(Value::UInt(0)),
+        (true, Ok(v)) => match 0i64.checked_sub_unsigned(v) {
+            Some(i) => Some(Value::Int(i)),
+            None => t.parse::<f64>().ok().map(Value::Float),
+        },
+        // Too large for 64 bits: a float, as YAML loaders read it.
+        (_, Err(_)) => t.parse::<f64>().ok().map(Value::Float),
+    }
+}
+
+fn core_float(t: &str) -> Option<Value> {
+    match t {
+        ".inf" | ".Inf" | ".INF" | "+.inf" | "+.Inf" | "+.INF" => return Some(Value::Float(f64::INFINITY)),
+        "-.inf" | "-.Inf" | "-.INF" => return Some(Value::Float(f64::NEG_INFINITY)),
+        ".nan" | ".NaN" | ".NAN" => return Some(Value::Float(f64::NAN)),
         _ => {}
     }
+    let body = t.strip_prefix(['-', '+']).unwrap_or(t);
+    let (mantissa, exp) = match body.find(['e', 'E']) {
+        Some(i) => (&body[..i], Some(&body[i + 1..])),
+        None => (body, None),
+    };
+    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let digits = |s: &str| s.bytes().all(|c| c.is_ascii_digit());
+    let ok_mantissa = (!int.is_empty() || !frac.is_empty())
+        && digits(int)
+        && digits(frac)
+        && (mantissa.contains('.') || exp.is_some());
+    let ok_exp = exp.is_none_or(|e| {
+        let e = e.strip_prefix(['-', '+']).unwrap_or(e);
+        !e.is_empty() && digits(e)
+    });
+    if ok_mantissa && ok_exp { t.parse::<f64>().ok().map(Value::Float) } else { None }
 }
 
-/// serde-saphyr appends " at line N, column M"; we print positions ourselves.
+/// The parser appends " at line N, column M"; we print positions ourselves.
 fn strip_position(msg: &str) -> String {
     let msg = msg.trim();
     let msg = match msg.rfind(" at line ") {
@@ -309,145 +553,6 @@ fn strip_position(msg: &str) -> String {
         return rest[i + 2..].to_string();
     }
     msg.to_string()
-}
-
-fn pos_of<T>(s: &Spanned<T>) -> Pos {
-    Pos::new(s.referenced.line() as u32, s.referenced.column() as u32)
-}
-
-fn from_raw(s: Spanned<RawValue>) -> Node {
-    let pos = pos_of(&s);
-    let value = match s.value {
-        RawValue::Null => Value::Null,
-        RawValue::Bool(b) => Value::Bool(b),
-        RawValue::Int(i) => Value::Int(i),
-        RawValue::UInt(u) => Value::UInt(u),
-        RawValue::Float(f) => Value::Float(f),
-        RawValue::Str(s) => Value::Str(s),
-        RawValue::Seq(items) => Value::Seq(items.into_iter().map(from_raw).collect()),
-        RawValue::Map(entries) => Value::Map(
-            entries.into_iter().map(|(k, v)| (Key { pos: pos_of(&k), name: k.value.0 }, from_raw(v))).collect(),
-        ),
-    };
-    Node { pos, value }
-}
-
-/// The shape serde-saphyr fills; converted to [`Node`] right after parsing.
-enum RawValue {
-    Null,
-    Bool(bool),
-    Int(i64),
-    UInt(u64),
-    Float(f64),
-    Str(String),
-    Seq(Vec<Spanned<RawValue>>),
-    Map(Vec<(Spanned<KeyText>, Spanned<RawValue>)>),
-}
-
-struct RawVisitor;
-
-impl<'de> Visitor<'de> for RawVisitor {
-    type Value = RawValue;
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("any YAML value")
-    }
-    fn visit_unit<E>(self) -> Result<RawValue, E> {
-        Ok(RawValue::Null)
-    }
-    fn visit_none<E>(self) -> Result<RawValue, E> {
-        Ok(RawValue::Null)
-    }
-    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<RawValue, D::Error> {
-        d.deserialize_any(RawVisitor)
-    }
-    fn visit_bool<E>(self, v: bool) -> Result<RawValue, E> {
-        Ok(RawValue::Bool(v))
-    }
-    fn visit_i64<E>(self, v: i64) -> Result<RawValue, E> {
-        Ok(if v >= 0 { RawValue::UInt(v as u64) } else { RawValue::Int(v) })
-    }
-    fn visit_u64<E>(self, v: u64) -> Result<RawValue, E> {
-        Ok(RawValue::UInt(v))
-    }
-    fn visit_i128<E: serde::de::Error>(self, v: i128) -> Result<RawValue, E> {
-        i64::try_from(v).map(RawValue::Int).map_err(|_| E::custom(format!("integer {v} is out of range")))
-    }
-    fn visit_u128<E: serde::de::Error>(self, v: u128) -> Result<RawValue, E> {
-        u64::try_from(v).map(RawValue::UInt).map_err(|_| E::custom(format!("integer {v} is out of range")))
-    }
-    fn visit_f64<E>(self, v: f64) -> Result<RawValue, E> {
-        Ok(RawValue::Float(v))
-    }
-    fn visit_str<E>(self, v: &str) -> Result<RawValue, E> {
-        Ok(RawValue::Str(v.to_owned()))
-    }
-    fn visit_string<E>(self, v: String) -> Result<RawValue, E> {
-        Ok(RawValue::Str(v))
-    }
-    fn visit_bytes<E>(self, v: &[u8]) -> Result<RawValue, E> {
-        Ok(RawValue::Str(String::from_utf8_lossy(v).into_owned()))
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<RawValue, A::Error> {
-        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0));
-        while let Some(item) = seq.next_element()? {
-            items.push(item);
-        }
-        Ok(RawValue::Seq(items))
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawValue, A::Error> {
-        let mut entries: Vec<(Spanned<KeyText>, Spanned<RawValue>)> = Vec::new();
-        while let Some(key) = map.next_key::<Spanned<KeyText>>()? {
-            let value = map.next_value()?;
-            entries.push((key, value));
-        }
-        Ok(RawValue::Map(entries))
-    }
-}
-
-impl<'de> Deserialize<'de> for RawValue {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(RawVisitor)
-    }
-}
-
-/// A mapping key rendered as text, whatever scalar it was written as.
-struct KeyText(String);
-
-impl<'de> Deserialize<'de> for KeyText {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = KeyText;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a scalar mapping key")
-            }
-            fn visit_str<E>(self, v: &str) -> Result<KeyText, E> {
-                Ok(KeyText(v.to_owned()))
-            }
-            fn visit_string<E>(self, v: String) -> Result<KeyText, E> {
-                Ok(KeyText(v))
-            }
-            fn visit_bool<E>(self, v: bool) -> Result<KeyText, E> {
-                Ok(KeyText(v.to_string()))
-            }
-            fn visit_i64<E>(self, v: i64) -> Result<KeyText, E> {
-                Ok(KeyText(v.to_string()))
-            }
-            fn visit_u64<E>(self, v: u64) -> Result<KeyText, E> {
-                Ok(KeyText(v.to_string()))
-            }
-            fn visit_f64<E>(self, v: f64) -> Result<KeyText, E> {
-                Ok(KeyText(v.to_string()))
-            }
-            fn visit_unit<E>(self) -> Result<KeyText, E> {
-                Ok(KeyText("null".into()))
-            }
-            fn visit_none<E>(self) -> Result<KeyText, E> {
-                Ok(KeyText("null".into()))
-            }
-        }
-        d.deserialize_any(V)
-    }
 }
 
 #[cfg(test)]
@@ -493,6 +598,37 @@ mod tests {
         let err = docs[2].root.as_ref().unwrap_err();
         assert_eq!(err.pos.line, 8, "{err:?}");
         assert_eq!(docs[3].root.as_ref().unwrap().get("d").unwrap().pos, Pos::new(10, 4));
+    }
+
+    #[test]
+    fn the_core_schema_types_plain_scalars_only() {
+        let n = root(
+            "a: 0x1F\nb: 0o17\nc: 1e3\nd: .inf\ne: 'true'\nf: yes\ng: -0\nh: !!str 10\ni: 18446744073709551616\nj: NULL\nk: |\n  text\nl: 1.5.2\n",
+        );
+        let v = |k: &str| n.get(k).unwrap().value.clone();
+        assert_eq!(v("a"), Value::UInt(31));
+        assert_eq!(v("b"), Value::UInt(15));
+        assert_eq!(v("c"), Value::Float(1000.0));
+        assert_eq!(v("d"), Value::Float(f64::INFINITY));
+        assert_eq!(v("e"), Value::Str("true".into()));
+        assert_eq!(v("f"), Value::Str("yes".into()));
+        assert_eq!(v("g"), Value::UInt(0));
+        assert_eq!(v("h"), Value::Str("10".into()));
+        assert!(matches!(v("i"), Value::Float(_)));
+        assert_eq!(v("j"), Value::Null);
+        assert_eq!(v("k"), Value::Str("text\n".into()));
+        assert_eq!(v("l"), Value::Str("1.5.2".into()));
+    }
+
+    #[test]
+    fn anchors_aliases_and_merge_keys() {
+        let n = root("base: &b {x: 1, y: 2}\nuse: *b\nmerged:\n  <<: *b\n  y: 3\n");
+        assert_eq!(n.get("use").unwrap().get("x").unwrap().value, Value::UInt(1));
+        let m = n.get("merged").unwrap();
+        assert_eq!(m.get("x").unwrap().value, Value::UInt(1));
+        assert_eq!(m.get("y").unwrap().value, Value::UInt(3));
+        // The alias node sits where it is used.
+        assert_eq!(n.get("use").unwrap().pos.line, 2);
     }
 
     #[test]
