@@ -119,10 +119,10 @@ pub(crate) fn proxy_config(args: &Args) -> ProxyConfig {
 }
 
 /// The `ready` line on stdout: JSON with the bound addresses, for scripts and tests.
-fn ready_line(proxy: &Proxy, admin: SocketAddr) {
+fn ready_line(proxy: &Proxy, admin: Option<SocketAddr>) {
     let listeners: serde_json::Map<String, serde_json::Value> =
         proxy.addresses().into_iter().map(|(n, a)| (n, serde_json::Value::String(a.to_string()))).collect();
-    let line = serde_json::json!({"ready": true, "admin": admin.to_string(), "listeners": listeners});
+    let line = serde_json::json!({"ready": true, "admin": admin.map(|a| a.to_string()), "listeners": listeners});
     #[allow(clippy::print_stdout)]
     {
         println!("{line}");
@@ -175,14 +175,18 @@ pub(crate) async fn serve(args: Args, embedded: Option<Vec<Resource>>) -> ExitCo
         tracing::warn!("{}", d.message);
     }
     let proxy = Proxy::new(proxy_config(&args));
+    // Without its admin port weir still serves traffic (another instance may hold
+    // 127.0.0.1:15000); the ready line then says `"admin": null`.
     let admin = match proxy.serve_admin(args.admin) {
-        Ok(a) => a,
+        Ok(a) => {
+            tracing::info!(address = %a, "admin");
+            Some(a)
+        }
         Err(e) => {
-            tracing::error!("cannot bind the admin address {}: {e}", args.admin);
-            return ExitCode::from(2);
+            tracing::error!("cannot bind the admin address {}: {e}; serving without the admin API", args.admin);
+            None
         }
     };
-    tracing::info!(address = %admin, "admin");
     let errors = proxy.install(compiled.table);
     if !errors.is_empty() {
         for e in &errors {
