@@ -13,28 +13,35 @@ use bytes::Bytes;
 use http_body_util::BodyExt as _;
 use hyper::body::{Body, Frame, Incoming, SizeHint};
 
+use crate::pool::H1Conn;
+
 /// An error from either side of the proxy.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// How a body ended.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Finished {
+#[derive(Default)]
+pub(crate) struct Finished {
     /// Data bytes that went through.
     pub bytes: u64,
     /// True at end-of-stream; false when dropped or failed before the end.
     pub complete: bool,
     /// `grpc-status` seen in trailers, if any.
     pub grpc_status: Option<u16>,
+    /// The upstream HTTP/1.1 connection the body came on, to go back to its pool.
+    pub conn: Option<Box<H1Conn>>,
 }
 
 /// Called once when a body finishes.
-pub trait Completion: Send + 'static {
+pub(crate) trait Completion: Send + 'static {
     /// Runs once.
     fn finish(self: Box<Self>, how: Finished);
 }
 
 enum Inner {
     Incoming(Incoming),
+    /// A response body from an HTTP/1.1 upstream, with the connection it arrives on:
+    /// reading the body drives the connection.
+    Upstream(Incoming, Option<Box<H1Conn>>),
     Full(Option<Bytes>),
 }
 
@@ -69,15 +76,24 @@ impl ProxyBody {
         ProxyBody { inner: Inner::Full(None), bytes: 0, grpc_status: None, done: None }
     }
 
+    /// A response body arriving on `conn`.
+    pub(crate) fn upstream(b: Incoming, conn: Box<H1Conn>) -> Self {
+        ProxyBody { inner: Inner::Upstream(b, Some(conn)), bytes: 0, grpc_status: None, done: None }
+    }
+
     /// Attaches code to run when the body ends.
-    pub fn on_finish(mut self, c: Box<dyn Completion>) -> Self {
+    pub(crate) fn on_finish(mut self, c: Box<dyn Completion>) -> Self {
         self.done = Some(c);
         self
     }
 
     fn finish(&mut self, complete: bool) {
         if let Some(c) = self.done.take() {
-            c.finish(Finished { bytes: self.bytes, complete, grpc_status: self.grpc_status });
+            let conn = match &mut self.inner {
+                Inner::Upstream(_, conn) => conn.take(),
+                _ => None,
+            };
+            c.finish(Finished { bytes: self.bytes, complete, grpc_status: self.grpc_status, conn });
         }
     }
 
@@ -98,6 +114,22 @@ impl Body for ProxyBody {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(r) => r.map(|f| f.map_err(BoxError::from)),
             },
+            Inner::Upstream(b, conn) => {
+                if let Some(c) = conn.as_mut() {
+                    c.drive(cx);
+                }
+                match Pin::new(b).poll_frame(cx) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(r) => {
+                        // Let the connection settle (idle, ready for the next request)
+                        // before it goes back to the pool.
+                        if let (Some(c), None) = (conn.as_mut(), &r) {
+                            c.drive(cx);
+                        }
+                        r.map(|f| f.map_err(BoxError::from))
+                    }
+                }
+            }
             Inner::Full(b) => b.take().map(|d| Ok(Frame::data(d))),
         };
         match &polled {
@@ -125,7 +157,7 @@ impl Body for ProxyBody {
 
     fn size_hint(&self) -> SizeHint {
         match &self.inner {
-            Inner::Incoming(b) => b.size_hint(),
+            Inner::Incoming(b) | Inner::Upstream(b, _) => b.size_hint(),
             Inner::Full(Some(b)) => SizeHint::with_exact(b.len() as u64),
             Inner::Full(None) => SizeHint::with_exact(0),
         }
@@ -135,7 +167,7 @@ impl Body for ProxyBody {
 impl ProxyBody {
     fn is_end_stream_inner(&self) -> bool {
         match &self.inner {
-            Inner::Incoming(b) => b.is_end_stream(),
+            Inner::Incoming(b) | Inner::Upstream(b, _) => b.is_end_stream(),
             Inner::Full(b) => b.is_none(),
         }
     }

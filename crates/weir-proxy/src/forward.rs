@@ -97,7 +97,8 @@ struct LogFields {
 struct Done {
     conn: Arc<ConnCtx>,
     rec: Record,
-    pooled: Option<(Arc<EndpointState>, H1Conn, u32)>,
+    /// Where an HTTP/1.1 connection carried by the body goes back, and its use limit.
+    pooled: Option<(Arc<EndpointState>, u32)>,
     _in_flight: Option<InFlight>,
 }
 
@@ -105,9 +106,9 @@ impl Completion for Done {
     fn finish(self: Box<Self>, how: Finished) {
         let Done { conn, rec, pooled, _in_flight } = *self;
         if how.complete
-            && let Some((ep, c, max)) = pooled
+            && let (Some((ep, max)), Some(c)) = (pooled, how.conn)
         {
-            ep.pool().give_back(c, max);
+            ep.pool().give_back(*c, max);
         }
         let duration = rec.started.elapsed();
         let shared = &conn.shared;
@@ -257,11 +258,7 @@ impl AuthoritySource {
 
 enum Outcome {
     Local(Local),
-    Response {
-        resp: Response<ProxyBody>,
-        pooled: Option<(Arc<EndpointState>, H1Conn, u32)>,
-        in_flight: Option<InFlight>,
-    },
+    Response { resp: Response<ProxyBody>, pooled: Option<(Arc<EndpointState>, u32)>, in_flight: Option<InFlight> },
 }
 
 impl Outcome {
@@ -639,9 +636,13 @@ async fn forward(
                     rh.append(header::SET_COOKIE, c.clone());
                 }
                 let (p, b) = resp.into_parts();
-                let resp = Response::from_parts(p, ProxyBody::incoming(b));
-                let pooled = pooled.map(|c| (ep.clone(), c, limits.max_requests_per_connection));
-                return Outcome::Response { resp, pooled, in_flight: Some(in_flight) };
+                let (body, pooled) = match pooled {
+                    Some(c) => {
+                        (ProxyBody::upstream(b, Box::new(c)), Some((ep.clone(), limits.max_requests_per_connection)))
+                    }
+                    None => (ProxyBody::incoming(b), None),
+                };
+                return Outcome::Response { resp: Response::from_parts(p, body), pooled, in_flight: Some(in_flight) };
             }
             Err(Failure::Timeout) => return Outcome::Local(Local::TIMEOUT),
             Err(Failure::Upstream(e)) => {

@@ -16,39 +16,35 @@ pub(crate) static X_ENVOY_UPSTREAM_SERVICE_TIME: HeaderName = HeaderName::from_s
 pub(crate) static X_ENVOY_EXPECTED_RQ_TIMEOUT_MS: HeaderName =
     HeaderName::from_static("x-envoy-expected-rq-timeout-ms");
 
-const HOP_BY_HOP: [HeaderName; 6] = [
-    header::CONNECTION,
-    header::PROXY_AUTHENTICATE,
-    header::TRANSFER_ENCODING,
-    header::UPGRADE,
-    header::TRAILER,
-    HeaderName::from_static("keep-alive"),
-];
-
 /// Removes hop-by-hop headers, including those named by `Connection`. `te` survives
-/// only as `te: trailers` (gRPC needs it).
+/// only as `te: trailers` (gRPC needs it). One pass over the (few) header names, no
+/// hashing unless something must go.
 pub(crate) fn strip_hop_by_hop(h: &mut HeaderMap) {
-    if let Some(conn) = h.get(header::CONNECTION) {
-        let named: Vec<HeaderName> = conn
-            .to_str()
-            .unwrap_or("")
-            .split(',')
-            .filter_map(|n| HeaderName::from_bytes(n.trim().to_ascii_lowercase().as_bytes()).ok())
-            .collect();
-        for n in named {
-            if n != header::TE {
-                h.remove(n);
+    let mut doomed: Vec<HeaderName> = Vec::new();
+    for (name, value) in h.iter() {
+        let hop = match name.as_str() {
+            "connection" => {
+                for n in value.to_str().unwrap_or("").split(',') {
+                    if let Ok(n) = HeaderName::from_bytes(n.trim().to_ascii_lowercase().as_bytes())
+                        && n != header::TE
+                    {
+                        doomed.push(n);
+                    }
+                }
+                true
             }
+            "te" => !value.as_bytes().eq_ignore_ascii_case(b"trailers"),
+            "keep-alive" | "proxy-connection" | "proxy-authenticate" | "transfer-encoding" | "upgrade" | "trailer" => {
+                true
+            }
+            _ => false,
+        };
+        if hop {
+            doomed.push(name.clone());
         }
     }
-    for n in &HOP_BY_HOP {
+    for n in doomed {
         h.remove(n);
-    }
-    h.remove("proxy-connection");
-    if let Some(te) = h.get(header::TE)
-        && !te.as_bytes().eq_ignore_ascii_case(b"trailers")
-    {
-        h.remove(header::TE);
     }
 }
 

@@ -1,9 +1,16 @@
-//! Upstream connections per endpoint: idle HTTP/1.1 connections in a lock-free queue,
-//! one multiplexed HTTP/2 connection, created on demand. A pooled connection goes back
-//! to the queue only after its response body has been read to the end.
+//! Upstream connections per endpoint (per worker): idle HTTP/1.1 connections in a
+//! lock-free queue, one multiplexed HTTP/2 connection, created on demand.
+//!
+//! An HTTP/1.1 connection is not given a task of its own: the request that uses it
+//! drives it (while waiting for the response head, then from the response body as the
+//! downstream reads it), so an exchange costs no cross-task wake-ups. It goes back to
+//! the queue only after its response body has been read to the end.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use arc_swap::ArcSwapOption;
@@ -31,10 +38,34 @@ pub(crate) enum UpstreamError {
     Reset(hyper::Error, Option<Request<ProxyBody>>),
 }
 
-/// An HTTP/1.1 connection checked out of a pool.
+/// An HTTP/1.1 connection: the handle to send on and the connection state machine,
+/// which whoever uses the connection must poll ([`H1Conn::drive`]).
 pub(crate) struct H1Conn {
     sender: http1::SendRequest<ProxyBody>,
+    conn: http1::Connection<TokioIo<TcpStream>, ProxyBody>,
     uses: u32,
+    /// False once the connection finished (closed or failed).
+    open: bool,
+    _counted: Counted,
+}
+
+impl H1Conn {
+    /// Makes progress on the connection's I/O; returns false once it has closed.
+    pub(crate) fn drive(&mut self, cx: &mut Context<'_>) -> bool {
+        if self.open && Pin::new(&mut self.conn).poll(cx).is_ready() {
+            self.open = false;
+        }
+        self.open
+    }
+}
+
+/// Waits for `fut` while driving `conn`.
+async fn driving<F: Future + Unpin>(conn: &mut H1Conn, mut fut: F) -> F::Output {
+    std::future::poll_fn(|cx| {
+        conn.drive(cx);
+        Pin::new(&mut fut).poll(cx)
+    })
+    .await
 }
 
 /// Connections to one endpoint from one worker.
@@ -105,10 +136,13 @@ impl Pool {
         // request back when it was not sent, and we try the next one.
         while let Some(mut conn) = self.idle.pop() {
             self.idle_len.fetch_sub(1, Ordering::Relaxed);
-            if conn.sender.is_closed() || !conn.sender.is_ready() {
+            // A peer may have closed the idle connection: one poll notices.
+            let alive = std::future::poll_fn(|cx| Poll::Ready(conn.drive(cx))).await;
+            if !alive || conn.sender.is_closed() {
                 continue;
             }
-            match conn.sender.try_send_request(req).await {
+            let fut = std::pin::pin!(conn.sender.try_send_request(req));
+            match driving(&mut conn, fut).await {
                 Ok(resp) => {
                     conn.uses += 1;
                     return Ok((resp, conn));
@@ -123,18 +157,15 @@ impl Pool {
             Ok(s) => s,
             Err(e) => return Err(UpstreamError::Connect(e, req)),
         };
-        let (mut sender, conn) = match http1::Builder::new().handshake(TokioIo::new(stream)).await {
+        let (sender, conn) = match http1::Builder::new().handshake(TokioIo::new(stream)).await {
             Ok(x) => x,
             Err(e) => return Err(UpstreamError::Reset(e, Some(req))),
         };
         self.connections.fetch_add(1, Ordering::Relaxed);
-        let counted = Counted(self.connections.clone());
-        tokio::spawn(async move {
-            let _counted = counted;
-            let _ = conn.await;
-        });
-        match sender.try_send_request(req).await {
-            Ok(resp) => Ok((resp, H1Conn { sender, uses: 1 })),
+        let mut c = H1Conn { sender, conn, uses: 1, open: true, _counted: Counted(self.connections.clone()) };
+        let fut = std::pin::pin!(c.sender.try_send_request(req));
+        match driving(&mut c, fut).await {
+            Ok(resp) => Ok((resp, c)),
             Err(mut e) => {
                 let r = e.take_message();
                 Err(UpstreamError::Reset(e.into_error(), r))
@@ -145,7 +176,7 @@ impl Pool {
     /// Returns a connection whose exchange completed; it is dropped (closed) when it
     /// has served `max_uses` requests (0 = unlimited) or the queue is full.
     pub(crate) fn give_back(&self, conn: H1Conn, max_uses: u32) {
-        if conn.sender.is_closed() || (max_uses != 0 && conn.uses >= max_uses) {
+        if !conn.open || conn.sender.is_closed() || (max_uses != 0 && conn.uses >= max_uses) {
             return;
         }
         if self.idle_len.fetch_add(1, Ordering::Relaxed) >= MAX_IDLE {

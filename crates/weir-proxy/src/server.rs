@@ -51,7 +51,8 @@ pub(crate) async fn accept_loop(
     let local = listener.local_addr().unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
     let mut builder = auto::Builder::new(TokioExecutor::new());
     // Request heads over 64 KiB are refused (431), like Envoy's 60 KiB default.
-    builder.http1().timer(TokioTimer::new()).keep_alive(true).max_buf_size(MAX_HEAD);
+    // No request-head timeout, as Envoy's default (a timer per request otherwise).
+    builder.http1().timer(TokioTimer::new()).keep_alive(true).max_buf_size(MAX_HEAD).header_read_timeout(None);
     builder.http2().timer(TokioTimer::new()).max_concurrent_streams(Some(1024)).max_header_list_size(MAX_HEAD as u32);
     let builder = Arc::new(builder);
     loop {
