@@ -431,3 +431,17 @@ async fn hostile_requests_get_clear_errors_and_the_proxy_keeps_serving() {
     }
     assert_eq!(http1_client().get(&h.mesh_url("/"), "svc", &[]).await.status, 200);
 }
+
+#[tokio::test]
+async fn bodiless_responses_keep_the_upstream_connection_reusable() {
+    let b = Backend::builder("svc", "v1").status(204).start().await;
+    let yaml = format!("{}{}", service("svc", "ns", "HTTP", &[&b]), route_all("svc", "ns"));
+    let h = Harness::start(&yaml, Some("ns")).await;
+    let c = http1_client();
+    for _ in 0..20 {
+        assert_eq!(c.get(&h.mesh_url("/"), "svc", &[]).await.status, 204);
+        let head = c.request(http::Method::HEAD, &h.mesh_url("/"), "svc", &[], "").await;
+        assert_eq!(head.status, 204);
+    }
+    assert_eq!(b.connections(), 1, "204 and HEAD responses left the connection reusable");
+}
