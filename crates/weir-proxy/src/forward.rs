@@ -11,24 +11,20 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use arc_swap::ArcSwap;
-use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderValue};
 use http::request::Parts;
 use http::uri::PathAndQuery;
-use http::{Method, Request, Response, StatusCode, Uri, Version};
+use http::{Request, Response, StatusCode, Uri, Version};
 use hyper::body::Incoming;
-use weir_table::{
-    Action, CorsPolicy, Forward, HashKey, LbPolicy, ListenerRole, NoRoute, Redirect, RedirectPath, RedirectPort,
-    RequestView, UpstreamProtocol,
-};
+use weir_table::{Action, Forward, LbPolicy, ListenerRole, NoRoute, RequestView, UpstreamProtocol};
 
-use crate::balance::hash_value;
 use crate::body::{Completion, Finished, ProxyBody};
 use crate::headers::{self, TemplateCtx};
 use crate::pool::{H1Conn, UpstreamError};
 use crate::respond::{Local, text};
 use crate::telemetry::{AccessLog, DestLabels, Entry, Flags, Metrics, Observation};
-use crate::upstream::{ClusterState, EndpointState, InFlight, Snapshot};
+use crate::upstream::{EndpointState, InFlight, Snapshot};
+use crate::{affinity, cors, redirect};
 
 /// State shared by every connection of a proxy.
 #[derive(Debug)]
@@ -306,7 +302,7 @@ async fn route_and_forward(
     let route_port = routed.view.port;
     if routed.vhost.require_tls {
         let location = format!("https://{}{}", weir_table::hosts::strip_port(authority), pq.as_str());
-        return Outcome::plain(redirect_response(StatusCode::MOVED_PERMANENTLY, &location));
+        return Outcome::plain(redirect::redirect_response(StatusCode::MOVED_PERMANENTLY, &location));
     }
     // The action is shared (`Arc`); hold it so the request can be taken apart.
     let action = routed.route.action.clone();
@@ -321,169 +317,20 @@ async fn route_and_forward(
         }
         Action::Redirect(rd) => {
             rec.details = "direct_response";
-            let location = redirect_location(rd, scheme, authority, path, query, route_port, conn.local.port());
-            Outcome::plain(redirect_response(rd.status, &location))
+            let location =
+                redirect::redirect_location(rd, scheme, authority, path, query, route_port, conn.local.port());
+            Outcome::plain(redirect::redirect_response(rd.status, &location))
         }
         Action::Forward(f) => {
             let origin = parts.headers.get(header::ORIGIN).cloned();
             if let Some(cors) = &f.cors
-                && let Some(pre) = preflight(cors, &parts, origin.as_ref())
+                && let Some(pre) = cors::preflight(cors, &parts, origin.as_ref())
             {
                 rec.details = "cors_response";
                 return Outcome::plain(pre);
             }
             forward(conn, snapshot, &mut parts, body, authority, &pq, route_port, f, origin, rec).await
         }
-    }
-}
-
-fn redirect_response(status: StatusCode, location: &str) -> Response<ProxyBody> {
-    let mut r = Response::new(ProxyBody::empty());
-    *r.status_mut() = status;
-    if let Ok(v) = HeaderValue::from_str(location) {
-        r.headers_mut().insert(header::LOCATION, v);
-    }
-    r.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from(0));
-    r
-}
-
-/// Builds a redirect's `Location` (spec §2.8): the scheme's default port is omitted.
-pub(crate) fn redirect_location(
-    rd: &Redirect,
-    scheme: &str,
-    authority: &str,
-    path: &str,
-    query: Option<&str>,
-    route_port: u16,
-    local_port: u16,
-) -> String {
-    let new_scheme = rd.scheme.as_deref().unwrap_or(scheme);
-    let req_host = weir_table::hosts::strip_port(authority);
-    let req_port = weir_table::hosts::port_of(authority);
-    let host = rd.authority.as_deref().map(weir_table::hosts::strip_port).unwrap_or(req_host);
-    let explicit_in_authority = rd.authority.as_deref().and_then(weir_table::hosts::port_of);
-    let port = match rd.port {
-        RedirectPort::Explicit(p) => Some(p),
-        RedirectPort::ProtocolDefault => None,
-        RedirectPort::RequestPort => Some(if route_port != 0 { route_port } else { local_port }),
-        RedirectPort::Keep => {
-            explicit_in_authority.or(if rd.authority.is_some() || rd.scheme.is_some() { None } else { req_port })
-        }
-    };
-    let default = if new_scheme == "https" { 443 } else { 80 };
-    let port = port.filter(|p| *p != default);
-    let new_path = match &rd.path {
-        RedirectPath::Keep => path.to_string(),
-        RedirectPath::Full(p) => p.to_string(),
-        RedirectPath::Prefix { matched, replacement } => match path.strip_prefix(&**matched) {
-            Some(rest) => format!("{replacement}{rest}"),
-            None => path.to_string(),
-        },
-    };
-    let mut out = format!("{new_scheme}://{host}");
-    if let Some(p) = port {
-        out.push_str(&format!(":{p}"));
-    }
-    out.push_str(&new_path);
-    // A new uri with its own query replaces the query; otherwise it is kept.
-    if let (Some(q), false) = (query, new_path.contains('?')) {
-        out.push('?');
-        out.push_str(q);
-    }
-    out
-}
-
-/// Answers a CORS preflight for an allowed origin (Envoy's CORS filter). A preflight
-/// from an origin not allowed is forwarded (Istio's default) or answered bare.
-fn preflight(cors: &CorsPolicy, parts: &Parts, origin: Option<&HeaderValue>) -> Option<Response<ProxyBody>> {
-    let origin = origin?;
-    if parts.method != Method::OPTIONS || !parts.headers.contains_key(header::ACCESS_CONTROL_REQUEST_METHOD) {
-        return None;
-    }
-    let allowed = origin.to_str().is_ok_and(|o| cors.allows(o));
-    if !allowed {
-        return (!cors.forward_unmatched_preflights).then(|| text(StatusCode::OK, Bytes::new()));
-    }
-    let mut r = text(StatusCode::OK, Bytes::new());
-    let h = r.headers_mut();
-    h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone());
-    if let Some(v) = &cors.allow_methods {
-        h.insert(header::ACCESS_CONTROL_ALLOW_METHODS, v.clone());
-    }
-    if let Some(v) = &cors.allow_headers {
-        h.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, v.clone());
-    }
-    if let Some(v) = &cors.max_age {
-        h.insert(header::ACCESS_CONTROL_MAX_AGE, v.clone());
-    }
-    if cors.allow_credentials == Some(true) {
-        h.insert(header::ACCESS_CONTROL_ALLOW_CREDENTIALS, HeaderValue::from_static("true"));
-    }
-    Some(r)
-}
-
-/// CORS headers on an actual (non-preflight) response for an allowed origin.
-fn cors_response_headers(cors: &CorsPolicy, origin: &HeaderValue, h: &mut HeaderMap) {
-    if !origin.to_str().is_ok_and(|o| cors.allows(o)) {
-        return;
-    }
-    h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone());
-    if cors.allow_credentials == Some(true) {
-        h.insert(header::ACCESS_CONTROL_ALLOW_CREDENTIALS, HeaderValue::from_static("true"));
-    }
-    if let Some(v) = &cors.expose_headers {
-        h.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, v.clone());
-    }
-}
-
-/// The consistent-hash input of a request, and a cookie to set when the key is a
-/// cookie that was absent and has a `ttl`.
-fn hash_input(
-    key: &HashKey,
-    parts: &Parts,
-    peer: SocketAddr,
-    query: Option<&str>,
-) -> (Option<u64>, Option<HeaderValue>) {
-    match key {
-        HashKey::Header(name) => {
-            let h = parts.headers.get(name).map(|v| hash_value(v.as_bytes()));
-            (h, None)
-        }
-        HashKey::SourceIp => (Some(hash_value(peer.ip().to_string().as_bytes())), None),
-        HashKey::QueryParameter(name) => {
-            (query.and_then(|q| weir_table::matcher::query_param(q, name)).map(|v| hash_value(v.as_bytes())), None)
-        }
-        HashKey::Cookie { name, path, ttl } => {
-            let found = parts.headers.get_all(header::COOKIE).iter().filter_map(|v| v.to_str().ok()).find_map(|c| {
-                c.split(';').map(str::trim).find_map(|kv| {
-                    let (k, v) = kv.split_once('=')?;
-                    (k == &**name).then(|| v.trim_matches('"').to_string())
-                })
-            });
-            match (found, ttl) {
-                (Some(v), _) => (Some(hash_value(v.as_bytes())), None),
-                (None, Some(ttl)) => {
-                    let value = format!("{:016x}", rand::random::<u64>());
-                    let mut cookie = format!("{name}=\"{value}\"");
-                    if !ttl.is_zero() {
-                        cookie.push_str(&format!("; Max-Age={}", ttl.as_secs()));
-                    }
-                    if !path.is_empty() {
-                        cookie.push_str(&format!("; Path={path}"));
-                    }
-                    cookie.push_str("; HttpOnly");
-                    (Some(hash_value(value.as_bytes())), HeaderValue::from_str(&cookie).ok())
-                }
-                (None, None) => (None, None),
-            }
-        }
-    }
-}
-
-fn hash_key_of(c: &ClusterState) -> Option<&HashKey> {
-    match &c.spec.lb {
-        LbPolicy::RingHash { key, .. } | LbPolicy::Maglev { key, .. } => Some(key),
-        _ => None,
     }
 }
 
@@ -510,8 +357,8 @@ async fn forward(
     let cluster = snapshot.clusters[cluster_id.0].clone();
     rec.dest = Some(cluster.labels.clone());
     let downstream_version = parts.version;
-    let (hash, set_cookie) = match hash_key_of(&cluster) {
-        Some(k) => hash_input(k, parts, conn.peer, query),
+    let (hash, set_cookie) = match affinity::hash_key_of(&cluster) {
+        Some(k) => affinity::hash_input(k, parts, conn.peer, query),
         None => (None, None),
     };
 
@@ -630,7 +477,7 @@ async fn forward(
                     rh.insert(headers::X_ENVOY_UPSTREAM_SERVICE_TIME.clone(), HeaderValue::from(ms));
                 }
                 if let (Some(cors), Some(o)) = (&f.cors, &origin) {
-                    cors_response_headers(cors, o, rh);
+                    cors::response_headers(cors, o, rh);
                 }
                 if let Some(c) = &set_cookie {
                     rh.append(header::SET_COOKIE, c.clone());
@@ -719,58 +566,5 @@ async fn send_upstream(
             Ok(r) => r.map_err(Failure::Upstream),
             Err(_) => Err(Failure::Timeout),
         },
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn rd(scheme: Option<&str>, authority: Option<&str>, port: RedirectPort, path: RedirectPath) -> Redirect {
-        Redirect {
-            scheme: scheme.map(Into::into),
-            authority: authority.map(Into::into),
-            port,
-            path,
-            status: StatusCode::MOVED_PERMANENTLY,
-        }
-    }
-
-    #[test]
-    fn redirect_locations() {
-        let keep = RedirectPath::Keep;
-        let l = |r: &Redirect, auth: &str, path: &str, q: Option<&str>| {
-            redirect_location(r, "http", auth, path, q, 8080, 8080)
-        };
-        assert_eq!(
-            l(&rd(Some("https"), None, RedirectPort::Keep, keep.clone()), "a.com", "/x", Some("y=1")),
-            "https://a.com/x?y=1"
-        );
-        assert_eq!(
-            l(&rd(None, Some("b.com"), RedirectPort::Keep, keep.clone()), "a.com:8080", "/x", None),
-            "http://b.com/x"
-        );
-        assert_eq!(
-            l(&rd(None, None, RedirectPort::Keep, RedirectPath::Full("/new".into())), "a.com:8080", "/x", None),
-            "http://a.com:8080/new"
-        );
-        assert_eq!(
-            l(&rd(None, None, RedirectPort::Explicit(80), keep.clone()), "a.com:8080", "/x", None),
-            "http://a.com/x"
-        );
-        assert_eq!(
-            l(&rd(Some("https"), None, RedirectPort::Explicit(8443), keep.clone()), "a.com", "/", None),
-            "https://a.com:8443/"
-        );
-        assert_eq!(
-            l(&rd(None, None, RedirectPort::RequestPort, keep.clone()), "a.com", "/", None),
-            "http://a.com:8080/"
-        );
-        assert_eq!(
-            l(&rd(Some("https"), None, RedirectPort::ProtocolDefault, keep.clone()), "a.com:8080", "/", None),
-            "https://a.com/"
-        );
-        let prefix = RedirectPath::Prefix { matched: "/old".into(), replacement: "/new".into() };
-        assert_eq!(l(&rd(None, None, RedirectPort::Keep, prefix), "a.com", "/old/x", None), "http://a.com/new/x");
     }
 }

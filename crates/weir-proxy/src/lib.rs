@@ -9,11 +9,14 @@
 //! This crate does not parse YAML or know where configuration came from.
 
 mod admin;
+mod affinity;
 mod balance;
 pub mod body;
+mod cors;
 mod forward;
 mod headers;
 mod pool;
+mod redirect;
 mod respond;
 mod server;
 pub mod telemetry;
