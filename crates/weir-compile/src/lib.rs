@@ -7,10 +7,13 @@
 //! `routes` (VirtualService routes for one place) and `listeners` (gateway and mesh).
 
 mod clusters;
+mod delegate;
+mod header_ops;
 pub mod hosts;
 mod listeners;
 pub mod policy;
 pub mod registry;
+mod route_policy;
 mod routes;
 pub mod store;
 

@@ -12,6 +12,7 @@ use crate::Instance;
 use crate::clusters::{Clusters, PortContext};
 use crate::hosts::{self, GatewayRef};
 use crate::registry::Registry;
+use crate::route_policy;
 use crate::routes::{self, Notes, Place};
 use crate::store::{Store, selects, visible};
 
@@ -275,7 +276,7 @@ fn default_route(host: &str, clusters: &mut Clusters<'_>) -> Vec<Route> {
         authority: None,
         headers: HeaderOps::default(),
         timeout: None,
-        retry: Some(routes::default_retry()),
+        retry: Some(route_policy::default_retry()),
         fault: None,
         mirrors: Box::new([]),
         cors: None,
