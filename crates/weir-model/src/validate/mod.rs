@@ -7,6 +7,7 @@
 
 mod destination_rule;
 mod gateway;
+mod reachability;
 pub(crate) mod rules;
 
 pub use rules::GRPC_STATUSES;
