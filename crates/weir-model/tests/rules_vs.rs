@@ -241,6 +241,21 @@ spec: #<
         path: "spec.http[0].match[0].headers[\"@request.auth.claims.group\"]",
         fix: ("  http:", "  gateways: [gw]\n  http:"),
     },
+    Case {
+        rule: "VS-07 JWT claim on a VS bound to gateways and the mesh",
+        kind: "VirtualService",
+        body: "
+  hosts: [a]
+  gateways: [gw, mesh]
+  http:
+  - match:
+    - withoutHeaders:
+        '@request.auth.claims.group': {exact: admin} #<
+    route: [{destination: {host: a}}]",
+        code: E,
+        path: "spec.http[0].match[0].withoutHeaders[\"@request.auth.claims.group\"]",
+        fix: ("[gw, mesh]", "[gw]"),
+    },
     // --- VS-08 exportTo (C-7) ------------------------------------------------------------
     Case {
         rule: "C-7 * mixed with others",
@@ -1617,6 +1632,35 @@ spec: #<
         fix: ("{prefix: /api/v1/products}", "{prefix: /api/v2/products}"),
     },
     Case {
+        rule: "VS-42 prefix covered inside one rule",
+        kind: "VirtualService",
+        body: "
+  hosts: [a]
+  http:
+  - match:
+    - uri: {prefix: /api}
+    - uri: {prefix: /api/v1} #<
+    route: [{destination: {host: a}}]",
+        code: "IST0131",
+        path: "spec.http[0].match[1].uri",
+        fix: ("/api/v1}", "/web}"),
+    },
+    Case {
+        rule: "VS-42 covering compares headers",
+        kind: "VirtualService",
+        body: "
+  hosts: [a]
+  http:
+  - match: [{uri: {prefix: /api}, headers: {x-user: {exact: a}}}]
+    route: [{destination: {host: a, subset: v1}}]
+  - match:
+    - {uri: {prefix: /api/v1}, headers: {x-user: {exact: a}}} #<
+    route: [{destination: {host: a, subset: v2}}]",
+        code: "IST0131",
+        path: "spec.http[1].match[0].uri",
+        fix: ("x-user: {exact: a}}} #<", "x-user: {exact: b}}} #<"),
+    },
+    Case {
         rule: "VS-40 TCP rule after a catch-all",
         kind: "VirtualService",
         body: "
@@ -1634,4 +1678,26 @@ spec: #<
 #[test]
 fn every_rule_has_an_invalid_and_a_valid_case() {
     run_cases(CASES);
+}
+
+/// After a catch-all rule Istio reports each later rule unreachable and does not go on to
+/// compare its matches with earlier ones (no IST0131 for them).
+#[test]
+fn rules_after_a_catch_all_are_not_compared_further() {
+    let doc = "apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: test, namespace: ns1}
+spec:
+  hosts: [a]
+  http:
+  - match: [{uri: {prefix: /api}}]
+    route: [{destination: {host: a, subset: v1}}]
+  - route: [{destination: {host: a, subset: v1}}]
+  - match: [{uri: {prefix: /api}}, {uri: {prefix: /api/v2}}]
+    route: [{destination: {host: a, subset: v2}}]
+";
+    let diags = weir_model::load_str("case.yaml", doc).diagnostics;
+    let codes: Vec<_> = diags.iter().map(|d| (d.code, d.path.to_string())).collect();
+    assert_eq!(codes, [("IST0130", "spec.http[2]".to_string())], "{diags:#?}");
+    assert!(diags[0].message.contains("route without matches defined before"), "{}", diags[0].message);
 }

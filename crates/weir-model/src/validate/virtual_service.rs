@@ -25,16 +25,17 @@ pub(super) fn validate(vs: &VirtualService, ns: &str, spec: &FieldPath, rep: &mu
             rep.error(&spec.key("tcp"), "a delegate VirtualService (one without hosts) must not have tcp routes");
         }
     }
-    // Where the VS applies: no gateways means mesh.
-    let applies_to_mesh = vs.gateways.is_empty() || vs.gateways.iter().any(|g| g == MESH);
-    let applies_to_gateway = vs.gateways.iter().any(|g| g != MESH);
+    // Where the VS applies, as Istio decides it: bound to gateways only when it lists
+    // gateways and "mesh" is not among them; otherwise it also (or only) binds the mesh.
+    let applies_to_gateway = !vs.gateways.is_empty() && !vs.gateways.iter().any(|g| g == MESH);
+    let applies_to_mesh = !applies_to_gateway;
     gateway_names(&vs.gateways, &spec.key("gateways"), rep);
 
     // VS-02, VS-03
     let mut all_hosts_valid = true;
     for (i, host) in vs.hosts.iter().enumerate() {
         let p = spec.key("hosts").index(i);
-        let sni_form = applies_to_gateway && !applies_to_mesh && host.starts_with("outbound_.");
+        let sni_form = applies_to_gateway && host.starts_with("outbound_.");
         match rules::wildcard_domain(host) {
             Err(_) if rules::is_ip(host) || sni_form => {}
             Err(m) => {
@@ -74,7 +75,7 @@ pub(super) fn validate(vs: &VirtualService, ns: &str, spec: &FieldPath, rep: &mu
                     for key in map.keys().filter(|k| rules::is_jwt_claim_key(k)) {
                         rep.error_at_key(
                             &mp.key(field).key(key),
-                            format!("JWT claim based routing ({key:?}) is only supported on gateways; this VirtualService has no gateway"),
+                            format!("JWT claim based routing ({key:?}) is only supported on gateways; this VirtualService is bound to the mesh"),
                         );
                     }
                 }
