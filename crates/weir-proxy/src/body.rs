@@ -82,9 +82,8 @@ impl ProxyBody {
     }
 
     /// Attaches code to run when the body ends.
-    pub(crate) fn on_finish(mut self, c: Box<dyn Completion>) -> Self {
+    pub(crate) fn set_on_finish(&mut self, c: Box<dyn Completion>) {
         self.done = Some(c);
-        self
     }
 
     fn finish(&mut self, complete: bool) {

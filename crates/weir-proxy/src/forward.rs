@@ -67,12 +67,13 @@ struct Record {
     flags: Flags,
     details: &'static str,
     dest: Option<Arc<DestLabels>>,
-    cluster: Option<Arc<str>>,
     upstream_host: Option<Arc<str>>,
     upstream_service_time: Option<u64>,
     /// gRPC status from response headers (trailers-only responses).
     grpc_status: Option<u16>,
-    request_bytes: Arc<AtomicU64>,
+    /// Request body bytes, counted as the body streams upstream; `None` for a request
+    /// without a body (most of them), which then costs no shared counter.
+    request_bytes: Option<Arc<AtomicU64>>,
     /// Access-log fields (only when the access log is on).
     log: Option<LogFields>,
 }
@@ -86,6 +87,7 @@ struct LogFields {
     user_agent: Option<String>,
     request_id: Option<String>,
     route_name: Option<String>,
+    upstream_cluster: Option<String>,
 }
 
 /// Finishes a request's telemetry (and gives its upstream connection back) when the
@@ -104,11 +106,12 @@ impl Completion for Done {
         if how.complete
             && let (Some((ep, max)), Some(c)) = (pooled, how.conn)
         {
-            ep.pool().give_back(*c, max);
+            ep.pool().give_back(c, max);
         }
         let duration = rec.started.elapsed();
         let shared = &conn.shared;
         let dest = rec.dest.clone().unwrap_or_else(|| Arc::new(DestLabels::unknown("")));
+        let request_bytes = rec.request_bytes.as_ref().map_or(0, |b| b.load(Ordering::Relaxed));
         shared.metrics.record(&Observation {
             dest,
             code: rec.code,
@@ -116,7 +119,7 @@ impl Completion for Done {
             grpc: rec.grpc,
             grpc_status: how.grpc_status.or(rec.grpc_status),
             duration_ms: duration.as_secs_f64() * 1000.0,
-            request_bytes: rec.request_bytes.load(Ordering::Relaxed),
+            request_bytes,
             response_bytes: how.bytes,
         });
         if let Some(l) = rec.log {
@@ -128,7 +131,7 @@ impl Completion for Done {
                 code: rec.code,
                 flags: rec.flags.render(),
                 details: rec.details,
-                bytes_received: rec.request_bytes.load(Ordering::Relaxed),
+                bytes_received: request_bytes,
                 bytes_sent: how.bytes,
                 duration_ms: duration.as_millis() as u64,
                 upstream_service_time: rec.upstream_service_time,
@@ -137,7 +140,7 @@ impl Completion for Done {
                 request_id: l.request_id,
                 authority: l.authority,
                 upstream_host: rec.upstream_host.map(|h| h.to_string()),
-                upstream_cluster: rec.cluster.map(|c| c.to_string()),
+                upstream_cluster: l.upstream_cluster,
                 downstream_local: conn.local.to_string(),
                 downstream_remote: conn.peer.to_string(),
                 route_name: l.route_name,
@@ -173,8 +176,12 @@ pub(crate) async fn handle(req: Request<Incoming>, conn: Arc<ConnCtx>) -> Result
     let start = SystemTime::now();
     let snapshot = conn.shared.snapshot.load_full();
     let (mut parts, body) = req.into_parts();
-    let request_bytes = Arc::new(AtomicU64::new(0));
-    let body = ProxyBody::incoming(body).on_finish(Box::new(CountInto(request_bytes.clone())));
+    let mut body = ProxyBody::incoming(body);
+    let request_bytes = (!hyper::body::Body::is_end_stream(&body)).then(|| {
+        let count = Arc::new(AtomicU64::new(0));
+        body.set_on_finish(Box::new(CountInto(count.clone())));
+        count
+    });
 
     // x-request-id is generated before anything else so every reply carries it in logs.
     if !parts.headers.contains_key(&headers::X_REQUEST_ID) {
@@ -198,6 +205,7 @@ pub(crate) async fn handle(req: Request<Incoming>, conn: Arc<ConnCtx>) -> Result
         user_agent: header_string(&parts.headers, &header::USER_AGENT),
         request_id: header_string(&parts.headers, &headers::X_REQUEST_ID),
         route_name: None,
+        upstream_cluster: None,
     });
     let mut rec = Record {
         started,
@@ -207,7 +215,6 @@ pub(crate) async fn handle(req: Request<Incoming>, conn: Arc<ConnCtx>) -> Result
         flags: Flags::NONE,
         details: "via_upstream",
         dest: None,
-        cluster: None,
         upstream_host: None,
         upstream_service_time: None,
         grpc_status: None,
@@ -232,8 +239,8 @@ pub(crate) async fn handle(req: Request<Incoming>, conn: Arc<ConnCtx>) -> Result
     resp.headers_mut().insert(header::SERVER, conn.server_header());
     rec.code = resp.status().as_u16();
     let done = Done { conn, rec, pooled, _in_flight: in_flight };
-    let (parts, body) = resp.into_parts();
-    Ok(Response::from_parts(parts, body.on_finish(Box::new(done))))
+    resp.body_mut().set_on_finish(Box::new(done));
+    Ok(resp)
 }
 
 /// Where the request's authority text lives.
@@ -349,7 +356,9 @@ async fn forward(
 ) -> Outcome {
     let (path, query) = (pq.path(), pq.query());
     let dest = f.pick(rand::random::<u32>());
-    rec.cluster = Some(dest.name.as_ref().into());
+    if let Some(l) = rec.log.as_mut() {
+        l.upstream_cluster = Some(dest.name.to_string());
+    }
     let Some(cluster_id) = dest.cluster.resolve(route_port) else {
         rec.dest = Some(Arc::new(DestLabels::unknown(weir_table::hosts::strip_port(authority))));
         return Outcome::Local(Local::NO_CLUSTER);
@@ -484,9 +493,7 @@ async fn forward(
                 }
                 let (p, b) = resp.into_parts();
                 let (body, pooled) = match pooled {
-                    Some(c) => {
-                        (ProxyBody::upstream(b, Box::new(c)), Some((ep.clone(), limits.max_requests_per_connection)))
-                    }
+                    Some(c) => (ProxyBody::upstream(b, c), Some((ep.clone(), limits.max_requests_per_connection))),
                     None => (ProxyBody::incoming(b), None),
                 };
                 return Outcome::Response { resp: Response::from_parts(p, body), pooled, in_flight: Some(in_flight) };
@@ -552,7 +559,7 @@ async fn send_upstream(
     connect_timeout: Duration,
     req: Request<ProxyBody>,
     timeout: Option<Duration>,
-) -> Result<(Response<Incoming>, Option<H1Conn>), Failure> {
+) -> Result<(Response<Incoming>, Option<Box<H1Conn>>), Failure> {
     let fut = async {
         if h2 {
             ep.pool().send_h2(&ep.address, connect_timeout, req).await.map(|r| (r, None))

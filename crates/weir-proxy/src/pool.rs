@@ -71,7 +71,9 @@ async fn driving<F: Future + Unpin>(conn: &mut H1Conn, mut fut: F) -> F::Output 
 /// Connections to one endpoint from one worker.
 pub(crate) struct Pool {
     /// Idle HTTP/1.1 connections (a lock-free queue that allocates only when used).
-    idle: SegQueue<H1Conn>,
+    /// Boxed: a connection is large (its buffers and state machine) and moves between
+    /// the queue, the request and the response body on every exchange.
+    idle: SegQueue<Box<H1Conn>>,
     idle_len: std::sync::atomic::AtomicUsize,
     h2: ArcSwapOption<http2::SendRequest<ProxyBody>>,
     h2_connecting: tokio::sync::Mutex<()>,
@@ -131,7 +133,7 @@ impl Pool {
         addr: &Address,
         connect_timeout: Duration,
         mut req: Request<ProxyBody>,
-    ) -> Result<(Response<Incoming>, H1Conn), UpstreamError> {
+    ) -> Result<(Response<Incoming>, Box<H1Conn>), UpstreamError> {
         // Idle connections may have been closed by the peer meanwhile: hyper hands the
         // request back when it was not sent, and we try the next one.
         while let Some(mut conn) = self.idle.pop() {
@@ -162,7 +164,7 @@ impl Pool {
             Err(e) => return Err(UpstreamError::Reset(e, Some(req))),
         };
         self.connections.fetch_add(1, Ordering::Relaxed);
-        let mut c = H1Conn { sender, conn, uses: 1, open: true, _counted: Counted(self.connections.clone()) };
+        let mut c = Box::new(H1Conn { sender, conn, uses: 1, open: true, _counted: Counted(self.connections.clone()) });
         let fut = std::pin::pin!(c.sender.try_send_request(req));
         match driving(&mut c, fut).await {
             Ok(resp) => Ok((resp, c)),
@@ -175,7 +177,7 @@ impl Pool {
 
     /// Returns a connection whose exchange completed; it is dropped (closed) when it
     /// has served `max_uses` requests (0 = unlimited) or the queue is full.
-    pub(crate) fn give_back(&self, conn: H1Conn, max_uses: u32) {
+    pub(crate) fn give_back(&self, conn: Box<H1Conn>, max_uses: u32) {
         if !conn.open || conn.sender.is_closed() || (max_uses != 0 && conn.uses >= max_uses) {
             return;
         }

@@ -391,6 +391,38 @@ async fn admin_ready_config_dump_stats_and_clusters() {
     assert!(clusters.contains(&format!("outbound|80||svc.ns.svc.cluster.local::127.0.0.1:{}::rq_active::0", b.port())));
 }
 
+/// `istio_request_bytes` sums the request bodies that went upstream: a bodiless GET
+/// counts zero, a POST its body, on HTTP/1.1 and on HTTP/2.
+#[tokio::test]
+async fn request_body_bytes_are_counted_in_metrics() {
+    let b = Backend::start("svc", "v1").await;
+    let yaml = format!("{}{}", service("svc", "ns", "HTTP", &[&b]), route_all("svc", "ns"));
+    let h = Harness::start(&yaml, Some("ns")).await;
+    let (c1, c2) = (http1_client(), http2_client());
+    assert_eq!(c1.get(&h.mesh_url("/"), "svc", &[]).await.status, 200);
+    let post = |c: &weir_testkit::HttpClient, n: usize| {
+        let (c, url) = (c.clone(), h.mesh_url("/upload"));
+        async move { c.request(http::Method::POST, &url, "svc", &[], vec![b'x'; n]).await.status }
+    };
+    assert_eq!(post(&c1, 1234).await, 200);
+    assert_eq!(post(&c2, 4321).await, 200);
+    let series = |text: &str, name: &str| -> Option<f64> {
+        let line = text.lines().find(|l| l.starts_with(name) && l.contains("response_code=\"200\""))?;
+        line.rsplit(' ').next()?.parse().ok()
+    };
+    let admin = h.admin_url("/stats/prometheus");
+    weir_testkit::wait_for_async(
+        || {
+            let (c, admin) = (c1.clone(), admin.clone());
+            async move { series(&c.get(&admin, "", &[]).await.text(), "istio_request_bytes_count{") == Some(3.0) }
+        },
+        TEST_TIMEOUT,
+    )
+    .await;
+    let text = c1.get(&admin, "", &[]).await.text();
+    assert_eq!(series(&text, "istio_request_bytes_sum{"), Some(5555.0), "{text}");
+}
+
 #[tokio::test]
 async fn shutdown_drains_in_flight_requests() {
     let b = Backend::builder("svc", "v1").delay(Duration::from_millis(300)).start().await;
