@@ -6,7 +6,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use weir_model::types::{
-    ConnectionPoolSettings, H2UpgradePolicy, LoadBalancerSettings, OutlierDetection, Resolution, SimpleLb,
+    ConnectionPoolSettings, H2UpgradePolicy, HttpCookie, LoadBalancerSettings, OutlierDetection, Resolution, SimpleLb,
 };
 use weir_table::{
     Address, Cluster, ClusterId, ClusterRef, ConnectionLimits, Endpoint, HashKey, LbPolicy, OutlierPolicy,
@@ -29,7 +29,6 @@ pub(crate) enum PortContext {
 
 /// Builds and remembers clusters.
 pub(crate) struct Clusters<'a> {
-    store: &'a Store,
     registry: &'a Registry,
     instance: &'a Instance,
     pub(crate) clusters: Vec<Cluster>,
@@ -48,13 +47,12 @@ pub fn cluster_name(port: u16, subset: &str, host: &str) -> String {
 impl<'a> Clusters<'a> {
     pub(crate) fn new(store: &'a Store, registry: &'a Registry, instance: &'a Instance) -> Self {
         Clusters {
-            store,
             registry,
             instance,
             clusters: Vec::new(),
             ids: HashMap::new(),
             rules: HashMap::new(),
-            rule_index: policy::RuleIndex::new(store, &instance.domain),
+            rule_index: policy::RuleIndex::new(store, &instance.domain, &instance.root_namespace),
             missing: Vec::new(),
         }
     }
@@ -67,13 +65,11 @@ impl<'a> Clusters<'a> {
     fn rule(&mut self, svc: &Service) -> Option<&MergedRule> {
         if !self.rules.contains_key(&svc.host) {
             let r = policy::rule_for(
-                self.store,
                 &self.rule_index,
                 &svc.host,
                 &svc.namespace,
                 &self.instance.namespace,
                 &self.instance.labels,
-                &self.instance.root_namespace,
             );
             self.rules.insert(svc.host.clone(), r);
         }
@@ -196,7 +192,7 @@ fn make_cluster(
         {
             continue;
         }
-        let port = svc.endpoint_port(ep, sp);
+        let Some(port) = svc.endpoint_port(ep, sp) else { continue };
         let address = match ep.address.parse::<IpAddr>() {
             Ok(ip) => Address::Socket(SocketAddr::new(ip, port)),
             Err(_) if ep.address.starts_with("unix://") => continue,
@@ -213,9 +209,8 @@ fn make_cluster(
     if svc.endpoints.is_empty() {
         match svc.resolution {
             Resolution::Dns | Resolution::DnsRoundRobin | Resolution::None if !svc.host.starts_with('*') => {
-                let target = if sp.target_port != 0 { sp.target_port } else { sp.number };
                 endpoints.push(Endpoint {
-                    address: Address::Dns(svc.host.as_str().into(), target),
+                    address: Address::Dns(svc.host.as_str().into(), sp.default_target()),
                     weight: 1,
                     labels: Vec::new(),
                     locality: "".into(),
@@ -241,17 +236,35 @@ fn make_cluster(
     }
 }
 
+/// The `Set-Cookie` text after `name="value"` for a generated affinity cookie, as
+/// Envoy writes it: `; Max-Age=N` (absent for a session cookie), `; Path=p`, each
+/// attribute (`; Name=value`, or `; Name` when it has no value), then `; HttpOnly`.
+fn set_cookie_suffix(c: &HttpCookie) -> Option<Box<str>> {
+    let ttl = c.ttl?.to_std();
+    let mut s = String::new();
+    if !ttl.is_zero() {
+        s.push_str(&format!("; Max-Age={}", ttl.as_secs()));
+    }
+    if !c.path.is_empty() {
+        s.push_str(&format!("; Path={}", c.path));
+    }
+    for a in &c.attributes {
+        match a.value.as_str() {
+            "" => s.push_str(&format!("; {}", a.name)),
+            v => s.push_str(&format!("; {}={v}", a.name)),
+        }
+    }
+    s.push_str("; HttpOnly");
+    Some(s.into())
+}
+
 fn lb_policy(lb: Option<&LoadBalancerSettings>) -> LbPolicy {
     let Some(lb) = lb else { return LbPolicy::LeastRequest };
     if let Some(ch) = &lb.consistent_hash {
         let key = if let Some(h) = &ch.http_header_name {
             http::HeaderName::from_bytes(h.to_ascii_lowercase().as_bytes()).ok().map(HashKey::Header)
         } else if let Some(c) = &ch.http_cookie {
-            Some(HashKey::Cookie {
-                name: c.name.as_str().into(),
-                path: c.path.as_str().into(),
-                ttl: c.ttl.map(|d| d.to_std()),
-            })
+            Some(HashKey::Cookie { name: c.name.as_str().into(), set_cookie_suffix: set_cookie_suffix(c) })
         } else if ch.use_source_ip == Some(true) {
             Some(HashKey::SourceIp)
         } else {
@@ -332,5 +345,34 @@ fn outlier(od: &OutlierDetection) -> OutlierPolicy {
         base_ejection_time: od.base_ejection_time.map(|d| d.to_std()).unwrap_or(Duration::from_secs(30)),
         max_ejection_percent: if od.max_ejection_percent > 0 { od.max_ejection_percent as u32 } else { 10 },
         min_health_percent: od.min_health_percent.max(0) as u32,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use weir_model::types::CookieAttribute;
+
+    fn cookie(ttl: Option<&str>, path: &str, attributes: &[(&str, &str)]) -> HttpCookie {
+        HttpCookie {
+            name: "c".into(),
+            path: path.into(),
+            ttl: ttl.map(|t| weir_model::Duration::parse(t).unwrap()),
+            attributes: attributes
+                .iter()
+                .map(|(n, v)| CookieAttribute { name: n.to_string(), value: v.to_string() })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn generated_cookie_attributes_follow_envoy() {
+        let suffix = |c: HttpCookie| set_cookie_suffix(&c).map(|s| s.to_string());
+        assert_eq!(suffix(cookie(None, "/", &[])), None, "no ttl: no cookie is generated");
+        assert_eq!(suffix(cookie(Some("0s"), "", &[])).as_deref(), Some("; HttpOnly"), "session cookie");
+        assert_eq!(
+            suffix(cookie(Some("1m30s"), "/app", &[("SameSite", "Lax"), ("Partitioned", "")])).as_deref(),
+            Some("; Max-Age=90; Path=/app; SameSite=Lax; Partitioned; HttpOnly")
+        );
     }
 }

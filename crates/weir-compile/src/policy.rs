@@ -1,7 +1,12 @@
 //! DestinationRules: which one applies to a host (spec §3.1) and the policy in effect
 //! for a (port, subset) cluster (spec §3.2).
+//!
+//! Selection follows Istio's index: rules are consolidated per namespace and host in
+//! three pools (every rule usable in its own namespace; rules exported beyond it; the
+//! root namespace's private rules), same-host rules merging as Istio merges them; a
+//! client then looks in its own namespace, the service's, and the root namespace.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use weir_model::types::{
     ClientTlsSettings, ConnectionPoolSettings, DestinationRule, LoadBalancerSettings, OutlierDetection, Subset,
@@ -9,7 +14,7 @@ use weir_model::types::{
 };
 
 use crate::hosts::{self, specificity};
-use crate::store::{Item, Store, selects, visible};
+use crate::store::{Item, Store, selects};
 
 /// The DestinationRule in effect for a host, after merging same-host rules.
 #[derive(Debug, Clone, Default)]
@@ -42,101 +47,195 @@ pub struct EffectivePolicy {
     pub tls: Option<ClientTlsSettings>,
 }
 
-/// DestinationRules indexed by their expanded host: exact names by hash, wildcard
+/// One entry of a pool: a rule with the rules merged into it.
+#[derive(Debug, Clone)]
+struct Consolidated {
+    rule: MergedRule,
+    /// The rule's `workloadSelector` labels, if it has one.
+    selector: Option<BTreeMap<String, String>>,
+    /// Its `exportTo` as written (`.` for a rule with a selector, which is never
+    /// exported).
+    export_to: BTreeSet<String>,
+    /// The namespace it was written in.
+    namespace: String,
+}
+
+impl Consolidated {
+    fn of(dr: &Item<DestinationRule>, export_to: BTreeSet<String>) -> Self {
+        Consolidated {
+            rule: MergedRule {
+                traffic_policy: dr.spec.traffic_policy.clone(),
+                subsets: dr.spec.subsets.clone(),
+                sources: vec![dr.id()],
+            },
+            selector: dr.spec.workload_selector.as_ref().map(|s| s.match_labels.clone()),
+            export_to,
+            namespace: dr.meta.namespace.clone(),
+        }
+    }
+
+    /// Takes `dr`'s subsets it lacks, and its policy if it has none.
+    fn absorb(&mut self, dr: &Item<DestinationRule>) {
+        for s in &dr.spec.subsets {
+            if self.rule.subset(&s.name).is_none() {
+                self.rule.subsets.push(s.clone());
+            }
+        }
+        if self.rule.traffic_policy.is_none() {
+            self.rule.traffic_policy = dr.spec.traffic_policy.clone();
+        }
+        self.rule.sources.push(dr.id());
+    }
+}
+
+/// Consolidated rules of one namespace by expanded host: exact names by hash, wildcard
 /// hosts in a short list, so finding the rules for a host does not scan them all.
 #[derive(Debug, Default)]
+struct Pool {
+    exact: HashMap<String, Vec<Consolidated>>,
+    wildcard: Vec<(String, Vec<Consolidated>)>,
+}
+
+impl Pool {
+    /// Adds `dr` (host `host`) as Istio's `mergeDestinationRule` does: into every entry
+    /// with the same exportTo and compatible selectors, and as an entry of its own
+    /// unless an entry absorbed it completely.
+    fn add(&mut self, host: &str, dr: &Item<DestinationRule>, export_to: BTreeSet<String>) {
+        let list = if host.starts_with('*') {
+            match self.wildcard.iter().position(|(h, _)| h == host) {
+                Some(i) => &mut self.wildcard[i].1,
+                None => {
+                    self.wildcard.push((host.to_string(), Vec::new()));
+                    &mut self.wildcard.last_mut().expect("just pushed").1
+                }
+            }
+        } else {
+            self.exact.entry(host.to_string()).or_default()
+        };
+        let selector = dr.spec.workload_selector.as_ref().map(|s| &s.match_labels);
+        let mut separately = true;
+        for entry in list.iter_mut() {
+            let both_without = selector.is_none() && entry.selector.is_none();
+            let both_with = selector.is_some() && entry.selector.is_some();
+            let selectors_equal = selector == entry.selector.as_ref();
+            if export_to == entry.export_to {
+                separately = !(both_without || (both_with && selectors_equal));
+            } else if !entry.export_to.is_empty() && export_to.is_superset(&entry.export_to) {
+                separately = true;
+            } else {
+                separately = true;
+                continue;
+            }
+            if both_with && !selectors_equal {
+                separately = true;
+                continue;
+            }
+            entry.absorb(dr);
+        }
+        if separately {
+            list.push(Consolidated::of(dr, export_to));
+        }
+    }
+
+    /// The entries for the most specific host matching `host`.
+    fn lookup(&self, host: &str) -> Option<&[Consolidated]> {
+        if let Some(v) = self.exact.get(host) {
+            return Some(v);
+        }
+        self.wildcard
+            .iter()
+            .filter(|(w, _)| hosts::subset_of(host, w))
+            .max_by_key(|(w, _)| specificity(w))
+            .map(|(_, v)| v.as_slice())
+    }
+}
+
+/// DestinationRules indexed as Istio indexes them for a proxy's lookups.
+#[derive(Debug, Default)]
 pub struct RuleIndex {
-    exact: HashMap<String, Vec<usize>>,
-    wildcard: Vec<(String, usize)>,
-    hosts: Vec<String>,
+    /// Per namespace: every rule usable there (exported to `*`, `.` or that
+    /// namespace, or not restricted).
+    namespace_local: HashMap<String, Pool>,
+    /// Per namespace: the rules exported beyond it.
+    exported: HashMap<String, Pool>,
+    /// The root namespace's rules that are private to it.
+    root_local: Pool,
+    root_ns: String,
 }
 
 impl RuleIndex {
-    /// Indexes the store's rules.
-    pub fn new(store: &Store, domain: &str) -> Self {
-        let mut idx = RuleIndex::default();
-        for (i, dr) in store.destination_rules.iter().enumerate() {
-            let h = hosts::expand(&dr.spec.host, &dr.meta.namespace, domain);
-            if h.starts_with('*') {
-                idx.wildcard.push((h.clone(), i));
-            } else {
-                idx.exact.entry(h.clone()).or_default().push(i);
+    /// Indexes the store's rules; `root_ns` is the mesh's root namespace.
+    pub fn new(store: &Store, domain: &str, root_ns: &str) -> Self {
+        let mut idx = RuleIndex { root_ns: root_ns.to_string(), ..RuleIndex::default() };
+        // Rules with a selector first, each group oldest first (the store's order).
+        let mut rules: Vec<&Item<DestinationRule>> = store.destination_rules.iter().collect();
+        rules.sort_by_key(|d| d.spec.workload_selector.is_none());
+        for dr in rules {
+            let ns = dr.meta.namespace.as_str();
+            let host = hosts::expand(&dr.spec.host, ns, domain);
+            let export_to: BTreeSet<String> = match dr.spec.workload_selector {
+                // A rule with a workload selector is never exported.
+                Some(_) => BTreeSet::from([".".to_string()]),
+                None => dr.spec.export_to.iter().cloned().collect(),
+            };
+            let local = export_to.is_empty() || export_to.iter().any(|e| e == "*" || e == "." || e == ns);
+            if local {
+                idx.namespace_local.entry(ns.to_string()).or_default().add(&host, dr, export_to.clone());
             }
-            idx.hosts.push(h);
+            let private_only = export_to.len() == 1 && export_to.iter().all(|e| e == "." || e == ns);
+            if !private_only {
+                idx.exported.entry(ns.to_string()).or_default().add(&host, dr, export_to);
+            } else if ns == root_ns {
+                idx.root_local.add(&host, dr, export_to);
+            }
         }
         idx
     }
 
-    /// Rules whose host covers `host`, in store order.
-    fn candidates(&self, host: &str) -> Vec<usize> {
-        let mut v: Vec<usize> = self.exact.get(host).cloned().unwrap_or_default();
-        v.extend(self.wildcard.iter().filter(|(w, _)| hosts::subset_of(host, w)).map(|(_, i)| *i));
-        v.sort_unstable();
-        v
+    /// The entries of `ns`'s exported rules for `host` that `client_ns` may see.
+    fn exported_to(&self, ns: &str, host: &str, client_ns: &str) -> Option<Vec<&Consolidated>> {
+        let entries = self.exported.get(ns)?.lookup(host)?;
+        let seen: Vec<&Consolidated> = entries
+            .iter()
+            .filter(|c| c.export_to.is_empty() || c.export_to.contains("*") || c.export_to.contains(client_ns))
+            .collect();
+        (!seen.is_empty()).then_some(seen)
     }
 }
 
 /// Finds the DestinationRule for service `host` (FQDN) of namespace `service_ns`, as
 /// seen by a proxy in `client_ns` with workload `labels`: rules in the client's
-/// namespace first, then the service's namespace, then the root namespace; within a
-/// step the most specific host wins and same-host rules merge.
-#[allow(clippy::too_many_arguments)]
+/// namespace first (for a proxy in the root namespace, only that namespace's private
+/// rules, so a mesh-wide default there does not hide a service's own rule), then the
+/// service's namespace, then the root namespace. Of the consolidated entries found, the
+/// first whose selector picks this proxy wins, else the last without a selector.
 pub fn rule_for(
-    store: &Store,
     index: &RuleIndex,
     host: &str,
     service_ns: &str,
     client_ns: &str,
     labels: &BTreeMap<String, String>,
-    root_ns: &str,
 ) -> Option<MergedRule> {
-    let applicable = |dr: &Item<DestinationRule>| {
-        if !visible(&dr.spec.export_to, &dr.meta.namespace, client_ns) {
-            return false;
-        }
-        match &dr.spec.workload_selector {
-            Some(sel) => dr.meta.namespace == client_ns && selects(&sel.match_labels, labels),
-            None => true,
-        }
+    let entries: Vec<&Consolidated> = if client_ns != index.root_ns
+        && let Some(found) = index.namespace_local.get(client_ns).and_then(|p| p.lookup(host))
+    {
+        found.iter().collect()
+    } else if client_ns == index.root_ns
+        && let Some(found) = index.root_local.lookup(host)
+    {
+        found.iter().collect()
+    } else {
+        index.exported_to(service_ns, host, client_ns).or_else(|| index.exported_to(&index.root_ns, host, client_ns))?
     };
-    let candidates = index.candidates(host);
-    for ns in [client_ns, service_ns, root_ns] {
-        let mut best: Option<(bool, usize)> = None;
-        let mut chosen: Vec<&Item<DestinationRule>> = Vec::new();
-        for &i in &candidates {
-            let dr = &store.destination_rules[i];
-            if dr.meta.namespace != ns || !applicable(dr) {
-                continue;
-            }
-            let spec = specificity(&index.hosts[i]);
-            match best {
-                Some(b) if spec < b => continue,
-                Some(b) if spec == b => chosen.push(dr),
-                _ => {
-                    best = Some(spec);
-                    chosen = vec![dr];
-                }
-            }
-        }
-        if !chosen.is_empty() {
-            // Rules with a workload selector come before those without.
-            chosen.sort_by_key(|d| d.spec.workload_selector.is_none());
-            let mut merged = MergedRule::default();
-            for dr in chosen {
-                if merged.traffic_policy.is_none() {
-                    merged.traffic_policy = dr.spec.traffic_policy.clone();
-                }
-                for s in &dr.spec.subsets {
-                    if merged.subset(&s.name).is_none() {
-                        merged.subsets.push(s.clone());
-                    }
-                }
-                merged.sources.push(dr.id());
-            }
-            return Some(merged);
+    let mut catch_all = None;
+    for c in entries {
+        match &c.selector {
+            None => catch_all = Some(c),
+            Some(sel) if c.namespace == client_ns && selects(sel, labels) => return Some(c.rule.clone()),
+            Some(_) => {}
         }
     }
-    None
+    catch_all.map(|c| c.rule.clone())
 }
 
 /// A traffic policy reduced to one port: the port-level entry for `port` replaces the
@@ -230,14 +329,126 @@ spec:
         use weir_model::types::SimpleLb::*;
         let s = store(RULES);
         let none = BTreeMap::new();
-        let idx = RuleIndex::new(&s, "cluster.local");
-        let get =
-            |host: &str, svc_ns: &str, client: &str| rule_for(&s, &idx, host, svc_ns, client, &none, "istio-system");
+        let idx = RuleIndex::new(&s, "cluster.local", "istio-system");
+        let get = |host: &str, svc_ns: &str, client: &str| rule_for(&idx, host, svc_ns, client, &none);
         let h = "cart.shop.svc.cluster.local";
         assert_eq!(lb(&get(h, "shop", "client").unwrap()), Some(RoundRobin));
         assert_eq!(lb(&get(h, "shop", "other").unwrap()), Some(Random));
         assert_eq!(lb(&get("x.other.svc.cluster.local", "other", "other").unwrap()), Some(Passthrough));
         assert!(get("api.example.com", "other", "other").is_none());
+    }
+
+    fn dr(name: &str, ns: &str, host: &str, extra: &str) -> String {
+        format!(
+            "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {{name: {name}, namespace: {ns}}}\nspec:\n  host: {host}\n{extra}---\n"
+        )
+    }
+
+    fn subsets(r: &MergedRule) -> Vec<&str> {
+        r.subsets.iter().map(|s| s.name.as_str()).collect()
+    }
+
+    /// A proxy in the root namespace (a gateway in istio-system) looks at the service's
+    /// own rule before the root namespace's exported mesh-wide default; a rule private
+    /// to the root namespace still comes first for it.
+    #[test]
+    fn a_root_namespace_proxy_prefers_the_service_rule_to_a_mesh_wide_default() {
+        use weir_model::types::SimpleLb::*;
+        let mesh_wide = dr(
+            "default",
+            "istio-system",
+            "'*.svc.cluster.local'",
+            "  trafficPolicy: {loadBalancer: {simple: RANDOM}}\n",
+        );
+        let own = dr(
+            "echo",
+            "demo",
+            "echo",
+            "  trafficPolicy: {loadBalancer: {simple: ROUND_ROBIN}}\n  subsets: [{name: v1, labels: {version: v1}}]\n",
+        );
+        let s = store(&format!("{mesh_wide}{own}"));
+        let idx = RuleIndex::new(&s, "cluster.local", "istio-system");
+        let none = BTreeMap::new();
+        let h = "echo.demo.svc.cluster.local";
+        let r = rule_for(&idx, h, "demo", "istio-system", &none).unwrap();
+        assert_eq!((lb(&r), subsets(&r)), (Some(RoundRobin), vec!["v1"]));
+        // A client in another namespace sees the same; the mesh-wide rule covers the rest.
+        assert_eq!(lb(&rule_for(&idx, h, "demo", "shop", &none).unwrap()), Some(RoundRobin));
+        assert_eq!(
+            lb(&rule_for(&idx, "x.shop.svc.cluster.local", "shop", "istio-system", &none).unwrap()),
+            Some(Random)
+        );
+
+        let private = dr(
+            "gw-only",
+            "istio-system",
+            "echo.demo.svc.cluster.local",
+            "  exportTo: ['.']\n  trafficPolicy: {loadBalancer: {simple: LEAST_REQUEST}}\n",
+        );
+        let s = store(&format!("{mesh_wide}{own}{private}"));
+        let idx = RuleIndex::new(&s, "cluster.local", "istio-system");
+        assert_eq!(lb(&rule_for(&idx, h, "demo", "istio-system", &none).unwrap()), Some(LeastRequest));
+        assert_eq!(lb(&rule_for(&idx, h, "demo", "shop", &none).unwrap()), Some(RoundRobin));
+    }
+
+    /// A rule with a workload selector is never merged into a selector-less one: the
+    /// proxies it selects get it alone, the others the selector-less rule.
+    #[test]
+    fn a_selector_rule_stands_alone_for_the_proxies_it_selects() {
+        use weir_model::types::SimpleLb::*;
+        let plain = dr(
+            "a-plain",
+            "demo",
+            "echo",
+            "  trafficPolicy: {loadBalancer: {simple: ROUND_ROBIN}}\n  subsets: [{name: v2, labels: {version: v2}}]\n",
+        );
+        let sel = dr(
+            "b-sel",
+            "demo",
+            "echo",
+            "  workloadSelector: {matchLabels: {app: client}}\n  subsets: [{name: v1, labels: {version: v1}}]\n",
+        );
+        let s = store(&format!("{plain}{sel}"));
+        let idx = RuleIndex::new(&s, "cluster.local", "istio-system");
+        let h = "echo.demo.svc.cluster.local";
+        let client = BTreeMap::from([("app".to_string(), "client".to_string())]);
+        let r = rule_for(&idx, h, "demo", "demo", &client).unwrap();
+        assert_eq!((lb(&r), subsets(&r)), (None, vec!["v1"]));
+        let r = rule_for(&idx, h, "demo", "demo", &BTreeMap::new()).unwrap();
+        assert_eq!((lb(&r), subsets(&r)), (Some(RoundRobin), vec!["v2"]));
+        // The selector only works in its own namespace.
+        let r = rule_for(&idx, h, "demo", "other", &client).unwrap();
+        assert_eq!(subsets(&r), vec!["v2"]);
+    }
+
+    /// Same-host rules merge only when their exportTo is the same; otherwise the client
+    /// uses the last selector-less entry, as Istio does.
+    #[test]
+    fn rules_with_different_export_to_do_not_merge() {
+        use weir_model::types::SimpleLb::*;
+        let private =
+            dr("a-private", "demo", "echo", "  exportTo: ['.']\n  subsets: [{name: v1, labels: {version: v1}}]\n");
+        let public = dr(
+            "b-public",
+            "demo",
+            "echo",
+            "  trafficPolicy: {loadBalancer: {simple: ROUND_ROBIN}}\n  subsets: [{name: v2, labels: {version: v2}}]\n",
+        );
+        let s = store(&format!("{private}{public}"));
+        let idx = RuleIndex::new(&s, "cluster.local", "istio-system");
+        let r = rule_for(&idx, "echo.demo.svc.cluster.local", "demo", "demo", &BTreeMap::new()).unwrap();
+        assert_eq!((lb(&r), subsets(&r)), (Some(RoundRobin), vec!["v2"]));
+        // Same exportTo: merged, the older policy and subsets first.
+        let public2 = dr(
+            "c-public",
+            "demo",
+            "echo",
+            "  trafficPolicy: {loadBalancer: {simple: RANDOM}}\n  subsets: [{name: v3, labels: {version: v3}}]\n",
+        );
+        let s = store(&format!("{public}{public2}"));
+        let idx = RuleIndex::new(&s, "cluster.local", "istio-system");
+        let r = rule_for(&idx, "echo.demo.svc.cluster.local", "demo", "demo", &BTreeMap::new()).unwrap();
+        assert_eq!((lb(&r), subsets(&r)), (Some(RoundRobin), vec!["v2", "v3"]));
     }
 
     #[test]
@@ -261,8 +472,8 @@ spec:
   subsets: [{name: v1, labels: {version: other}}, {name: v2, labels: {version: v2}}]
 ",
         );
-        let idx = RuleIndex::new(&s, "cluster.local");
-        let r = rule_for(&s, &idx, "svc.ns.svc.cluster.local", "ns", "ns", &BTreeMap::new(), "istio-system").unwrap();
+        let idx = RuleIndex::new(&s, "cluster.local", "istio-system");
+        let r = rule_for(&idx, "svc.ns.svc.cluster.local", "ns", "ns", &BTreeMap::new()).unwrap();
         assert_eq!(lb(&r), Some(weir_model::types::SimpleLb::Random));
         assert_eq!(r.subsets.len(), 2);
         assert_eq!(r.subset("v1").unwrap().labels["version"], "v1");
@@ -296,8 +507,8 @@ spec:
         outlierDetection: {consecutive5xxErrors: 3}
 ",
         );
-        let idx = RuleIndex::new(&s, "cluster.local");
-        let r = rule_for(&s, &idx, "svc.ns.svc.cluster.local", "ns", "ns", &BTreeMap::new(), "istio-system").unwrap();
+        let idx = RuleIndex::new(&s, "cluster.local", "istio-system");
+        let r = rule_for(&idx, "svc.ns.svc.cluster.local", "ns", "ns", &BTreeMap::new()).unwrap();
         use weir_model::types::SimpleLb::*;
         let lbs = |e: &EffectivePolicy| e.load_balancer.as_ref().and_then(|l| l.simple);
         // Port 80: top level.

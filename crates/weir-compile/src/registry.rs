@@ -21,6 +21,13 @@ pub struct ServicePort {
     pub target_port: u16,
 }
 
+impl ServicePort {
+    /// The endpoint port when an endpoint names none: `targetPort`, else the number.
+    pub fn default_target(&self) -> u16 {
+        if self.target_port != 0 { self.target_port } else { self.number }
+    }
+}
+
 /// An endpoint of a service, before it is tied to a port.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ServiceEndpoint {
@@ -34,6 +41,10 @@ pub struct ServiceEndpoint {
     pub weight: u32,
     /// Locality.
     pub locality: String,
+    /// Serves only the port names in `ports`: set on endpoints a later ServiceEntry
+    /// adds to an existing host (Istio pools a host's endpoints across the entries of
+    /// one namespace and ties them to the service's ports by name).
+    pub named_ports_only: bool,
 }
 
 /// A service in the registry: one per ServiceEntry host.
@@ -74,9 +85,14 @@ impl Service {
     }
 
     /// The endpoint port for service port `port` on `ep`: the endpoint's port map by
-    /// port name, else `targetPort`, else the service port.
-    pub fn endpoint_port(&self, ep: &ServiceEndpoint, port: &ServicePort) -> u16 {
-        ep.ports.get(&port.name).copied().unwrap_or(if port.target_port != 0 { port.target_port } else { port.number })
+    /// port name, else `targetPort`, else the service port; `None` when the endpoint
+    /// does not serve that port.
+    pub fn endpoint_port(&self, ep: &ServiceEndpoint, port: &ServicePort) -> Option<u16> {
+        match ep.ports.get(&port.name) {
+            Some(p) => Some(*p),
+            None if ep.named_ports_only => None,
+            None => Some(port.default_target()),
+        }
     }
 }
 
@@ -92,26 +108,38 @@ fn endpoint_from(
     we: &weir_model::types::WorkloadEntry,
     meta_labels: Option<&BTreeMap<String, String>>,
 ) -> ServiceEndpoint {
-    let mut labels = meta_labels.cloned().unwrap_or_default();
-    labels.extend(we.labels.iter().map(|(k, v)| (k.clone(), v.clone())));
+    // Metadata labels win over spec labels, as Istio merges them.
+    let mut labels = we.labels.clone();
+    labels.extend(meta_labels.into_iter().flatten().map(|(k, v)| (k.clone(), v.clone())));
     ServiceEndpoint {
         address: we.address.clone(),
         ports: we.ports.iter().filter_map(|(k, v)| Some((k.clone(), u16::try_from(*v).ok()?))).collect(),
         labels,
         weight: we.weight.max(1),
         locality: we.locality.clone(),
+        named_ports_only: false,
     }
 }
 
 impl Registry {
-    /// Builds the registry from the store's ServiceEntries and WorkloadEntries.
+    /// Builds the registry from the store's ServiceEntries and WorkloadEntries. A host
+    /// declared by several entries of one namespace is one service: the oldest entry's
+    /// ports and settings, with every entry's endpoints.
     pub fn build(store: &Store) -> Self {
         let mut reg = Registry::default();
+        let mut by_key: HashMap<(String, String), usize> = HashMap::new();
         for se in &store.service_entries {
             let endpoints = endpoints_of(se, store);
             for host in &se.spec.hosts {
+                let host = host.to_ascii_lowercase();
+                if let Some(&i) = by_key.get(&(host.clone(), se.meta.namespace.clone())) {
+                    let extra = endpoints.iter().map(|ep| named_ports(ep, &se.spec));
+                    reg.services[i].endpoints.extend(extra);
+                    continue;
+                }
+                by_key.insert((host.clone(), se.meta.namespace.clone()), reg.services.len());
                 let svc = Service {
-                    host: host.to_ascii_lowercase(),
+                    host,
                     namespace: se.meta.namespace.clone(),
                     origin: se.id(),
                     ports: se
@@ -169,15 +197,27 @@ fn endpoints_of(se: &Item<ServiceEntry>, store: &Store) -> Vec<ServiceEndpoint> 
             .workload_entries
             .iter()
             .filter(|we| we.meta.namespace == se.meta.namespace)
-            .filter(|we| {
-                let mut labels = we.meta.labels.clone();
-                labels.extend(we.spec.labels.iter().map(|(k, v)| (k.clone(), v.clone())));
-                selects(&sel.labels, &labels)
-            })
             .map(|we| endpoint_from(&we.spec, Some(&we.meta.labels)))
+            .filter(|ep| selects(&sel.labels, &ep.labels))
             .collect();
     }
     se.spec.endpoints.iter().map(|e| endpoint_from(e, None)).collect()
+}
+
+/// `ep` as an endpoint of another entry's service: its port for each of `se`'s port
+/// names made explicit, serving those names only.
+fn named_ports(ep: &ServiceEndpoint, se: &ServiceEntry) -> ServiceEndpoint {
+    let mut ep = ep.clone();
+    for p in &se.ports {
+        if !ep.ports.contains_key(&p.name) {
+            let target = if p.target_port != 0 { p.target_port } else { p.number };
+            if let Ok(port) = u16::try_from(target) {
+                ep.ports.insert(p.name.clone(), port);
+            }
+        }
+    }
+    ep.named_ports_only = true;
+    ep
 }
 
 /// True when `address` is an IP literal.

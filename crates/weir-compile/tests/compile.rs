@@ -398,3 +398,69 @@ spec:
     assert_eq!(route_to(&t, gw, &req("admin.example.com", "/"), 0).unwrap(), "direct 203");
     assert_eq!(route_to(&t, gw, &req("other.example.net", "/"), 0), Err("unknown host".into()));
 }
+
+/// A WorkloadEntry's metadata labels win over its spec labels (Istio merges them so).
+#[test]
+fn workload_entry_metadata_labels_take_precedence() {
+    let text = "
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: vm, namespace: ns}
+spec:
+  hosts: [vm.ns.svc.cluster.local]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  ports: [{number: 80, name: http, protocol: HTTP}]
+  workloadSelector: {labels: {app: vm}}
+---
+apiVersion: networking.istio.io/v1
+kind: WorkloadEntry
+metadata: {name: vm-1, namespace: ns, labels: {app: vm, version: meta}}
+spec: {address: 10.0.0.1, labels: {app: other, version: spec}}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: vm, namespace: ns}
+spec:
+  host: vm
+  subsets: [{name: meta, labels: {version: meta}}, {name: spec, labels: {version: spec}}]
+";
+    let t = table(text, &mesh_instance("ns"));
+    let eps = |name: &str| -> Vec<String> {
+        let c = t.clusters.iter().find(|c| &*c.name == name).unwrap();
+        c.endpoints.iter().map(|e| e.address.to_string()).collect()
+    };
+    assert_eq!(eps("outbound|80|meta|vm.ns.svc.cluster.local"), ["10.0.0.1:80"]);
+    assert!(eps("outbound|80|spec|vm.ns.svc.cluster.local").is_empty());
+}
+
+/// ServiceEntries of one namespace declaring the same host pool their endpoints (the
+/// oldest entry's ports apply; a later entry's endpoints serve the port names it has).
+#[test]
+fn service_entries_with_the_same_host_pool_their_endpoints() {
+    let se = |name: &str, port_name: &str, target: u16, ip: &str| {
+        format!(
+            "apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {{name: {name}, namespace: ns}}
+spec:
+  hosts: [split.example.com]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  ports: [{{number: 80, name: {port_name}, protocol: HTTP, targetPort: {target}}}]
+  endpoints: [{{address: {ip}}}]
+---
+"
+        )
+    };
+    let text = format!(
+        "{}{}{}",
+        se("a", "http", 8080, "10.0.0.1"),
+        se("b", "http", 9090, "10.0.0.2"),
+        se("c", "web", 80, "10.0.0.3")
+    );
+    let t = table(&text, &mesh_instance("ns"));
+    let c = t.clusters.iter().find(|c| &*c.name == "outbound|80||split.example.com").unwrap();
+    let addrs: Vec<String> = c.endpoints.iter().map(|e| e.address.to_string()).collect();
+    assert_eq!(addrs, ["10.0.0.1:8080", "10.0.0.2:9090"]);
+}

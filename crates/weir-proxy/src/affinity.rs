@@ -28,25 +28,18 @@ pub(crate) fn hash_input(
         HashKey::QueryParameter(name) => {
             (query.and_then(|q| weir_table::matcher::query_param(q, name)).map(|v| hash_value(v.as_bytes())), None)
         }
-        HashKey::Cookie { name, path, ttl } => {
+        HashKey::Cookie { name, set_cookie_suffix } => {
             let found = parts.headers.get_all(header::COOKIE).iter().filter_map(|v| v.to_str().ok()).find_map(|c| {
                 c.split(';').map(str::trim).find_map(|kv| {
                     let (k, v) = kv.split_once('=')?;
                     (k == &**name).then(|| v.trim_matches('"').to_string())
                 })
             });
-            match (found, ttl) {
+            match (found, set_cookie_suffix) {
                 (Some(v), _) => (Some(hash_value(v.as_bytes())), None),
-                (None, Some(ttl)) => {
+                (None, Some(suffix)) => {
                     let value = format!("{:016x}", rand::random::<u64>());
-                    let mut cookie = format!("{name}=\"{value}\"");
-                    if !ttl.is_zero() {
-                        cookie.push_str(&format!("; Max-Age={}", ttl.as_secs()));
-                    }
-                    if !path.is_empty() {
-                        cookie.push_str(&format!("; Path={path}"));
-                    }
-                    cookie.push_str("; HttpOnly");
+                    let cookie = format!("{name}=\"{value}\"{suffix}");
                     (Some(hash_value(value.as_bytes())), HeaderValue::from_str(&cookie).ok())
                 }
                 (None, None) => (None, None),

@@ -164,13 +164,15 @@ async fn consistent_hash_by_query_parameter_and_source_ip() {
 #[tokio::test]
 async fn consistent_hash_by_cookie_generates_the_cookie_with_ttl() {
     let bs = backends(4).await;
-    let lb = "      consistentHash:\n        httpCookie: {name: affinity, path: /, ttl: 60s}";
+    let lb = "      consistentHash:\n        httpCookie:\n          name: affinity\n          path: /\n          ttl: 60s\n          attributes: [{name: SameSite, value: Strict}, {name: Secure}]";
     let h = Harness::start(&config(&bs, lb), Some("ns")).await;
     let c = http1_client();
     let first = c.get(&h.mesh_url("/"), "svc", &[]).await;
     let set = first.header("set-cookie").expect("a generated cookie").to_string();
-    assert!(set.starts_with("affinity=\""), "{set}");
-    assert!(set.contains("Max-Age=60") && set.contains("Path=/") && set.contains("HttpOnly"), "{set}");
+    // Envoy's layout: value quoted, Max-Age, Path, the attributes in order, HttpOnly.
+    let (cookie, attrs) = set.split_once(';').unwrap();
+    assert!(cookie.starts_with("affinity=\"") && cookie.ends_with('"') && cookie.len() == "affinity=\"\"".len() + 16);
+    assert_eq!(attrs, " Max-Age=60; Path=/; SameSite=Strict; Secure; HttpOnly", "{set}");
     let value = set.split(';').next().unwrap().to_string();
     let owner = version(&first);
     for _ in 0..10 {

@@ -53,14 +53,14 @@ impl Endpoint {
 pub enum HashKey {
     /// A request header.
     Header(HeaderName),
-    /// A cookie; generated with `ttl` when absent (if `ttl` is set).
+    /// A cookie; generated when absent if a `ttl` is set (`0s` = session cookie).
     Cookie {
         /// Cookie name.
         name: Box<str>,
-        /// Cookie path.
-        path: Box<str>,
-        /// Lifetime of a generated cookie (`Some(0)` = session cookie).
-        ttl: Option<Duration>,
+        /// What a generated `Set-Cookie` carries after `name="value"`, built at compile
+        /// time in Envoy's order: `; Max-Age=N`, `; Path=p`, the attributes, `; HttpOnly`.
+        /// `None` when there is no `ttl` (no cookie is generated).
+        set_cookie_suffix: Option<Box<str>>,
     },
     /// The downstream IP.
     SourceIp,
