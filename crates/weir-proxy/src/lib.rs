@@ -67,6 +67,8 @@ impl Default for ProxyConfig {
                 namespace: "istio-system".into(),
                 app: "istio-ingressgateway".into(),
                 version: "unknown".into(),
+                canonical_service: "istio-ingressgateway".into(),
+                canonical_revision: "latest".into(),
             },
             hostname: "weir".into(),
             workers: 0,

@@ -7,11 +7,11 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use weir_table::{Address, Cluster, LbPolicy, ListenerRole, RouteTable};
+use weir_table::{Address, Cluster, Endpoint, LbPolicy, ListenerRole, RouteTable};
 
 use crate::balance::{Balancer, Candidate};
 use crate::pool::Pool;
-use crate::telemetry::DestLabels;
+use crate::telemetry::{DestLabels, canonical};
 
 /// One upstream endpoint at run time.
 #[derive(Debug)]
@@ -116,10 +116,19 @@ impl ClusterState {
     }
 }
 
-fn labels_for(c: &Cluster, app: Option<&str>, version: Option<&str>) -> DestLabels {
+/// Metric labels for requests to `ep` (or to the cluster, when no endpoint was reached).
+fn labels_for(c: &Cluster, ep: Option<&Endpoint>) -> DestLabels {
+    let label = |k: &str| ep.and_then(|e| e.label(k));
+    let (app, version) = (label("app"), label("version"));
     let name = c.service.split('.').next().unwrap_or(&c.service).to_string();
     let unknown = || "unknown".to_string();
+    let (canonical_service, canonical_revision) = match ep {
+        Some(_) => canonical(label, "unknown"),
+        None => ("unknown", "unknown"),
+    };
     DestLabels {
+        canonical_service: canonical_service.to_string(),
+        canonical_revision: canonical_revision.to_string(),
         service: c.service.to_string(),
         service_name: name.clone(),
         service_namespace: c.namespace.to_string(),
@@ -175,7 +184,7 @@ impl Snapshot {
                             e.address.clone(),
                             e.weight,
                             e.address.to_string().into(),
-                            Arc::new(labels_for(c, e.label("app"), e.label("version"))),
+                            Arc::new(labels_for(c, Some(e))),
                             workers,
                         )),
                     })
@@ -187,7 +196,7 @@ impl Snapshot {
                     spec: c.clone(),
                     name: c.name.as_ref().into(),
                     endpoints,
-                    labels: Arc::new(labels_for(c, None, None)),
+                    labels: Arc::new(labels_for(c, None)),
                     passthrough: std::sync::Mutex::new(HashMap::new()),
                     workers,
                 })

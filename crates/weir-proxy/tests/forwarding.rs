@@ -378,6 +378,8 @@ async fn admin_ready_config_dump_stats_and_clusters() {
         "destination_service_namespace=\"ns\"",
         "destination_app=\"svc\"",
         "destination_version=\"v1\"",
+        "destination_canonical_service=\"svc\"",
+        "destination_canonical_revision=\"v1\"",
         "request_protocol=\"http\"",
         "response_flags=\"-\"",
     ] {

@@ -99,6 +99,7 @@ pub(crate) fn instance(args: &Args) -> Instance {
 
 pub(crate) fn proxy_config(args: &Args) -> ProxyConfig {
     let app = args.labels.get("app").or(args.labels.get("istio")).cloned().unwrap_or_else(|| "unknown".into());
+    let canonical = weir_proxy::telemetry::canonical(|k| args.labels.get(k).map(String::as_str), &app);
     ProxyConfig {
         mesh_listener: args.mesh_listener,
         gateway_address: args.listen_address,
@@ -110,8 +111,10 @@ pub(crate) fn proxy_config(args: &Args) -> ProxyConfig {
         source: SourceLabels {
             workload: app.clone(),
             namespace: args.namespace.clone(),
-            app,
+            canonical_service: canonical.0.to_string(),
+            canonical_revision: canonical.1.to_string(),
             version: args.labels.get("version").cloned().unwrap_or_else(|| "unknown".into()),
+            app,
         },
         hostname: std::env::var("HOSTNAME").unwrap_or_else(|_| "weir".into()),
         workers: args.concurrency.unwrap_or(0),

@@ -34,6 +34,22 @@ pub struct DestLabels {
     pub workload: String,
     /// `destination_workload_namespace`.
     pub workload_namespace: String,
+    /// `destination_canonical_service`.
+    pub canonical_service: String,
+    /// `destination_canonical_revision`.
+    pub canonical_revision: String,
+}
+
+/// Istio's canonical service and revision of a workload, from its labels:
+/// `service.istio.io/canonical-name`, else `app.kubernetes.io/name`, else `app`, else
+/// the workload name; `service.istio.io/canonical-revision`, else
+/// `app.kubernetes.io/version`, else `version`, else `latest`.
+pub fn canonical<'a>(label: impl Fn(&str) -> Option<&'a str>, workload: &'a str) -> (&'a str, &'a str) {
+    let first = |keys: [&str; 3]| keys.into_iter().find_map(&label);
+    let service = first(["service.istio.io/canonical-name", "app.kubernetes.io/name", "app"]).unwrap_or(workload);
+    let revision =
+        first(["service.istio.io/canonical-revision", "app.kubernetes.io/version", "version"]).unwrap_or("latest");
+    (service, revision)
 }
 
 impl DestLabels {
@@ -48,6 +64,8 @@ impl DestLabels {
             version: u(),
             workload: u(),
             workload_namespace: u(),
+            canonical_service: u(),
+            canonical_revision: u(),
         }
     }
 }
@@ -63,6 +81,10 @@ pub struct SourceLabels {
     pub app: String,
     /// `source_version`.
     pub version: String,
+    /// `source_canonical_service`.
+    pub canonical_service: String,
+    /// `source_canonical_revision`.
+    pub canonical_revision: String,
 }
 
 #[derive(Debug, Clone)]
@@ -213,8 +235,8 @@ impl Metrics {
             ("source_principal", "unknown"),
             ("source_app", &s.app),
             ("source_version", &s.version),
-            ("source_canonical_service", &s.app),
-            ("source_canonical_revision", &s.version),
+            ("source_canonical_service", &s.canonical_service),
+            ("source_canonical_revision", &s.canonical_revision),
             ("source_cluster", "unknown"),
             ("destination_workload", &d.workload),
             ("destination_workload_namespace", &d.workload_namespace),
@@ -224,8 +246,8 @@ impl Metrics {
             ("destination_service", &d.service),
             ("destination_service_name", &d.service_name),
             ("destination_service_namespace", &d.service_namespace),
-            ("destination_canonical_service", &d.app),
-            ("destination_canonical_revision", &d.version),
+            ("destination_canonical_service", &d.canonical_service),
+            ("destination_canonical_revision", &d.canonical_revision),
             ("destination_cluster", "unknown"),
             ("request_protocol", if k.grpc { "grpc" } else { "http" }),
             ("response_code", ""),
@@ -311,12 +333,33 @@ mod tests {
     use super::*;
 
     #[test]
+    fn canonical_labels_follow_istio_precedence() {
+        let labels = |pairs: &'static [(&'static str, &'static str)]| {
+            move |k: &str| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| *v)
+        };
+        assert_eq!(canonical(labels(&[]), "wl"), ("wl", "latest"));
+        assert_eq!(canonical(labels(&[("app", "api"), ("version", "v1")]), "wl"), ("api", "v1"));
+        let all = &[
+            ("app", "api"),
+            ("version", "v1"),
+            ("app.kubernetes.io/name", "api-k8s"),
+            ("app.kubernetes.io/version", "2.0"),
+            ("service.istio.io/canonical-name", "shop-api"),
+            ("service.istio.io/canonical-revision", "r7"),
+        ];
+        assert_eq!(canonical(labels(all), "wl"), ("shop-api", "r7"));
+        assert_eq!(canonical(labels(&all[..4]), "wl"), ("api-k8s", "2.0"));
+    }
+
+    #[test]
     fn records_from_several_threads_merge_into_one_series() {
         let m = Arc::new(Metrics::new(SourceLabels {
             workload: "gw".into(),
             namespace: "istio-system".into(),
             app: "unknown".into(),
             version: "unknown".into(),
+            canonical_service: "gw".into(),
+            canonical_revision: "latest".into(),
         }));
         let dest = Arc::new(DestLabels::unknown("reviews.bookinfo.svc.cluster.local"));
         let obs = Observation {

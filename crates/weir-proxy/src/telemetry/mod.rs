@@ -6,4 +6,4 @@ pub mod metrics;
 
 pub use access_log::{AccessLog, Entry, Format};
 pub use flags::Flags;
-pub use metrics::{DestLabels, Metrics, Observation, SourceLabels};
+pub use metrics::{DestLabels, Metrics, Observation, SourceLabels, canonical};
