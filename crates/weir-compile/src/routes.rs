@@ -255,6 +255,8 @@ fn destination(
 fn action(route: &HttpRoute, matcher: &HttpMatch, dest_ns: &str, place: &Place, clusters: &mut Clusters<'_>) -> Action {
     let domain = clusters.domain().to_string();
     let matched_prefix = matcher.path.as_ref().and_then(PathMatch::prefix);
+    // Route-level header edits apply whatever the action (Istio sets them on the route).
+    let (headers, mut authority) = header_ops::header_ops(route.headers.as_ref());
     if let Some(rd) = &route.redirect {
         let path = if !rd.uri.is_empty() {
             RedirectPath::Full(rd.uri.as_str().into())
@@ -276,6 +278,7 @@ fn action(route: &HttpRoute, matcher: &HttpMatch, dest_ns: &str, place: &Place, 
             port,
             path,
             status: StatusCode::from_u16(code).unwrap_or(StatusCode::MOVED_PERMANENTLY),
+            headers,
         });
     }
     if let Some(dr) = &route.direct_response {
@@ -292,9 +295,9 @@ fn action(route: &HttpRoute, matcher: &HttpMatch, dest_ns: &str, place: &Place, 
         return Action::Direct(DirectResponse {
             status: StatusCode::from_u16(dr.status as u16).unwrap_or(StatusCode::OK),
             body,
+            headers,
         });
     }
-    let (headers, mut authority) = header_ops::header_ops(route.headers.as_ref());
     if let Some(rw) = &route.rewrite
         && !rw.authority.is_empty()
     {

@@ -226,14 +226,7 @@ pub(crate) async fn handle(req: Request<Incoming>, conn: Arc<ConnCtx>) -> Result
         Some(authority) => route_and_forward(&conn, &snapshot, parts, body, authority.as_str(), &mut rec).await,
     };
     let (mut resp, pooled, in_flight) = match outcome {
-        Outcome::Local(l) => {
-            rec.flags.insert(l.flags);
-            rec.details = l.details;
-            if grpc {
-                rec.grpc_status = Some(crate::respond::grpc_status(l.status));
-            }
-            (l.response(grpc), None, None)
-        }
+        Outcome::Local(l) => (local_reply(l, &mut rec), None, None),
         Outcome::Response { resp, pooled, in_flight } => (resp, pooled, in_flight),
     };
     resp.headers_mut().insert(header::SERVER, conn.server_header());
@@ -241,6 +234,26 @@ pub(crate) async fn handle(req: Request<Incoming>, conn: Arc<ConnCtx>) -> Result
     let done = Done { conn, rec, pooled, _in_flight: in_flight };
     resp.body_mut().set_on_finish(Box::new(done));
     Ok(resp)
+}
+
+/// A local reply for `l`, with its flag and details recorded.
+fn local_reply(l: Local, rec: &mut Record) -> Response<ProxyBody> {
+    rec.flags.insert(l.flags);
+    rec.details = l.details;
+    if rec.grpc {
+        rec.grpc_status = Some(crate::respond::grpc_status(l.status));
+    }
+    l.response(rec.grpc)
+}
+
+/// A local reply on a matched route: the route's (and the chosen destination's)
+/// response header edits apply to it, as Envoy's router applies them to its replies.
+fn route_reply(l: Local, rec: &mut Record, edits: &[&weir_table::HeaderOps], tctx: &TemplateCtx<'_>) -> Outcome {
+    let mut resp = local_reply(l, rec);
+    for ops in edits {
+        headers::apply_response(resp.headers_mut(), ops, tctx);
+    }
+    Outcome::plain(resp)
 }
 
 /// Where the request's authority text lives.
@@ -313,6 +326,14 @@ async fn route_and_forward(
     }
     // The action is shared (`Arc`); hold it so the request can be taken apart.
     let action = routed.route.action.clone();
+    let tctx = TemplateCtx {
+        peer: conn.peer,
+        local: conn.local,
+        protocol: protocol_name(parts.version),
+        hostname: &conn.shared.hostname,
+        start: rec.start,
+        request: Some(&parts.headers),
+    };
     match &*action {
         Action::Direct(d) => {
             rec.details = "direct_response";
@@ -320,13 +341,16 @@ async fn route_and_forward(
             if d.body.is_empty() {
                 r.headers_mut().remove(header::CONTENT_TYPE);
             }
+            headers::apply_response(r.headers_mut(), &d.headers, &tctx);
             Outcome::plain(r)
         }
         Action::Redirect(rd) => {
             rec.details = "direct_response";
             let location =
                 redirect::redirect_location(rd, scheme, authority, path, query, route_port, conn.local.port());
-            Outcome::plain(redirect::redirect_response(rd.status, &location))
+            let mut r = redirect::redirect_response(rd.status, &location);
+            headers::apply_response(r.headers_mut(), &rd.headers, &tctx);
+            Outcome::plain(r)
         }
         Action::Forward(f) => {
             let origin = parts.headers.get(header::ORIGIN).cloned();
@@ -359,19 +383,7 @@ async fn forward(
     if let Some(l) = rec.log.as_mut() {
         l.upstream_cluster = Some(dest.name.to_string());
     }
-    let Some(cluster_id) = dest.cluster.resolve(route_port) else {
-        rec.dest = Some(Arc::new(DestLabels::unknown(weir_table::hosts::strip_port(authority))));
-        return Outcome::Local(Local::NO_CLUSTER);
-    };
-    let cluster = snapshot.clusters[cluster_id.0].clone();
-    rec.dest = Some(cluster.labels.clone());
     let downstream_version = parts.version;
-    let (hash, set_cookie) = match affinity::hash_key_of(&cluster) {
-        Some(k) => affinity::hash_input(k, parts, conn.peer, query),
-        None => (None, None),
-    };
-
-    // --- the upstream request, built in place from the downstream one ---------------
     // `%REQ(x)%` values read the request as it arrived: keep a copy only if needed.
     let original = (needs_request(&f.headers) || needs_request(&dest.headers)).then(|| parts.headers.clone());
     let tctx = TemplateCtx {
@@ -382,6 +394,19 @@ async fn forward(
         start: rec.start,
         request: original.as_ref(),
     };
+    let edits = [&f.headers, &dest.headers];
+    let Some(cluster_id) = dest.cluster.resolve(route_port) else {
+        rec.dest = Some(Arc::new(DestLabels::unknown(weir_table::hosts::strip_port(authority))));
+        return route_reply(Local::NO_CLUSTER, rec, &edits, &tctx);
+    };
+    let cluster = snapshot.clusters[cluster_id.0].clone();
+    rec.dest = Some(cluster.labels.clone());
+    let (hash, set_cookie) = match affinity::hash_key_of(&cluster) {
+        Some(k) => affinity::hash_input(k, parts, conn.peer, query),
+        None => (None, None),
+    };
+
+    // --- the upstream request, built in place from the downstream one ---------------
     let mut h = std::mem::take(&mut parts.headers);
     let edge = conn.role == ListenerRole::Gateway;
     headers::strip_hop_by_hop(&mut h);
@@ -458,7 +483,7 @@ async fn forward(
                 let host = weir_table::hosts::strip_port(authority);
                 (cluster.passthrough_endpoint(host, cluster.spec.port), None)
             }
-            None => return Outcome::Local(Local::NO_HEALTHY_UPSTREAM),
+            None => return route_reply(Local::NO_HEALTHY_UPSTREAM, rec, &edits, &tctx),
         };
         rec.upstream_host = Some(ep.host.clone());
         rec.dest = Some(ep.labels.clone());
@@ -498,7 +523,7 @@ async fn forward(
                 };
                 return Outcome::Response { resp: Response::from_parts(p, body), pooled, in_flight: Some(in_flight) };
             }
-            Err(Failure::Timeout) => return Outcome::Local(Local::TIMEOUT),
+            Err(Failure::Timeout) => return route_reply(Local::TIMEOUT, rec, &edits, &tctx),
             Err(Failure::Upstream(e)) => {
                 let reason = match &e {
                     UpstreamError::Connect(io, _) => io.to_string(),
@@ -520,7 +545,7 @@ async fn forward(
                         if attempt > 1 {
                             rec.flags.insert(Flags::UPSTREAM_RETRY_LIMIT);
                         }
-                        return Outcome::Local(local);
+                        return route_reply(local, rec, &edits, &tctx);
                     }
                 }
             }

@@ -73,6 +73,7 @@ mod tests {
             port,
             path,
             status: StatusCode::MOVED_PERMANENTLY,
+            headers: Default::default(),
         }
     }
 

@@ -261,6 +261,64 @@ spec:
     assert!(r.header("x-upstream-secret").is_none());
 }
 
+/// Route and destination response edits also apply to replies the proxy makes itself
+/// on a matched route: a direct response (the usual way to give it a content type), a
+/// redirect, and a 503 when the destination has no endpoint (Envoy's router applies
+/// them to its local replies).
+#[tokio::test]
+async fn response_header_edits_apply_to_local_replies() {
+    let yaml = "apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: empty, namespace: ns}
+spec:
+  hosts: [empty.ns.svc.cluster.local]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  ports: [{number: 80, name: http, protocol: HTTP}]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: svc, namespace: ns}
+spec:
+  hosts: [svc]
+  http:
+  - match: [{uri: {exact: /json}}]
+    directResponse: {status: 200, body: {string: '{\"a\":1}'}}
+    headers:
+      response:
+        set: {content-type: application/json, x-direct: '1'}
+  - match: [{uri: {exact: /moved}}]
+    redirect: {uri: /new}
+    headers:
+      response:
+        set: {x-redirect: '1'}
+  - route:
+    - destination: {host: empty}
+      headers:
+        response:
+          add: {x-dest: d}
+    headers:
+      response:
+        set: {x-route: r}
+";
+    let h = Harness::start(yaml, Some("ns")).await;
+    let c = http1_client();
+    let r = c.get(&h.mesh_url("/json"), "svc", &[]).await;
+    assert_eq!(
+        (r.status.as_u16(), r.header("content-type"), r.header("x-direct")),
+        (200, Some("application/json"), Some("1"))
+    );
+    assert_eq!(r.text(), "{\"a\":1}");
+    let r = c.get(&h.mesh_url("/moved"), "svc", &[]).await;
+    assert_eq!(
+        (r.status.as_u16(), r.header("location"), r.header("x-redirect")),
+        (301, Some("http://svc/new"), Some("1"))
+    );
+    let r = c.get(&h.mesh_url("/"), "svc", &[]).await;
+    assert_eq!((r.status.as_u16(), r.header("x-route"), r.header("x-dest")), (503, Some("r"), Some("d")));
+    assert_eq!(r.text(), "no healthy upstream");
+}
+
 #[tokio::test]
 async fn cors_preflight_and_actual_requests() {
     let b = Backend::start("svc", "v1").await;

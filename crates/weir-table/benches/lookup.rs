@@ -81,6 +81,7 @@ fn listener(n: usize) -> Listener {
                 action: Arc::new(Action::Direct(DirectResponse {
                     status: http::StatusCode::OK,
                     body: Default::default(),
+                    headers: Default::default(),
                 })),
             },
         ];

@@ -216,6 +216,8 @@ pub struct Redirect {
     pub path: RedirectPath,
     /// Status (301 by default).
     pub status: StatusCode,
+    /// The route's header edits (its response edits apply to the redirect).
+    pub headers: HeaderOps,
 }
 
 /// The port of a redirect.
@@ -254,6 +256,8 @@ pub struct DirectResponse {
     pub status: StatusCode,
     /// Body.
     pub body: Bytes,
+    /// The route's header edits (its response edits apply to the reply).
+    pub headers: HeaderOps,
 }
 
 /// CORS, compiled.
