@@ -297,7 +297,22 @@ async fn route_and_forward(
     };
     let Some(listener) = listener else { return Outcome::Local(Local::NO_ROUTE) };
     let scheme = "http";
-    let pq = parts.uri.path_and_query().cloned().unwrap_or_else(|| PathAndQuery::from_static("/"));
+    let mut pq = parts.uri.path_and_query().cloned().unwrap_or_else(|| PathAndQuery::from_static("/"));
+    // Istio's default path normalization, before routing; the normalized path is also
+    // what goes upstream and into the access log.
+    if let Some(normal) = weir_table::normalize::normalize_path(pq.path()) {
+        let text = match pq.query() {
+            Some(q) => format!("{normal}?{q}"),
+            None => normal,
+        };
+        pq = match PathAndQuery::try_from(text) {
+            Ok(p) => p,
+            Err(_) => return Outcome::Local(Local::BAD_PATH),
+        };
+        if let Some(l) = rec.log.as_mut() {
+            l.path = pq.as_str().to_string();
+        }
+    }
     let (path, query) = (pq.path(), pq.query());
     let view = RequestView {
         method: &parts.method,

@@ -51,6 +51,13 @@ impl Local {
         details: "upstream_response_timeout",
         body: "upstream request timeout",
     };
+    /// A path normalization could not make valid (Envoy's `path_normalization_failed`).
+    pub(crate) const BAD_PATH: Local = Local {
+        status: StatusCode::BAD_REQUEST,
+        flags: Flags::DOWNSTREAM_PROTOCOL_ERROR,
+        details: "path_normalization_failed",
+        body: "Bad Request",
+    };
     pub(crate) const BAD_REQUEST: Local = Local {
         status: StatusCode::BAD_REQUEST,
         flags: Flags::DOWNSTREAM_PROTOCOL_ERROR,

@@ -89,6 +89,50 @@ async fn every_match_kind_and_first_match_wins_over_http1_and_http2() {
     }
 }
 
+/// Paths are normalized before routing, as Istio's default has Envoy do it: dot
+/// segments and encoded unreserved characters cannot route around `/admin`, and the
+/// upstream sees the normalized path (the query untouched).
+#[tokio::test]
+async fn paths_are_normalized_before_routing() {
+    let (public, admin) = (Backend::start("svc", "public").await, Backend::start("svc", "admin").await);
+    let yaml = format!(
+        "{}{}",
+        service("svc", "ns", "HTTP", &[&public, &admin]),
+        "apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: svc, namespace: ns}
+spec:
+  host: svc
+  subsets: [{name: public, labels: {version: public}}, {name: admin, labels: {version: admin}}]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: svc, namespace: ns}
+spec:
+  hosts: [svc]
+  http:
+  - match: [{uri: {exact: /admin}}]
+    route: [{destination: {host: svc, subset: admin}}]
+  - route: [{destination: {host: svc, subset: public}}]
+"
+    );
+    let h = Harness::start(&yaml, Some("ns")).await;
+    for c in [http1_client(), http2_client()] {
+        for (path, upstream) in [
+            ("/public/../admin", "/admin"),
+            ("/./admin", "/admin"),
+            ("/%61dmin?x=%2e%2e", "/admin?x=%2e%2e"),
+            ("/a/%2E%2E/admin", "/admin"),
+        ] {
+            let r = c.get(&h.mesh_url(path), "svc", &[]).await;
+            assert_eq!(r.backend_version(), Some("admin"), "{path}");
+            assert_eq!(r.json()["path"], upstream, "{path}");
+        }
+        let r = c.get(&h.mesh_url("/admin/../public/./x"), "svc", &[]).await;
+        assert_eq!((r.backend_version(), r.json()["path"].as_str()), (Some("public"), Some("/public/x")));
+    }
+}
+
 #[tokio::test]
 async fn weighted_split_follows_relative_weights() {
     let (v1, v2) = (Backend::start("svc", "v1").await, Backend::start("svc", "v2").await);

@@ -15,6 +15,7 @@ pub mod action;
 pub mod cluster;
 pub mod hosts;
 pub mod matcher;
+pub mod normalize;
 pub mod route;
 
 pub use action::{
