@@ -336,7 +336,8 @@ async fn route_and_forward(
     }
     let route_port = routed.view.port;
     if routed.vhost.require_tls {
-        let location = format!("https://{}{}", weir_table::hosts::strip_port(authority), pq.as_str());
+        // Envoy's TLS redirect keeps the Host as sent, port included.
+        let location = format!("https://{authority}{}", pq.as_str());
         return Outcome::plain(redirect::redirect_response(StatusCode::MOVED_PERMANENTLY, &location));
     }
     // The action is shared (`Arc`); hold it so the request can be taken apart.

@@ -16,7 +16,15 @@ pub(crate) fn redirect_response(status: StatusCode, location: &str) -> Response<
     r
 }
 
-/// Builds a redirect's `Location` (spec §2.8): the scheme's default port is omitted.
+fn default_port(scheme: &str) -> u16 {
+    if scheme == "https" { 443 } else { 80 }
+}
+
+/// Builds a redirect's `Location` (spec §2.8). With `port` or `derivePort` the host
+/// loses its port and the new one is written unless it is the scheme's default. Without
+/// them the host is kept as Envoy keeps it: a new `authority` verbatim, else the
+/// request's Host with its port, which is dropped only when the scheme changes and the
+/// port was the old scheme's default (`http://a:80` -> `https://a`).
 pub(crate) fn redirect_location(
     rd: &Redirect,
     scheme: &str,
@@ -27,20 +35,24 @@ pub(crate) fn redirect_location(
     local_port: u16,
 ) -> String {
     let new_scheme = rd.scheme.as_deref().unwrap_or(scheme);
-    let req_host = weir_table::hosts::strip_port(authority);
-    let req_port = weir_table::hosts::port_of(authority);
-    let host = rd.authority.as_deref().map(weir_table::hosts::strip_port).unwrap_or(req_host);
-    let explicit_in_authority = rd.authority.as_deref().and_then(weir_table::hosts::port_of);
-    let port = match rd.port {
-        RedirectPort::Explicit(p) => Some(p),
-        RedirectPort::ProtocolDefault => None,
-        RedirectPort::RequestPort => Some(if route_port != 0 { route_port } else { local_port }),
-        RedirectPort::Keep => {
-            explicit_in_authority.or(if rd.authority.is_some() || rd.scheme.is_some() { None } else { req_port })
-        }
+    let host_of = |a: &str| weir_table::hosts::strip_port(a).to_string();
+    let given = rd.authority.as_deref();
+    let with_port = |p: u16| {
+        let host = host_of(given.unwrap_or(authority));
+        if p == default_port(new_scheme) { host } else { format!("{host}:{p}") }
     };
-    let default = if new_scheme == "https" { 443 } else { 80 };
-    let port = port.filter(|p| *p != default);
+    let host = match rd.port {
+        RedirectPort::Explicit(p) => with_port(p),
+        RedirectPort::RequestPort => with_port(if route_port != 0 { route_port } else { local_port }),
+        RedirectPort::ProtocolDefault => host_of(given.unwrap_or(authority)),
+        RedirectPort::Keep => match given {
+            Some(a) => a.to_string(),
+            None => match weir_table::hosts::port_of(authority) {
+                Some(p) if new_scheme != scheme && p == default_port(scheme) => host_of(authority),
+                _ => authority.to_string(),
+            },
+        },
+    };
     let new_path = match &rd.path {
         RedirectPath::Keep => path.to_string(),
         RedirectPath::Full(p) => p.to_string(),
@@ -50,9 +62,6 @@ pub(crate) fn redirect_location(
         },
     };
     let mut out = format!("{new_scheme}://{host}");
-    if let Some(p) = port {
-        out.push_str(&format!(":{p}"));
-    }
     out.push_str(&new_path);
     // A new uri with its own query replaces the query; otherwise it is kept.
     if let (Some(q), false) = (query, new_path.contains('?')) {
@@ -87,9 +96,31 @@ mod tests {
             l(&rd(Some("https"), None, RedirectPort::Keep, keep.clone()), "a.com", "/x", Some("y=1")),
             "https://a.com/x?y=1"
         );
+        // Envoy keeps the Host's port unless the scheme changes away from its default.
+        assert_eq!(
+            l(&rd(Some("https"), None, RedirectPort::Keep, keep.clone()), "a.com:8080", "/x", None),
+            "https://a.com:8080/x"
+        );
+        assert_eq!(
+            l(&rd(Some("https"), None, RedirectPort::Keep, keep.clone()), "a.com:80", "/x", None),
+            "https://a.com/x"
+        );
+        assert_eq!(
+            l(&rd(None, None, RedirectPort::Keep, RedirectPath::Full("/n".into())), "a.com:80", "/x", None),
+            "http://a.com:80/n"
+        );
+        // A new authority is used as written.
         assert_eq!(
             l(&rd(None, Some("b.com"), RedirectPort::Keep, keep.clone()), "a.com:8080", "/x", None),
             "http://b.com/x"
+        );
+        assert_eq!(
+            l(&rd(None, Some("b.com:80"), RedirectPort::Keep, keep.clone()), "a.com", "/x", None),
+            "http://b.com:80/x"
+        );
+        assert_eq!(
+            l(&rd(None, Some("b.com:9"), RedirectPort::Explicit(8443), keep.clone()), "a.com", "/x", None),
+            "http://b.com:8443/x"
         );
         assert_eq!(
             l(&rd(None, None, RedirectPort::Keep, RedirectPath::Full("/new".into())), "a.com:8080", "/x", None),

@@ -539,4 +539,7 @@ spec:
     let r = http1_client().get(&h.gw_url(8080, "/cart?id=1"), "shop.example.com", &[]).await;
     assert_eq!(r.status, 301);
     assert_eq!(r.header("location"), Some("https://shop.example.com/cart?id=1"));
+    // The Host is kept as sent, port included, as Envoy's TLS redirect does.
+    let r = http1_client().get(&h.gw_url(8080, "/cart"), "shop.example.com:8080", &[]).await;
+    assert_eq!(r.header("location"), Some("https://shop.example.com:8080/cart"));
 }
