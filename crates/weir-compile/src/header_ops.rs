@@ -37,13 +37,13 @@ pub(crate) fn template(value: &str) -> HeaderTemplate {
             "HOSTNAME" => TemplatePart::Hostname,
             "PROTOCOL" => TemplatePart::Protocol,
             "START_TIME" => TemplatePart::StartTime,
-            v => match v.strip_prefix("REQ(").and_then(|x| x.strip_suffix(')')) {
-                Some(h) => match HeaderName::from_bytes(h.to_ascii_lowercase().as_bytes()) {
-                    Ok(n) => TemplatePart::Req(n),
-                    Err(_) => TemplatePart::Unknown(format!("%{var}%").into()),
-                },
-                None => TemplatePart::Unknown(format!("%{var}%").into()),
-            },
+            "DOWNSTREAM_LOCAL_ADDRESS_WITHOUT_PORT" => TemplatePart::DownstreamLocalAddressWithoutPort,
+            "DOWNSTREAM_LOCAL_PORT" => TemplatePart::DownstreamLocalPort,
+            "DOWNSTREAM_REMOTE_PORT" => TemplatePart::DownstreamRemotePort,
+            "UPSTREAM_CLUSTER" => TemplatePart::UpstreamCluster,
+            "ROUTE_NAME" => TemplatePart::RouteName,
+            "RESPONSE_CODE" => TemplatePart::ResponseCode,
+            v => function_part(v).unwrap_or_else(|| TemplatePart::Unknown(format!("%{var}%").into())),
         };
         if !text.is_empty() {
             parts.push(TemplatePart::Text(std::mem::take(&mut text).into()));
@@ -60,6 +60,18 @@ pub(crate) fn template(value: &str) -> HeaderTemplate {
         parts.push(TemplatePart::Text(text.into()));
     }
     HeaderTemplate::Parts(parts.into())
+}
+
+/// `REQ(name)`, `RESP(name)` and `ENVIRONMENT(NAME)` (read once, here).
+fn function_part(v: &str) -> Option<TemplatePart> {
+    let (func, arg) = v.strip_suffix(')')?.split_once('(')?;
+    let header = || HeaderName::from_bytes(arg.to_ascii_lowercase().as_bytes()).ok();
+    match func {
+        "REQ" => header().map(TemplatePart::Req),
+        "RESP" => header().map(TemplatePart::Resp),
+        "ENVIRONMENT" => Some(TemplatePart::Text(std::env::var(arg).unwrap_or_else(|_| "-".into()).into())),
+        _ => None,
+    }
 }
 
 fn is_authority(name: &str) -> bool {
@@ -115,5 +127,11 @@ mod tests {
         assert_eq!(p.len(), 4);
         assert!(matches!(&p[1], TemplatePart::DownstreamRemoteAddressWithoutPort));
         assert!(matches!(&p[3], TemplatePart::Req(n) if n == "x-id"));
+        let HeaderTemplate::Parts(p) = template("%RESP(X-A)%%ENVIRONMENT(WEIR_TEST_UNSET_VAR)%%NOT_A_VAR%") else {
+            panic!()
+        };
+        assert!(matches!(&p[0], TemplatePart::Resp(n) if n == "x-a"));
+        assert!(matches!(&p[1], TemplatePart::Text(t) if &**t == "-"));
+        assert!(matches!(&p[2], TemplatePart::Unknown(t) if &**t == "%NOT_A_VAR%"));
     }
 }

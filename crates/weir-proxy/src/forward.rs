@@ -250,8 +250,9 @@ fn local_reply(l: Local, rec: &mut Record) -> Response<ProxyBody> {
 /// response header edits apply to it, as Envoy's router applies them to its replies.
 fn route_reply(l: Local, rec: &mut Record, edits: &[&weir_table::HeaderOps], tctx: &TemplateCtx<'_>) -> Outcome {
     let mut resp = local_reply(l, rec);
+    let status = resp.status();
     for ops in edits {
-        headers::apply_response(resp.headers_mut(), ops, tctx);
+        headers::apply_response(resp.headers_mut(), status, ops, tctx);
     }
     Outcome::plain(resp)
 }
@@ -349,6 +350,8 @@ async fn route_and_forward(
         hostname: &conn.shared.hostname,
         start: rec.start,
         request: Some(&parts.headers),
+        route_name: &routed.route.name,
+        cluster: "",
     };
     match &*action {
         Action::Direct(d) => {
@@ -357,7 +360,7 @@ async fn route_and_forward(
             if d.body.is_empty() {
                 r.headers_mut().remove(header::CONTENT_TYPE);
             }
-            headers::apply_response(r.headers_mut(), &d.headers, &tctx);
+            headers::apply_response(r.headers_mut(), d.status, &d.headers, &tctx);
             Outcome::plain(r)
         }
         Action::Redirect(rd) => {
@@ -365,7 +368,7 @@ async fn route_and_forward(
             let location =
                 redirect::redirect_location(rd, scheme, authority, path, query, route_port, conn.local.port());
             let mut r = redirect::redirect_response(rd.status, &location);
-            headers::apply_response(r.headers_mut(), &rd.headers, &tctx);
+            headers::apply_response(r.headers_mut(), rd.status, &rd.headers, &tctx);
             Outcome::plain(r)
         }
         Action::Forward(f) => {
@@ -376,7 +379,8 @@ async fn route_and_forward(
                 rec.details = "cors_response";
                 return Outcome::plain(pre);
             }
-            forward(conn, snapshot, &mut parts, body, authority, &pq, route_port, f, origin, rec).await
+            let route_name = &routed.route.name;
+            forward(conn, snapshot, &mut parts, body, authority, &pq, route_port, route_name, f, origin, rec).await
         }
     }
 }
@@ -390,6 +394,7 @@ async fn forward(
     authority: &str,
     pq: &PathAndQuery,
     route_port: u16,
+    route_name: &str,
     f: &Forward,
     origin: Option<HeaderValue>,
     rec: &mut Record,
@@ -409,6 +414,8 @@ async fn forward(
         hostname: &conn.shared.hostname,
         start: rec.start,
         request: original.as_ref(),
+        route_name,
+        cluster: &dest.name,
     };
     let edits = [&f.headers, &dest.headers];
     let Some(cluster_id) = dest.cluster.resolve(route_port) else {
@@ -516,10 +523,11 @@ async fn forward(
         match sent.await {
             Ok((mut resp, pooled)) => {
                 rec.upstream_service_time = Some(upstream_started.elapsed().as_millis() as u64);
+                let status = resp.status();
                 let rh = resp.headers_mut();
                 headers::strip_hop_by_hop(rh);
-                headers::apply_response(rh, &f.headers, &tctx);
-                headers::apply_response(rh, &dest.headers, &tctx);
+                headers::apply_response(rh, status, &f.headers, &tctx);
+                headers::apply_response(rh, status, &dest.headers, &tctx);
                 if rec.grpc {
                     rec.grpc_status = rh.get("grpc-status").and_then(|v| v.to_str().ok()?.parse().ok());
                 }

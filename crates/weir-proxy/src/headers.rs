@@ -4,6 +4,7 @@
 use std::fmt::Write as _;
 use std::net::SocketAddr;
 
+use http::StatusCode;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use weir_table::{HeaderOps, HeaderTemplate, TemplatePart};
 
@@ -97,6 +98,7 @@ pub(crate) fn forwarded(h: &mut HeaderMap, peer: SocketAddr, scheme: &'static st
 }
 
 /// What `%VAR%` substitutions read.
+#[derive(Clone, Copy)]
 pub(crate) struct TemplateCtx<'a> {
     pub(crate) peer: SocketAddr,
     pub(crate) local: SocketAddr,
@@ -105,9 +107,16 @@ pub(crate) struct TemplateCtx<'a> {
     pub(crate) start: std::time::SystemTime,
     /// The request headers (for `%REQ(x)%`), as they arrived.
     pub(crate) request: Option<&'a HeaderMap>,
+    /// `%ROUTE_NAME%`.
+    pub(crate) route_name: &'a str,
+    /// `%UPSTREAM_CLUSTER%` (empty before a destination is chosen).
+    pub(crate) cluster: &'a str,
 }
 
-fn render(t: &HeaderTemplate, ctx: &TemplateCtx<'_>) -> Option<HeaderValue> {
+/// The response a response-side value reads (`%RESPONSE_CODE%`, `%RESP(x)%`).
+type ResponseView<'h> = Option<(StatusCode, &'h HeaderMap)>;
+
+fn render(t: &HeaderTemplate, ctx: &TemplateCtx<'_>, resp: ResponseView<'_>) -> Option<HeaderValue> {
     match t {
         HeaderTemplate::Literal(v) => Some(v.clone()),
         HeaderTemplate::Parts(parts) => {
@@ -132,6 +141,25 @@ fn render(t: &HeaderTemplate, ctx: &TemplateCtx<'_>) -> Option<HeaderValue> {
                             s.push_str(v);
                         }
                     }
+                    TemplatePart::DownstreamLocalAddressWithoutPort => {
+                        let _ = write!(s, "{}", ctx.local.ip());
+                    }
+                    TemplatePart::DownstreamLocalPort => {
+                        let _ = write!(s, "{}", ctx.local.port());
+                    }
+                    TemplatePart::DownstreamRemotePort => {
+                        let _ = write!(s, "{}", ctx.peer.port());
+                    }
+                    TemplatePart::UpstreamCluster => s.push_str(ctx.cluster),
+                    TemplatePart::RouteName => s.push_str(ctx.route_name),
+                    TemplatePart::ResponseCode => {
+                        let _ = write!(s, "{}", resp.map_or(0, |(st, _)| st.as_u16()));
+                    }
+                    TemplatePart::Resp(name) => {
+                        if let Some(v) = resp.and_then(|(_, h)| h.get(name)).and_then(|v| v.to_str().ok()) {
+                            s.push_str(v);
+                        }
+                    }
                     TemplatePart::Unknown(raw) => s.push_str(raw),
                 }
             }
@@ -142,28 +170,29 @@ fn render(t: &HeaderTemplate, ctx: &TemplateCtx<'_>) -> Option<HeaderValue> {
 
 /// Applies the request half of `ops`: set, then add, then remove.
 pub(crate) fn apply_request(h: &mut HeaderMap, ops: &HeaderOps, ctx: &TemplateCtx<'_>) {
-    apply(h, &ops.request_set, &ops.request_add, &ops.request_remove, ctx);
+    apply(h, None, &ops.request_set, &ops.request_add, &ops.request_remove, ctx);
 }
 
-/// Applies the response half of `ops`.
-pub(crate) fn apply_response(h: &mut HeaderMap, ops: &HeaderOps, ctx: &TemplateCtx<'_>) {
-    apply(h, &ops.response_set, &ops.response_add, &ops.response_remove, ctx);
+/// Applies the response half of `ops` to a response with `status`.
+pub(crate) fn apply_response(h: &mut HeaderMap, status: StatusCode, ops: &HeaderOps, ctx: &TemplateCtx<'_>) {
+    apply(h, Some(status), &ops.response_set, &ops.response_add, &ops.response_remove, ctx);
 }
 
 fn apply(
     h: &mut HeaderMap,
+    status: Option<StatusCode>,
     set: &[(HeaderName, HeaderTemplate)],
     add: &[(HeaderName, HeaderTemplate)],
     remove: &[HeaderName],
     ctx: &TemplateCtx<'_>,
 ) {
     for (n, t) in set {
-        if let Some(v) = render(t, ctx) {
+        if let Some(v) = render(t, ctx, status.map(|s| (s, &*h))) {
             h.insert(n.clone(), v);
         }
     }
     for (n, t) in add {
-        if let Some(v) = render(t, ctx) {
+        if let Some(v) = render(t, ctx, status.map(|s| (s, &*h))) {
             h.append(n.clone(), v);
         }
     }

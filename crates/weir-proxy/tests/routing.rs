@@ -271,13 +271,14 @@ metadata: {name: svc, namespace: ns}
 spec:
   hosts: [svc]
   http:
-  - headers:
+  - name: main
+    headers:
       request:
-        set: {x-route-set: route, x-overwritten: route}
+        set: {x-route-set: route, x-overwritten: route, x-vars: '%ROUTE_NAME% %UPSTREAM_CLUSTER%'}
         add: {x-route-add: added}
         remove: [x-drop-me]
       response:
-        set: {x-resp-set: r}
+        set: {x-resp-set: r, x-code: '%RESPONSE_CODE%', x-echo: 'backend said %RESP(x-from-backend)%'}
         add: {x-resp-add: a}
         remove: [x-upstream-secret]
     route:
@@ -298,6 +299,9 @@ spec:
     assert_eq!(j["headers"]["x-route-add"], "original,added");
     assert!(j["headers"].get("x-drop-me").is_none());
     assert_eq!(j["headers"]["x-client"], "127.0.0.1");
+    assert_eq!(j["headers"]["x-vars"], "main outbound|80||svc.ns.svc.cluster.local");
+    assert_eq!(r.header("x-code"), Some("200"));
+    assert_eq!(r.header("x-echo"), Some("backend said yes"));
     assert_eq!(r.header("x-resp-set"), Some("r"));
     assert_eq!(r.header("x-resp-add"), Some("a"));
     assert_eq!(r.header("x-dest"), Some("d"));

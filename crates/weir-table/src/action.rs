@@ -199,7 +199,21 @@ pub enum TemplatePart {
     Protocol,
     /// `%START_TIME%`.
     StartTime,
-    /// An unknown variable: kept as written.
+    /// `%DOWNSTREAM_LOCAL_ADDRESS_WITHOUT_PORT%`.
+    DownstreamLocalAddressWithoutPort,
+    /// `%DOWNSTREAM_LOCAL_PORT%`.
+    DownstreamLocalPort,
+    /// `%DOWNSTREAM_REMOTE_PORT%`.
+    DownstreamRemotePort,
+    /// `%UPSTREAM_CLUSTER%`: the chosen destination's cluster name.
+    UpstreamCluster,
+    /// `%ROUTE_NAME%`.
+    RouteName,
+    /// `%RESPONSE_CODE%` (response headers only).
+    ResponseCode,
+    /// `%RESP(name)%`: a response header (response headers only).
+    Resp(HeaderName),
+    /// A variable weir does not evaluate: kept as written.
     Unknown(Box<str>),
 }
 
