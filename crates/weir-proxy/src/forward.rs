@@ -459,6 +459,12 @@ async fn forward(
         UpstreamProtocol::ClientProtocol => downstream_version == Version::HTTP_2,
     };
     let up_authority: &str = new_authority.as_ref().and_then(|a| a.to_str().ok()).unwrap_or(authority);
+    // Envoy's access log reads the request headers after the router edited them: the
+    // authority as rewritten, X-Forwarded-For with the peer appended.
+    if let Some(l) = rec.log.as_mut() {
+        l.authority = up_authority.to_string();
+        l.xff = header_string(&h, &headers::X_FORWARDED_FOR);
+    }
     // The path as sent upstream: the original (a cheap clone) unless rewritten.
     let up_pq: PathAndQuery = match (&new_path, query) {
         (None, _) => pq.clone(),

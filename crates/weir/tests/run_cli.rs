@@ -228,7 +228,10 @@ async fn access_log_lines_in_json_carry_istio_fields() {
     let (v1, v2) = (Backend::start("svc", "v1").await, Backend::start("svc", "v2").await);
     let dir = ConfigDir::new();
     dir.write("services.yaml", &services(&v1, &v2));
-    dir.write("routes.yaml", &route_to("v2").replace("  - route:", "  - name: to-v2\n    route:"));
+    dir.write(
+        "routes.yaml",
+        &route_to("v2").replace("  - route:", "  - name: to-v2\n    rewrite: {authority: svc.internal}\n    route:"),
+    );
     let mut child = Command::new(env!("CARGO_BIN_EXE_weir"))
         .args(["run", "-c"])
         .arg(dir.path())
@@ -255,7 +258,9 @@ async fn access_log_lines_in_json_carry_istio_fields() {
     });
     let ready: serde_json::Value = serde_json::from_str(&rx.recv_timeout(TEST_TIMEOUT).unwrap()).unwrap();
     let mesh = ready["listeners"]["mesh"].as_str().unwrap().to_string();
-    let r = http1_client().get(&format!("http://{mesh}/items?x=1"), "svc", &[("x-request-id", "abc-123")]).await;
+    let r = http1_client()
+        .get(&format!("http://{mesh}/items?x=1"), "svc", &[("x-request-id", "abc-123"), ("x-forwarded-for", "1.2.3.4")])
+        .await;
     assert_eq!(r.status, 200);
     let nr = http1_client().get(&format!("http://{mesh}/"), "nowhere", &[]).await;
     assert_eq!(nr.status, 404);
@@ -266,7 +271,9 @@ async fn access_log_lines_in_json_carry_istio_fields() {
     assert_eq!(a["response_code"], 200);
     assert_eq!(a["response_flags"], "-");
     assert_eq!(a["request_id"], "abc-123");
-    assert_eq!(a["authority"], "svc");
+    // As Envoy logs them: the authority after the route's rewrite, the forwarded chain.
+    assert_eq!(a["authority"], "svc.internal");
+    assert_eq!(a["x_forwarded_for"], "1.2.3.4");
     assert_eq!(a["upstream_host"], format!("127.0.0.1:{}", v2.port()));
     assert_eq!(a["upstream_cluster"], "outbound|80|v2|svc.ns.svc.cluster.local");
     assert_eq!(a["route_name"], "to-v2");
