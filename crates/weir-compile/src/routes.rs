@@ -7,7 +7,7 @@ use std::sync::Arc;
 use base64::Engine;
 use bytes::Bytes;
 use http::{HeaderName, HeaderValue, StatusCode};
-use regex::{Regex, RegexBuilder};
+use regex::Regex;
 use weir_model::types::{
     Destination, HttpMatchRequest, HttpRoute, MatchForm, RedirectPortSelection, StringMatch, VirtualService,
 };
@@ -171,10 +171,7 @@ fn entries(
 }
 
 fn regex(pattern: &str) -> Result<Regex, String> {
-    RegexBuilder::new(&format!("^(?:{pattern})$"))
-        .size_limit(1 << 20)
-        .build()
-        .map_err(|e| format!("regex {pattern:?} does not compile: {e}"))
+    weir_model::re2::compile(pattern, true).map_err(|e| format!("regex {pattern:?} does not compile: {e}"))
 }
 
 pub(crate) fn str_match(sm: &StringMatch) -> Result<StrMatch, String> {
@@ -305,7 +302,7 @@ fn action(route: &HttpRoute, matcher: &HttpMatch, dest_ns: &str, place: &Place, 
     }
     let rewrite = route.rewrite.as_ref().and_then(|rw| {
         if let Some(rr) = &rw.uri_regex_rewrite {
-            let pattern = RegexBuilder::new(&rr.pattern).size_limit(1 << 20).build().ok()?;
+            let pattern = weir_model::re2::compile(&rr.pattern, false).ok()?;
             return Some(PathRewrite::Regex { pattern, replacement: envoy_substitution(&rr.rewrite).into() });
         }
         if rw.uri.is_empty() {

@@ -18,6 +18,7 @@ pub mod host;
 pub mod load;
 pub mod node;
 pub mod path;
+pub mod re2;
 pub mod resource;
 pub mod types;
 pub mod validate;

@@ -1113,6 +1113,20 @@ spec: #<
         fix: ("':path'", "x-path"),
     },
     Case {
+        rule: "C-9 an operation name that is not an HTTP token is only a warning",
+        kind: "VirtualService",
+        body: "
+  hosts: [a]
+  http:
+  - route: [{destination: {host: a}}]
+    headers:
+      response:
+        remove: ['Server Timing'] #<",
+        code: W,
+        path: "spec.http[0].headers.response.remove[0]",
+        fix: ("'Server Timing'", "server-timing"),
+    },
+    Case {
         rule: "C-9 request remove host",
         kind: "VirtualService",
         body: "
@@ -1272,6 +1286,21 @@ spec: #<
         code: E,
         path: "spec.http[0].match[0].authority.regex",
         fix: ("'(a)\\1'", "'(a)+'"),
+    },
+    Case {
+        // RE2's \\w is ASCII: a long repetition of it is small (Istio accepts it).
+        rule: "C-11 an unbalanced regex next to a valid long \\w repetition",
+        kind: "VirtualService",
+        body: "
+  hosts: [a]
+  http:
+  - match:
+    - uri:
+        regex: '^/[\\w-]{1,64}/\\w{30}(' #<
+    route: [{destination: {host: a}}]",
+        code: E,
+        path: "spec.http[0].match[0].uri.regex",
+        fix: ("{30}('", "{30}'"),
     },
     Case {
         rule: "VS-22 null query parameter match",
@@ -1454,6 +1483,21 @@ spec: #<
         fix: ("1500ms", "24h"),
     },
     // --- VS-30 TLS routes ----------------------------------------------------------------------
+    Case {
+        rule: "VS-30 the gateway outbound_ SNI form only on gateway-bound services",
+        kind: "VirtualService",
+        body: "
+  hosts: [outbound_.443_._.app.default.svc.cluster.local]
+  gateways: [mesh]
+  tls:
+  - match:
+    - sniHosts:
+      - outbound_.443_._.app.default.svc.cluster.local #<
+    route: [{destination: {host: app.default.svc.cluster.local, port: {number: 443}}}]",
+        code: E,
+        path: "spec.tls[0].match[0].sniHosts[0]",
+        fix: ("[mesh]", "[cross-network-gateway]"),
+    },
     Case {
         rule: "VS-30 TLS route without match",
         kind: "VirtualService",

@@ -100,8 +100,14 @@ fn server(s: &Server, p: &FieldPath, rep: &mut Report) {
             }
             rules::Proto::Http => {
                 if let Some(t) = &s.tls {
-                    let passthrough = t.effective_mode() == ServerTlsMode::Passthrough;
-                    if !passthrough || has_certificate_fields(t) {
+                    // Istio's test: a passthrough mode and no certificate files; a
+                    // credentialName (often copied with the HTTPS server's block) only
+                    // draws GW-08's "ignored" warning.
+                    let passthrough =
+                        matches!(t.effective_mode(), ServerTlsMode::Passthrough | ServerTlsMode::AutoPassthrough);
+                    let files =
+                        !t.server_certificate.is_empty() || !t.private_key.is_empty() || !t.ca_certificates.is_empty();
+                    if !passthrough || files {
                         rep.error(
                             &p.key("tls"),
                             "a plain-text HTTP server may only use tls for httpsRedirect (no mode, no certificates)",
@@ -186,8 +192,7 @@ const CIPHERS: [&str; 21] = [
     "[ECDHE-RSA-AES128-GCM-SHA256|ECDHE-RSA-CHACHA20-POLY1305]",
 ];
 
-/// The certificate fields: what PASSTHROUGH ignores (GW-08) and what a plain HTTP
-/// server may not set (GW-07).
+/// The certificate fields: what PASSTHROUGH ignores (GW-08).
 fn has_certificate_fields(t: &ServerTlsSettings) -> bool {
     !t.server_certificate.is_empty()
         || !t.private_key.is_empty()

@@ -269,10 +269,6 @@ pub(crate) fn request_set_header_name(name: &str) -> Result<(), String> {
     if name.starts_with(':') && name != ":authority" {
         return Err(format!("pseudo-header {name:?} cannot be set (only :authority)"));
     }
-    let bare = name.strip_prefix(':').unwrap_or(name);
-    if !is_token(bare) {
-        return Err(format!("header name {name:?} is not a valid HTTP header name"));
-    }
     Ok(())
 }
 
@@ -287,51 +283,108 @@ pub(crate) fn header_operation_name(name: &str) -> Result<(), String> {
     if name.eq_ignore_ascii_case("host") {
         return Err("header \"host\" cannot be modified here".into());
     }
-    if !is_token(name) {
-        return Err(format!("header name {name:?} is not a valid HTTP header name"));
-    }
     Ok(())
 }
 
+/// Istio accepts any other operation name, but one that is not an HTTP token cannot
+/// be sent: a warning (weir skips the edit; Envoy would reject the route).
+pub(crate) fn header_operation_token(name: &str) -> Result<(), String> {
+    let bare = name.strip_prefix(':').unwrap_or(name);
+    if bare.is_empty() || is_token(bare) {
+        return Ok(());
+    }
+    Err(format!("header name {name:?} is not a valid HTTP header name; this edit is skipped"))
+}
+
 /// C-10: header values: no control characters but tab, and every `%` either `%%` or
-/// the start of a complete `%VARIABLE%` / `%VARIABLE(arg)%`.
+/// part of a complete `%VARIABLE%` / `%VARIABLE(args)%`, parsed as Envoy's header parser
+/// (and Istio's port of it) parses them: any text between two `%` is a variable name.
 pub(crate) fn header_value(v: &str) -> Result<(), String> {
     if let Some(c) = v.chars().find(|c| c.is_control() && *c != '\t') {
         return Err(format!("header value {v:?} contains the control character {c:?}"));
     }
+    #[derive(PartialEq)]
+    enum St {
+        Literal,
+        Name,
+        ExpectArray,
+        ExpectString,
+        Str,
+        ArrayDelimiterOrEnd,
+        ArgsEnd,
+        VariableEnd,
+    }
     let b = v.as_bytes();
+    let mut st = St::Literal;
     let mut i = 0;
     while i < b.len() {
-        if b[i] != b'%' {
-            i += 1;
-            continue;
-        }
-        if b.get(i + 1) == Some(&b'%') {
-            i += 2;
-            continue;
-        }
-        // A variable: uppercase letters, digits and '_' then optional (...) then '%'.
-        let mut j = i + 1;
-        while j < b.len() && (b[j].is_ascii_uppercase() || b[j].is_ascii_digit() || b[j] == b'_') {
-            j += 1;
-        }
-        if j == i + 1 {
-            return Err(format!("header value {v:?} has an unescaped '%' (write \"%%\" for a literal '%')"));
-        }
-        if b.get(j) == Some(&b'(') {
-            match v[j..].find(")%") {
-                Some(end) => j += end + 1,
+        let c = b[i];
+        st = match st {
+            St::Literal if c == b'%' => match b.get(i + 1) {
                 None => {
-                    return Err(format!("header value {v:?} has an unterminated variable (missing \")%\")"));
+                    return Err(format!(
+                        "header value {v:?} ends with an unescaped '%' (write \"%%\" for a literal '%')"
+                    ));
                 }
-            }
-        }
-        if b.get(j) != Some(&b'%') {
-            return Err(format!(
-                "header value {v:?} has an unterminated variable starting at '%' (write \"%%\" for a literal '%')"
-            ));
-        }
-        i = j + 1;
+                Some(b'%') => {
+                    i += 1;
+                    St::Literal
+                }
+                Some(_) => St::Name,
+            },
+            St::Literal => St::Literal,
+            St::Name => match c {
+                b'%' => St::Literal,
+                b'(' => St::ExpectArray,
+                _ => St::Name,
+            },
+            St::ExpectArray => match c {
+                b'[' => St::ExpectString,
+                b' ' => St::ExpectArray,
+                _ => St::Str,
+            },
+            St::ArrayDelimiterOrEnd => match c {
+                b',' => St::ExpectString,
+                b']' => St::ArgsEnd,
+                b' ' => St::ArrayDelimiterOrEnd,
+                _ => {
+                    return Err(format!("header value {v:?}: expected ',', ']' or a space in the variable's arguments"));
+                }
+            },
+            St::ExpectString => match c {
+                b'"' => St::Str,
+                b' ' => St::ExpectString,
+                _ => return Err(format!("header value {v:?}: expected '\"' in the variable's arguments")),
+            },
+            St::Str => match c {
+                b'\\' if i + 1 >= b.len() => {
+                    return Err(format!("header value {v:?}: unterminated backslash in the variable's arguments"));
+                }
+                b'\\' => {
+                    i += 1;
+                    St::Str
+                }
+                b')' => St::VariableEnd,
+                b'"' => St::ArrayDelimiterOrEnd,
+                _ => St::Str,
+            },
+            St::ArgsEnd => match c {
+                b')' => St::VariableEnd,
+                b' ' => St::ArgsEnd,
+                _ => return Err(format!("header value {v:?}: expected ')' after the variable's arguments")),
+            },
+            St::VariableEnd => match c {
+                b'%' => St::Literal,
+                b' ' => St::VariableEnd,
+                _ => return Err(format!("header value {v:?}: expected '%' to close the variable")),
+            },
+        };
+        i += 1;
+    }
+    if st != St::Literal {
+        return Err(format!(
+            "header value {v:?} has an unterminated variable starting at '%' (write \"%%\" for a literal '%')"
+        ));
     }
     Ok(())
 }
@@ -344,15 +397,7 @@ pub(crate) fn regex(re: &str) -> Result<(), String> {
     if re.len() > 1024 {
         return Err(format!("regex is {} characters long; the limit is 1024", re.len()));
     }
-    regex::RegexBuilder::new(re)
-        .size_limit(1 << 20)
-        .build()
-        .map(|_| ())
-        .map_err(|e| format!("regex {re:?} does not compile as RE2: {}", first_line(&e.to_string())))
-}
-
-fn first_line(s: &str) -> String {
-    s.lines().rfind(|l| !l.trim().is_empty()).unwrap_or(s).trim().trim_start_matches("error: ").to_string()
+    crate::re2::compile(re, false).map(|_| ()).map_err(|e| format!("regex {re:?} does not compile as RE2: {e}"))
 }
 
 /// C-13: the protocol names Istio knows (case-insensitive).
@@ -453,6 +498,26 @@ pub(crate) fn base64_len(s: &str) -> Result<usize, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn header_values_parse_like_envoy() {
+        for ok in [
+            "plain",
+            "100%%",
+            "%HOSTNAME%",
+            "a %REQ(x-id)% b",
+            "/a%2Fb%2Fc",
+            "%hostname%",
+            "%START_TIME(%s)%",
+            "%PER_REQUEST_STATE([\"a\", \"b\"])%",
+            "",
+        ] {
+            assert!(header_value(ok).is_ok(), "{ok}: {:?}", header_value(ok));
+        }
+        for bad in ["50%off", "100%", "%HOSTNAME", "%X([\"a\" x])%", "%X([a])%", "%X(a) b%", "a\nb"] {
+            assert!(header_value(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn wildcard_domain_follows_istio() {

@@ -367,12 +367,22 @@ fn header_ops(ops: &crate::types::HeaderOperations, request: bool, p: &FieldPath
                 if request { rules::request_set_header_name(name) } else { rules::header_operation_name(name) };
             if let Err(e) = name_ok {
                 rep.error_at_key(&hp, e);
+            } else if let Err(w) = rules::header_operation_token(name) {
+                rep.warn(&hp, w);
             }
             rep.check(&hp, rules::header_value(value));
         }
     }
     for (i, name) in ops.remove.iter().enumerate() {
-        rep.check(&p.key("remove").index(i), rules::header_operation_name(name));
+        let ip = p.key("remove").index(i);
+        match rules::header_operation_name(name) {
+            Err(e) => rep.error(&ip, e),
+            Ok(()) => {
+                if let Err(w) = rules::header_operation_token(name) {
+                    rep.warn(&ip, w);
+                }
+            }
+        }
     }
 }
 
@@ -645,9 +655,15 @@ fn tls_match(m: &TlsMatchAttributes, vs: &VirtualService, p: &FieldPath, rep: &m
     if m.sni_hosts.is_empty() {
         rep.error(&p.key("sniHosts"), "a TLS match must have at least one SNI host");
     }
+    // On a VirtualService bound only to gateways, the gateway's `outbound_.<port>_.
+    // <subset>_.<host>` SNI form is allowed, as in `hosts` (VS-30).
+    let gateway_only = !vs.gateways.is_empty() && !vs.gateways.iter().any(|g| g == MESH);
     for (i, sni) in m.sni_hosts.iter().enumerate() {
         let sp = p.key("sniHosts").index(i);
-        if let Err(e) = rules::wildcard_domain(sni) {
+        let sni_form = gateway_only && sni.starts_with("outbound_.");
+        if let Err(e) = rules::wildcard_domain(sni)
+            && !sni_form
+        {
             if rules::is_ip(sni) {
                 rep.warn(&sp, format!("SNI host {sni:?} is an IP address, which goes against the SNI spec; most clients do not send it"));
             } else {
