@@ -25,6 +25,8 @@ pub(crate) struct Finished {
     pub bytes: u64,
     /// True at end-of-stream; false when dropped or failed before the end.
     pub complete: bool,
+    /// True when the stream itself failed (as opposed to being dropped unfinished).
+    pub failed: bool,
     /// `grpc-status` seen in trailers, if any.
     pub grpc_status: Option<u16>,
     /// The upstream HTTP/1.1 connection the body came on, to go back to its pool.
@@ -86,13 +88,13 @@ impl ProxyBody {
         self.done = Some(c);
     }
 
-    fn finish(&mut self, complete: bool) {
+    fn finish(&mut self, complete: bool, failed: bool) {
         if let Some(c) = self.done.take() {
             let conn = match &mut self.inner {
                 Inner::Upstream(_, conn) => conn.take(),
                 _ => None,
             };
-            c.finish(Finished { bytes: self.bytes, complete, grpc_status: self.grpc_status, conn });
+            c.finish(Finished { bytes: self.bytes, complete, failed, grpc_status: self.grpc_status, conn });
         }
     }
 
@@ -139,13 +141,13 @@ impl Body for ProxyBody {
                     this.grpc_status = t.get("grpc-status").and_then(|v| v.to_str().ok()?.parse().ok());
                 }
             }
-            Some(Err(_)) => this.finish(false),
-            None => this.finish(true),
+            Some(Err(_)) => this.finish(false, true),
+            None => this.finish(true, false),
         }
         // A body whose last data frame arrived may never be polled again: finish
         // when the inner stream says it is done.
         if this.done.is_some() && polled.as_ref().is_some_and(|r| r.is_ok()) && this.is_end_stream_inner() {
-            this.finish(true);
+            this.finish(true, false);
         }
         Poll::Ready(polled)
     }
@@ -174,7 +176,9 @@ impl ProxyBody {
 
 impl Drop for ProxyBody {
     fn drop(&mut self) {
-        let complete = self.is_end_stream_inner();
-        self.finish(complete);
+        // An in-memory body dropped unread is a HEAD response (or a client gone before a
+        // local reply): not an interrupted stream.
+        let complete = self.is_end_stream_inner() || matches!(self.inner, Inner::Full(_));
+        self.finish(complete, false);
     }
 }

@@ -101,51 +101,84 @@ struct Done {
 }
 
 impl Completion for Done {
-    fn finish(self: Box<Self>, how: Finished) {
-        let Done { conn, rec, pooled, _in_flight } = *self;
+    fn finish(self: Box<Self>, mut how: Finished) {
+        let Done { conn, mut rec, pooled, _in_flight } = *self;
         if how.complete
-            && let (Some((ep, max)), Some(c)) = (pooled, how.conn)
+            && let (Some((ep, max)), Some(c)) = (pooled, how.conn.take())
         {
             ep.pool().give_back(c, max);
         }
-        let duration = rec.started.elapsed();
-        let shared = &conn.shared;
-        let dest = rec.dest.clone().unwrap_or_else(|| Arc::new(DestLabels::unknown("")));
-        let request_bytes = rec.request_bytes.as_ref().map_or(0, |b| b.load(Ordering::Relaxed));
-        shared.metrics.record(&Observation {
-            dest,
-            code: rec.code,
-            flags: rec.flags,
-            grpc: rec.grpc,
-            grpc_status: how.grpc_status.or(rec.grpc_status),
-            duration_ms: duration.as_secs_f64() * 1000.0,
-            request_bytes,
-            response_bytes: how.bytes,
-        });
-        if let Some(l) = rec.log {
-            shared.access_log.log(&Entry {
-                start: Some(rec.start),
-                method: l.method,
-                path: l.path,
-                protocol: l.protocol,
-                code: rec.code,
-                flags: rec.flags.render(),
-                details: rec.details,
-                bytes_received: request_bytes,
-                bytes_sent: how.bytes,
-                duration_ms: duration.as_millis() as u64,
-                upstream_service_time: rec.upstream_service_time,
-                xff: l.xff,
-                user_agent: l.user_agent,
-                request_id: l.request_id,
-                authority: l.authority,
-                upstream_host: rec.upstream_host.map(|h| h.to_string()),
-                upstream_cluster: l.upstream_cluster,
-                downstream_local: conn.local.to_string(),
-                downstream_remote: conn.peer.to_string(),
-                route_name: l.route_name,
+        if !how.complete {
+            // The response did not reach its end: the upstream body failed (UC), or the
+            // client went away and the body was dropped (DC).
+            rec.flags.insert(if how.failed {
+                Flags::UPSTREAM_CONNECTION_TERMINATION
+            } else {
+                Flags::DOWNSTREAM_CONNECTION_TERMINATION
             });
         }
+        emit(&conn, rec, &how);
+    }
+}
+
+/// A request whose response was never produced because the client went away while it
+/// waited (hyper drops the handler): recorded with response code 0 and `DC`, as Envoy
+/// logs it.
+struct Abandoned {
+    conn: Arc<ConnCtx>,
+    rec: Option<Record>,
+}
+
+impl Drop for Abandoned {
+    fn drop(&mut self) {
+        if let Some(mut rec) = self.rec.take() {
+            rec.code = 0;
+            rec.flags.insert(Flags::DOWNSTREAM_CONNECTION_TERMINATION);
+            rec.details = "downstream_remote_disconnect";
+            emit(&self.conn, rec, &Finished::default());
+        }
+    }
+}
+
+/// Metrics and the access log line for a finished (or abandoned) request.
+fn emit(conn: &ConnCtx, rec: Record, how: &Finished) {
+    let duration = rec.started.elapsed();
+    let shared = &conn.shared;
+    let dest = rec.dest.clone().unwrap_or_else(|| Arc::new(DestLabels::unknown("")));
+    let request_bytes = rec.request_bytes.as_ref().map_or(0, |b| b.load(Ordering::Relaxed));
+    shared.metrics.record(&Observation {
+        dest,
+        code: rec.code,
+        flags: rec.flags,
+        grpc: rec.grpc,
+        grpc_status: how.grpc_status.or(rec.grpc_status),
+        duration_ms: duration.as_secs_f64() * 1000.0,
+        request_bytes,
+        response_bytes: how.bytes,
+    });
+    if let Some(l) = rec.log {
+        shared.access_log.log(&Entry {
+            start: Some(rec.start),
+            method: l.method,
+            path: l.path,
+            protocol: l.protocol,
+            code: rec.code,
+            flags: rec.flags.render(),
+            details: rec.details,
+            bytes_received: request_bytes,
+            bytes_sent: how.bytes,
+            duration_ms: duration.as_millis() as u64,
+            upstream_service_time: rec.upstream_service_time,
+            xff: l.xff,
+            user_agent: l.user_agent,
+            request_id: l.request_id,
+            authority: l.authority,
+            upstream_host: rec.upstream_host.map(|h| h.to_string()),
+            upstream_cluster: l.upstream_cluster,
+            downstream_local: conn.local.to_string(),
+            downstream_remote: conn.peer.to_string(),
+            route_name: l.route_name,
+        });
     }
 }
 
@@ -207,7 +240,7 @@ pub(crate) async fn handle(req: Request<Incoming>, conn: Arc<ConnCtx>) -> Result
         route_name: None,
         upstream_cluster: None,
     });
-    let mut rec = Record {
+    let rec = Record {
         started,
         start,
         grpc,
@@ -221,19 +254,37 @@ pub(crate) async fn handle(req: Request<Incoming>, conn: Arc<ConnCtx>) -> Result
         request_bytes,
         log,
     };
-    let outcome = match authority {
-        None => Outcome::Local(Local::BAD_REQUEST),
-        Some(authority) => route_and_forward(&conn, &snapshot, parts, body, authority.as_str(), &mut rec).await,
+    let mut guard = Abandoned { conn: conn.clone(), rec: Some(rec) };
+    let rec = guard.rec.as_mut().expect("set above");
+    let outcome = match (authority, request_defect(&parts)) {
+        (_, Some(l)) => Outcome::Local(l),
+        (None, None) => Outcome::Local(Local::BAD_REQUEST),
+        (Some(authority), None) => route_and_forward(&conn, &snapshot, parts, body, authority.as_str(), rec).await,
     };
     let (mut resp, pooled, in_flight) = match outcome {
-        Outcome::Local(l) => (local_reply(l, &mut rec), None, None),
+        Outcome::Local(l) => (local_reply(l, rec), None, None),
         Outcome::Response { resp, pooled, in_flight } => (resp, pooled, in_flight),
     };
     resp.headers_mut().insert(header::SERVER, conn.server_header());
     rec.code = resp.status().as_u16();
+    let rec = guard.rec.take().expect("set above");
     let done = Done { conn, rec, pooled, _in_flight: in_flight };
     resp.body_mut().set_on_finish(Box::new(done));
     Ok(resp)
+}
+
+/// What Envoy refuses before routing: two Host lines, a transfer coding other than
+/// chunked; and CONNECT, which no route matches (Istio configures no CONNECT matcher:
+/// 404 NR). The HTTP parser has already settled Content-Length beside chunked.
+fn request_defect(parts: &Parts) -> Option<Local> {
+    if parts.method == http::Method::CONNECT {
+        return Some(Local::NO_ROUTE);
+    }
+    if parts.headers.get_all(header::HOST).iter().nth(1).is_some() {
+        return Some(Local::DUPLICATE_HOST);
+    }
+    let te = parts.headers.get(header::TRANSFER_ENCODING)?;
+    (!te.as_bytes().trim_ascii().eq_ignore_ascii_case(b"chunked")).then_some(Local::UNSUPPORTED_TRANSFER_ENCODING)
 }
 
 /// A local reply for `l`, with its flag and details recorded.
@@ -433,6 +484,9 @@ async fn forward(
     let mut h = std::mem::take(&mut parts.headers);
     let edge = conn.role == ListenerRole::Gateway;
     headers::strip_hop_by_hop(&mut h);
+    // Envoy answers `Expect: 100-continue` itself (hyper sends the 100 when the body is
+    // first read) and does not pass the expectation on.
+    h.remove(header::EXPECT);
     if edge {
         headers::strip_envoy_internal(&mut h);
     }
@@ -480,12 +534,17 @@ async fn forward(
     } else {
         Uri::from(up_pq)
     };
+    // The upstream gets the authority the request was routed by (or its rewrite), never
+    // a different Host the client also sent (h2 `host` beside `:authority`, or `Host`
+    // beside an absolute-form URI).
     if use_h2 {
         h.remove(header::HOST);
-    } else if (new_authority.is_some() || !h.contains_key(header::HOST))
-        && let Ok(v) = HeaderValue::from_str(up_authority)
-    {
-        h.insert(header::HOST, v);
+    } else {
+        let mut hosts = h.get_all(header::HOST).iter();
+        let same = matches!((hosts.next(), hosts.next()), (Some(v), None) if v.as_bytes() == up_authority.as_bytes());
+        if !same && let Ok(v) = HeaderValue::from_str(up_authority) {
+            h.insert(header::HOST, v);
+        }
     }
     let mut req = Request::new(body);
     *req.method_mut() = parts.method.clone();
@@ -527,6 +586,13 @@ async fn forward(
             f.timeout.map(|t| t.saturating_sub(upstream_started.elapsed())),
         );
         match sent.await {
+            // Envoy refuses a response with both Content-Length and Transfer-Encoding.
+            Ok((resp, _))
+                if resp.headers().contains_key(header::TRANSFER_ENCODING)
+                    && resp.headers().contains_key(header::CONTENT_LENGTH) =>
+            {
+                return route_reply(Local::UPSTREAM_PROTOCOL_ERROR, rec, &edits, &tctx);
+            }
             Ok((mut resp, pooled)) => {
                 rec.upstream_service_time = Some(upstream_started.elapsed().as_millis() as u64);
                 let status = resp.status();
@@ -562,7 +628,7 @@ async fn forward(
                 tracing::debug!(upstream = %ep.host, %reason, "upstream exchange failed");
                 let (local, back) = match e {
                     UpstreamError::Connect(_, r) => (Local::CONNECT_FAILURE, Some(r)),
-                    UpstreamError::Reset(_, r) => (Local::UPSTREAM_RESET, r),
+                    UpstreamError::Reset(err, r) => (reset_reply(&err), r),
                 };
                 match back {
                     Some(r) if attempt <= retries => {
@@ -580,6 +646,19 @@ async fn forward(
                 }
             }
         }
+    }
+}
+
+/// The reply for an exchange that failed after the request was handed to the
+/// connection: an invalid response is the upstream's protocol error (502 UPE), a
+/// request body that failed is the downstream's fault, anything else a reset (503 UC).
+fn reset_reply(err: &hyper::Error) -> Local {
+    if err.is_parse() || err.is_parse_status() {
+        Local::UPSTREAM_PROTOCOL_ERROR
+    } else if err.is_user() {
+        Local::DOWNSTREAM_BODY_ERROR
+    } else {
+        Local::UPSTREAM_RESET
     }
 }
 

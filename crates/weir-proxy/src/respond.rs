@@ -58,6 +58,35 @@ impl Local {
         details: "path_normalization_failed",
         body: "Bad Request",
     };
+    /// More than one `Host` line (RFC 9112 §3.2: a server must answer 400).
+    pub(crate) const DUPLICATE_HOST: Local = Local {
+        status: StatusCode::BAD_REQUEST,
+        flags: Flags::DOWNSTREAM_PROTOCOL_ERROR,
+        details: "http1.codec_error",
+        body: "Bad Request",
+    };
+    /// A transfer coding other than `chunked`.
+    pub(crate) const UNSUPPORTED_TRANSFER_ENCODING: Local = Local {
+        status: StatusCode::NOT_IMPLEMENTED,
+        flags: Flags::DOWNSTREAM_PROTOCOL_ERROR,
+        details: "http1.invalid_transfer_encoding",
+        body: "Not Implemented",
+    };
+    /// The request body failed while it was being sent upstream (client reset or a
+    /// malformed chunk): the fault is downstream.
+    pub(crate) const DOWNSTREAM_BODY_ERROR: Local = Local {
+        status: StatusCode::BAD_REQUEST,
+        flags: Flags::DOWNSTREAM_PROTOCOL_ERROR,
+        details: "downstream_request_body_error",
+        body: "Bad Request",
+    };
+    /// The upstream answered with something that is not valid HTTP.
+    pub(crate) const UPSTREAM_PROTOCOL_ERROR: Local = Local {
+        status: StatusCode::BAD_GATEWAY,
+        flags: Flags::UPSTREAM_PROTOCOL_ERROR,
+        details: "upstream_reset_before_response_started{protocol_error}",
+        body: "upstream connect error or disconnect/reset before headers. reset reason: protocol error",
+    };
     pub(crate) const BAD_REQUEST: Local = Local {
         status: StatusCode::BAD_REQUEST,
         flags: Flags::DOWNSTREAM_PROTOCOL_ERROR,

@@ -466,6 +466,145 @@ async fn hostile_requests_get_clear_errors_and_the_proxy_keeps_serving() {
     assert_eq!(http1_client().get(&h.mesh_url("/"), "svc", &[]).await.status, 200);
 }
 
+/// Sends raw bytes and reads until the proxy closes the connection.
+async fn raw_exchange(addr: std::net::SocketAddr, req: &[u8]) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(req).await.unwrap();
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(TEST_TIMEOUT, s.read_to_end(&mut out)).await.expect("the proxy closed in time");
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// What Envoy refuses before routing never reaches the upstream: two Host lines, a
+/// transfer coding other than chunked, CONNECT. (Content-Length beside chunked is
+/// settled by the HTTP parser: the body is read as chunked and the connection closed,
+/// as RFC 9112 §6.3 allows.) And the
+/// upstream always gets the authority the request was routed by.
+#[tokio::test]
+async fn ambiguous_requests_are_refused_and_the_routed_host_goes_upstream() {
+    let b = Backend::start("svc", "v1").await;
+    let yaml = format!("{}{}", service("svc", "ns", "HTTP", &[&b]), route_all("svc", "ns"));
+    let h = Harness::start(&yaml, Some("ns")).await;
+    let cases: [(&[u8], &str); 3] = [
+        (b"GET / HTTP/1.1\r\nHost: svc\r\nHost: evil\r\nConnection: close\r\n\r\n", "HTTP/1.1 400"),
+        (
+            b"POST / HTTP/1.1\r\nHost: svc\r\nTransfer-Encoding: gzip, chunked\r\nConnection: close\r\n\r\n0\r\n\r\n",
+            "HTTP/1.1 501",
+        ),
+        (b"CONNECT svc:80 HTTP/1.1\r\nHost: svc:80\r\nConnection: close\r\n\r\n", "HTTP/1.1 404"),
+    ];
+    for (req, want) in cases {
+        let resp = raw_exchange(h.mesh(), req).await;
+        assert!(resp.starts_with(want), "{:?} -> {resp}", String::from_utf8_lossy(&req[..req.len().min(50)]));
+    }
+    assert_eq!(b.hits(), 0, "none of them reached the upstream");
+    // Absolute form routes by the URI's authority, and that is the Host sent upstream.
+    let resp =
+        raw_exchange(h.mesh(), b"GET http://svc.ns/x HTTP/1.1\r\nHost: other\r\nConnection: close\r\n\r\n").await;
+    assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
+    assert!(resp.contains(r#""host":"svc.ns""#), "{resp}");
+    // An Expect header is answered by the proxy, not passed on.
+    let resp = raw_exchange(
+        h.mesh(),
+        b"POST /e HTTP/1.1\r\nHost: svc\r\nExpect: 100-continue\r\nContent-Length: 2\r\nConnection: close\r\n\r\nhi",
+    )
+    .await;
+    assert!(resp.contains("200 OK") && !resp.contains("\"expect\""), "{resp}");
+}
+
+/// An upstream that answers every request with the same raw bytes, then closes.
+async fn raw_upstream(response: &'static [u8]) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = l.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = l.accept().await {
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 4096];
+                let mut seen = Vec::new();
+                while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match s.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => seen.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let _ = s.write_all(response).await;
+            });
+        }
+    });
+    port
+}
+
+/// Responses that are not valid HTTP are the upstream's protocol error: 502 with the
+/// UPE flag, as Envoy reports them.
+#[tokio::test]
+async fn invalid_upstream_responses_are_502_upe() {
+    let bad_status = raw_upstream(b"HTTP/1.1 abc OK\r\ncontent-length: 0\r\n\r\n").await;
+    let both = raw_upstream(
+        b"HTTP/1.1 200 OK\r\ncontent-length: 3\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+    )
+    .await;
+    let mut yaml = String::new();
+    for (name, port) in [("bad", bad_status), ("both", both)] {
+        yaml.push_str(&format!(
+            "apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {{name: {name}, namespace: ns}}
+spec:
+  hosts: [{name}.ns.svc.cluster.local]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  ports: [{{number: 80, name: http, protocol: HTTP}}]
+  endpoints: [{{address: 127.0.0.1, ports: {{http: {port}}}}}]
+---
+"
+        ));
+    }
+    let h = Harness::start(&yaml, Some("ns")).await;
+    let c = http1_client();
+    for host in ["bad", "both"] {
+        let r = c.get(&h.mesh_url("/"), host, &[]).await;
+        assert_eq!(r.status, 502, "{host}: {}", r.text());
+    }
+    let metrics = c.get(&h.admin_url("/stats/prometheus"), "", &[]).await.text();
+    let upe = metrics
+        .lines()
+        .filter(|l| l.starts_with("istio_requests_total{") && l.contains("response_flags=\"UPE\""))
+        .count();
+    assert_eq!(upe, 2, "{metrics}");
+}
+
+/// A client that leaves while its request waits on the upstream is recorded as Envoy
+/// records it: response code 0 with the DC flag.
+#[tokio::test]
+async fn abandoned_requests_are_recorded_with_dc() {
+    use tokio::io::AsyncWriteExt;
+    let b = Backend::builder("svc", "v1").delay(Duration::from_secs(3)).start().await;
+    let yaml = format!("{}{}", service("svc", "ns", "HTTP", &[&b]), route_all("svc", "ns"));
+    let h = Harness::start(&yaml, Some("ns")).await;
+    let mut s = tokio::net::TcpStream::connect(h.mesh()).await.unwrap();
+    s.write_all(b"GET /slow HTTP/1.1\r\nHost: svc\r\n\r\n").await.unwrap();
+    wait_for(|| b.hits() == 1, TEST_TIMEOUT).await;
+    drop(s);
+    let c = http1_client();
+    let admin = h.admin_url("/stats/prometheus");
+    weir_testkit::wait_for_async(
+        || {
+            let (c, admin) = (c.clone(), admin.clone());
+            async move {
+                c.get(&admin, "", &[]).await.text().lines().any(|l| {
+                    l.starts_with("istio_requests_total{")
+                        && l.contains("response_code=\"0\"")
+                        && l.contains("response_flags=\"DC\"")
+                })
+            }
+        },
+        TEST_TIMEOUT,
+    )
+    .await;
+}
+
 #[tokio::test]
 async fn bodiless_responses_keep_the_upstream_connection_reusable() {
     let b = Backend::builder("svc", "v1").status(204).start().await;

@@ -348,7 +348,9 @@ pub(crate) fn header_value(v: &str) -> Result<(), String> {
                 b']' => St::ArgsEnd,
                 b' ' => St::ArrayDelimiterOrEnd,
                 _ => {
-                    return Err(format!("header value {v:?}: expected ',', ']' or a space in the variable's arguments"));
+                    return Err(format!(
+                        "header value {v:?}: expected ',', ']' or a space in the variable's arguments"
+                    ));
                 }
             },
             St::ExpectString => match c {
