@@ -483,7 +483,12 @@ async fn forward(
     // --- the upstream request, built in place from the downstream one ---------------
     let mut h = std::mem::take(&mut parts.headers);
     let edge = conn.role == ListenerRole::Gateway;
+    // A WebSocket upgrade (HTTP/1.1) keeps its Connection/Upgrade pair and tunnels.
+    let websocket = if downstream_version == Version::HTTP_11 { headers::websocket_upgrade(&h) } else { None };
     headers::strip_hop_by_hop(&mut h);
+    if let Some(up) = &websocket {
+        headers::restore_upgrade(&mut h, up.clone());
+    }
     // Envoy answers `Expect: 100-continue` itself (hyper sends the 100 when the body is
     // first read) and does not pass the expectation on.
     h.remove(header::EXPECT);
@@ -507,10 +512,16 @@ async fn forward(
     if let Some(t) = f.timeout {
         h.insert(headers::X_ENVOY_EXPECTED_RQ_TIMEOUT_MS.clone(), HeaderValue::from(t.as_millis() as u64));
     }
-    let use_h2 = match cluster.spec.protocol {
-        UpstreamProtocol::Http2 => true,
-        UpstreamProtocol::Http1 => false,
-        UpstreamProtocol::ClientProtocol => downstream_version == Version::HTTP_2,
+    let use_h2 = websocket.is_none()
+        && match cluster.spec.protocol {
+            UpstreamProtocol::Http2 => true,
+            UpstreamProtocol::Http1 => false,
+            UpstreamProtocol::ClientProtocol => downstream_version == Version::HTTP_2,
+        };
+    let mode = match (use_h2, &websocket) {
+        (true, _) => Mode::H2,
+        (false, Some(_)) => Mode::Upgrade,
+        (false, None) => Mode::H1,
     };
     let up_authority: &str = new_authority.as_ref().and_then(|a| a.to_str().ok()).unwrap_or(authority);
     // Envoy's access log reads the request headers after the router edited them: the
@@ -580,7 +591,7 @@ async fn forward(
         let limits = &cluster.spec.limits;
         let sent = send_upstream(
             &ep,
-            use_h2,
+            mode,
             limits.connect_timeout,
             req,
             f.timeout.map(|t| t.saturating_sub(upstream_started.elapsed())),
@@ -596,8 +607,20 @@ async fn forward(
             Ok((mut resp, pooled)) => {
                 rec.upstream_service_time = Some(upstream_started.elapsed().as_millis() as u64);
                 let status = resp.status();
+                if status == StatusCode::SWITCHING_PROTOCOLS
+                    && websocket.is_some()
+                    && let Some(down) = parts.extensions.remove::<hyper::upgrade::OnUpgrade>()
+                {
+                    tokio::spawn(tunnel(down, hyper::upgrade::on(&mut resp)));
+                }
+                let switched = (status == StatusCode::SWITCHING_PROTOCOLS)
+                    .then(|| resp.headers().get(header::UPGRADE).cloned())
+                    .flatten();
                 let rh = resp.headers_mut();
                 headers::strip_hop_by_hop(rh);
+                if let Some(up) = switched {
+                    headers::restore_upgrade(rh, up);
+                }
                 headers::apply_response(rh, status, &f.headers, &tctx);
                 headers::apply_response(rh, status, &dest.headers, &tctx);
                 if rec.grpc {
@@ -686,19 +709,38 @@ enum Failure {
     Timeout,
 }
 
+/// How a request travels upstream.
+#[derive(Clone, Copy)]
+enum Mode {
+    /// A pooled HTTP/1.1 connection.
+    H1,
+    /// The endpoint's HTTP/2 connection.
+    H2,
+    /// A dedicated HTTP/1.1 connection that may switch protocols (WebSocket).
+    Upgrade,
+}
+
+/// Copies bytes both ways between the client and the upstream once both sides have
+/// switched protocols; ends when either side closes.
+async fn tunnel(down: hyper::upgrade::OnUpgrade, up: hyper::upgrade::OnUpgrade) {
+    let (Ok(down), Ok(up)) = tokio::join!(down, up) else { return };
+    let (mut down, mut up) = (hyper_util::rt::TokioIo::new(down), hyper_util::rt::TokioIo::new(up));
+    let _ = tokio::io::copy_bidirectional(&mut down, &mut up).await;
+}
+
 /// One exchange with one endpoint, bounded by what is left of the route timeout.
 async fn send_upstream(
     ep: &Arc<EndpointState>,
-    h2: bool,
+    mode: Mode,
     connect_timeout: Duration,
     req: Request<ProxyBody>,
     timeout: Option<Duration>,
 ) -> Result<(Response<Incoming>, Option<Box<H1Conn>>), Failure> {
     let fut = async {
-        if h2 {
-            ep.pool().send_h2(&ep.address, connect_timeout, req).await.map(|r| (r, None))
-        } else {
-            ep.pool().send_h1(&ep.address, connect_timeout, req).await.map(|(r, c)| (r, Some(c)))
+        match mode {
+            Mode::H2 => ep.pool().send_h2(&ep.address, connect_timeout, req).await.map(|r| (r, None)),
+            Mode::H1 => ep.pool().send_h1(&ep.address, connect_timeout, req).await.map(|(r, c)| (r, Some(c))),
+            Mode::Upgrade => ep.pool().send_upgrade(&ep.address, connect_timeout, req).await.map(|r| (r, None)),
         }
     };
     match timeout {

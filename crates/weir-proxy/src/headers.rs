@@ -49,6 +49,23 @@ pub(crate) fn strip_hop_by_hop(h: &mut HeaderMap) {
     }
 }
 
+/// The `Upgrade` value of a WebSocket upgrade request (`Connection: upgrade` and
+/// `Upgrade: websocket`), the one upgrade Istio enables.
+pub(crate) fn websocket_upgrade(h: &HeaderMap) -> Option<HeaderValue> {
+    let up = h.get(header::UPGRADE)?;
+    let asks = h
+        .get_all(header::CONNECTION)
+        .iter()
+        .any(|v| v.to_str().unwrap_or("").split(',').any(|t| t.trim().eq_ignore_ascii_case("upgrade")));
+    (asks && up.as_bytes().eq_ignore_ascii_case(b"websocket")).then(|| up.clone())
+}
+
+/// Puts back the two headers that carry an upgrade across the proxy.
+pub(crate) fn restore_upgrade(h: &mut HeaderMap, upgrade: HeaderValue) {
+    h.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+    h.insert(header::UPGRADE, upgrade);
+}
+
 /// Removes Envoy control headers from a request arriving at the edge (a gateway treats
 /// its clients as external), as Envoy does with `use_remote_address`.
 pub(crate) fn strip_envoy_internal(h: &mut HeaderMap) {

@@ -175,6 +175,35 @@ impl Pool {
         }
     }
 
+    /// Sends a request that asks to switch protocols (a WebSocket upgrade) on a
+    /// dedicated HTTP/1.1 connection: it is never pooled, and a task of its own drives it
+    /// until a `101` hands the socket over to the tunnel.
+    pub(crate) async fn send_upgrade(
+        &self,
+        addr: &Address,
+        connect_timeout: Duration,
+        req: Request<ProxyBody>,
+    ) -> Result<Response<Incoming>, UpstreamError> {
+        let stream = match connect(addr, connect_timeout).await {
+            Ok(s) => s,
+            Err(e) => return Err(UpstreamError::Connect(e, req)),
+        };
+        let (mut sender, conn) = match http1::Builder::new().handshake(TokioIo::new(stream)).await {
+            Ok(x) => x,
+            Err(e) => return Err(UpstreamError::Reset(e, Some(req))),
+        };
+        self.connections.fetch_add(1, Ordering::Relaxed);
+        let counted = Counted(self.connections.clone());
+        tokio::spawn(async move {
+            let _counted = counted;
+            let _ = conn.with_upgrades().await;
+        });
+        sender.try_send_request(req).await.map_err(|mut e| {
+            let r = e.take_message();
+            UpstreamError::Reset(e.into_error(), r)
+        })
+    }
+
     /// Returns a connection whose exchange completed; it is dropped (closed) when it
     /// has served `max_uses` requests (0 = unlimited) or the queue is full.
     pub(crate) fn give_back(&self, conn: Box<H1Conn>, max_uses: u32) {

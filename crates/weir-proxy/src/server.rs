@@ -99,7 +99,8 @@ async fn serve(
     drain: CancellationToken,
 ) {
     let service = service_fn(move |req| handle(req, ctx.clone()));
-    let conn = builder.serve_connection(TokioIo::new(stream), service);
+    // With upgrades: a WebSocket handshake hands the socket to the tunnel.
+    let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
     tokio::pin!(conn);
     tokio::select! {
         _ = conn.as_mut() => {}

@@ -575,6 +575,72 @@ spec:
     assert_eq!(upe, 2, "{metrics}");
 }
 
+/// A WebSocket handshake is routed like any request, then the proxy tunnels the bytes
+/// both ways (Istio enables WebSocket upgrades on every listener). The upstream is a raw
+/// socket that answers the handshake with 101 and echoes what follows, upper-cased.
+#[tokio::test]
+async fn websocket_upgrades_tunnel_both_ways() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = l.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        let (mut s, _) = l.accept().await.unwrap();
+        let mut head = Vec::new();
+        let mut buf = [0u8; 1024];
+        while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+            let n = s.read(&mut buf).await.unwrap();
+            assert!(n > 0, "handshake cut short");
+            head.extend_from_slice(&buf[..n]);
+        }
+        let text = String::from_utf8_lossy(&head).to_ascii_lowercase();
+        assert!(text.contains("upgrade: websocket") && text.contains("connection: upgrade"), "{text}");
+        s.write_all(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
+            .await
+            .unwrap();
+        loop {
+            let n = s.read(&mut buf).await.unwrap_or(0);
+            if n == 0 {
+                break;
+            }
+            let up: Vec<u8> = buf[..n].to_ascii_uppercase();
+            s.write_all(&up).await.unwrap();
+        }
+    });
+    let yaml = format!(
+        "apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {{name: ws, namespace: ns}}
+spec:
+  hosts: [ws.ns.svc.cluster.local]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  ports: [{{number: 80, name: http, protocol: HTTP}}]
+  endpoints: [{{address: 127.0.0.1, ports: {{http: {port}}}}}]
+"
+    );
+    let h = Harness::start(&yaml, Some("ns")).await;
+    let mut s = tokio::net::TcpStream::connect(h.mesh()).await.unwrap();
+    s.write_all(b"GET /chat HTTP/1.1\r\nHost: ws\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")
+        .await
+        .unwrap();
+    let mut head = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = tokio::time::timeout(TEST_TIMEOUT, s.read(&mut buf)).await.unwrap().unwrap();
+        assert!(n > 0, "proxy closed during the handshake: {}", String::from_utf8_lossy(&head));
+        head.extend_from_slice(&buf[..n]);
+    }
+    let text = String::from_utf8_lossy(&head).to_ascii_lowercase();
+    assert!(text.starts_with("http/1.1 101"), "{text}");
+    assert!(text.contains("upgrade: websocket") && text.contains("connection: upgrade"), "{text}");
+    for msg in [&b"hello"[..], b"second frame"] {
+        s.write_all(msg).await.unwrap();
+        let mut got = vec![0u8; msg.len()];
+        tokio::time::timeout(TEST_TIMEOUT, s.read_exact(&mut got)).await.unwrap().unwrap();
+        assert_eq!(got, msg.to_ascii_uppercase());
+    }
+}
+
 /// A client that leaves while its request waits on the upstream is recorded as Envoy
 /// records it: response code 0 with the DC flag.
 #[tokio::test]
