@@ -76,6 +76,28 @@ impl Default for ProxyConfig {
     }
 }
 
+/// How often each worker looks for pooled connections their peer has closed.
+const SWEEP_EVERY: Duration = Duration::from_secs(2);
+
+/// On one worker, periodically releases that worker's idle upstream connections whose
+/// peer has closed them (see [`pool::Pool::sweep`]).
+async fn sweep_idle(shared: Arc<Shared>, stop: CancellationToken) {
+    let mut tick = tokio::time::interval(SWEEP_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            () = stop.cancelled() => return,
+        }
+        let snapshot = shared.snapshot.load();
+        for cluster in &snapshot.clusters {
+            for ep in &cluster.endpoints {
+                ep.pool().sweep();
+            }
+        }
+    }
+}
+
 /// Decides where a table listener binds; tests map gateway ports to port 0.
 pub type Binder = Arc<dyn Fn(&weir_table::Listener) -> SocketAddr + Send + Sync>;
 
@@ -148,13 +170,17 @@ impl Proxy {
             access_log: AccessLog::new(config.access_log),
             hostname: config.hostname.clone(),
         });
+        let stop = CancellationToken::new();
+        for handle in workers.handles() {
+            handle.spawn(sweep_idle(shared.clone(), stop.clone()));
+        }
         Arc::new(Proxy {
             shared,
             workers,
             config,
             binder,
             running: Mutex::new(HashMap::new()),
-            stop: CancellationToken::new(),
+            stop,
             tracker: TaskTracker::new(),
             ready: AtomicBool::new(false),
         })

@@ -274,6 +274,27 @@ impl Pool {
         }
     }
 
+    /// Drops idle connections the peer has closed (or that failed): each is polled once,
+    /// so a close is read and the socket released instead of waiting in CLOSE_WAIT
+    /// until the connection's next use. Runs on this pool's worker.
+    pub(crate) fn sweep(&self) {
+        let n = self.idle_len.load(Ordering::Relaxed);
+        if n == 0 {
+            return;
+        }
+        // Nothing waits on these connections: the next request that takes one polls it
+        // with its own waker.
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        for _ in 0..n {
+            let Some(mut conn) = self.idle.pop() else { break };
+            if conn.drive(&mut cx) && !conn.sender.is_closed() {
+                self.idle.push(conn);
+            } else {
+                self.idle_len.fetch_sub(1, Ordering::Relaxed);
+            }
+        }
+    }
+
     /// Idle HTTP/1.1 connections (for `/clusters`).
     pub(crate) fn idle(&self) -> usize {
         self.idle_len.load(Ordering::Relaxed)

@@ -59,6 +59,11 @@ impl Workers {
         self.handles.len()
     }
 
+    /// Every worker's event loop.
+    pub(crate) fn handles(&self) -> &[Handle] {
+        &self.handles
+    }
+
     /// The next worker, round robin.
     pub(crate) fn next(&self) -> &Handle {
         let i = self.next.fetch_add(1, Ordering::Relaxed) % self.handles.len();

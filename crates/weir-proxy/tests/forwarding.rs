@@ -641,6 +641,65 @@ spec:
     }
 }
 
+/// A pooled connection the upstream closes while idle is released (not left in
+/// CLOSE_WAIT until its next use), and the next request still succeeds.
+#[tokio::test]
+async fn idle_connections_closed_by_the_upstream_are_released() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = l.local_addr().unwrap().port();
+    let close = std::sync::Arc::new(tokio::sync::Notify::new());
+    let close_signal = close.clone();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = l.accept().await {
+            let close = close_signal.clone();
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match s.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                // A keep-alive response; the server closes the idle connection when told.
+                let _ = s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok").await;
+                close.notified().await;
+            });
+        }
+    });
+    let yaml = format!(
+        "apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {{name: svc, namespace: ns}}
+spec:
+  hosts: [svc.ns.svc.cluster.local]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  ports: [{{number: 80, name: http, protocol: HTTP}}]
+  endpoints: [{{address: 127.0.0.1, ports: {{http: {port}}}}}]
+"
+    );
+    let h = Harness::start(&yaml, Some("ns")).await;
+    let c = http1_client();
+    assert_eq!(c.get(&h.mesh_url("/"), "svc", &[]).await.text(), "ok");
+    let idle = |text: &str| -> Option<u32> {
+        text.lines().find(|l| l.contains("::cx_idle::"))?.rsplit("::").next()?.parse().ok()
+    };
+    let clusters = h.admin_url("/clusters");
+    assert_eq!(idle(&c.get(&clusters, "", &[]).await.text()), Some(1), "the connection went back to the pool");
+    close.notify_waiters();
+    weir_testkit::wait_for_async(
+        || {
+            let (c, clusters) = (c.clone(), clusters.clone());
+            async move { idle(&c.get(&clusters, "", &[]).await.text()) == Some(0) }
+        },
+        TEST_TIMEOUT,
+    )
+    .await;
+    assert_eq!(c.get(&h.mesh_url("/"), "svc", &[]).await.text(), "ok");
+}
+
 /// A client that leaves while its request waits on the upstream is recorded as Envoy
 /// records it: response code 0 with the DC flag.
 #[tokio::test]
