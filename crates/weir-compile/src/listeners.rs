@@ -117,6 +117,14 @@ pub(crate) fn gateways(
                 bind: l.bind.as_deref().map(Into::into),
                 port: l.port,
                 protocol: l.protocol.as_str().into(),
+                gateways: l
+                    .gateways
+                    .iter()
+                    .filter_map(|g| match g {
+                        GatewayRef::Gateway { namespace, name } => Some(format!("{namespace}/{name}").into()),
+                        GatewayRef::Mesh => None,
+                    })
+                    .collect(),
                 hosts: HostMap::default(),
                 virtual_hosts: Vec::new(),
             };
@@ -175,6 +183,7 @@ pub(crate) fn mesh(
         bind: None,
         port: 0,
         protocol: "HTTP".into(),
+        gateways: Vec::new(),
         hosts: HostMap::default(),
         virtual_hosts: Vec::new(),
     };

@@ -77,7 +77,9 @@ pub fn check_duplicates(resources: &mut Vec<Resource>) -> Vec<Diagnostic> {
                 namespace: Some(key.namespace.clone()),
                 name: Some(key.name.clone()),
                 path: "metadata.name".into(),
-                message: format!("duplicate {key}: it is also defined at {first}; the first definition is used"),
+                message: format!(
+                    "duplicate {key}: it is also defined at {first} (each resource may be defined once; edit or remove one of them)"
+                ),
                 source_line: None,
             });
             false

@@ -541,7 +541,10 @@ fn core_float(t: &str) -> Option<Value> {
 /// The parser appends " at line N, column M"; we print positions ourselves.
 fn strip_position(msg: &str) -> String {
     let msg = msg.trim();
-    let msg = match msg.rfind(" at line ") {
+    // The parser's own position ("at line L column C", "at char N line L column C")
+    // counts from the start of the document, not the file: the diagnostic carries the
+    // file position instead.
+    let msg = match msg.rfind(" at line ").or_else(|| msg.rfind(" at char ")) {
         Some(i) if msg[i..].contains("column") => &msg[..i],
         _ => msg,
     };
@@ -558,6 +561,19 @@ fn strip_position(msg: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parser_positions_are_stripped_from_messages() {
+        assert_eq!(
+            strip_position("did not find expected ',' or '}' at char 166 line 11 column 9"),
+            "did not find expected ',' or '}'"
+        );
+        assert_eq!(
+            strip_position("mapping values are not allowed at line 3 column 2"),
+            "mapping values are not allowed"
+        );
+        assert_eq!(strip_position("error: line 3 column 2: bad"), "bad");
+    }
 
     fn root(text: &str) -> Node {
         let docs = parse_stream(text);

@@ -606,6 +606,9 @@ async fn forward(
             }
             Ok((mut resp, pooled)) => {
                 rec.upstream_service_time = Some(upstream_started.elapsed().as_millis() as u64);
+                // The client gets the version it spoke, whatever the upstream spoke (an
+                // HTTP/1.0 upstream must not turn a keep-alive client into a closing one).
+                *resp.version_mut() = downstream_version;
                 let status = resp.status();
                 if status == StatusCode::SWITCHING_PROTOCOLS
                     && websocket.is_some()

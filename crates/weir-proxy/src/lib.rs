@@ -108,13 +108,30 @@ pub struct BindError {
     pub listener: String,
     /// Address tried.
     pub address: SocketAddr,
+    /// The Gateways whose servers wanted it (empty for the mesh listener).
+    pub gateways: Vec<String>,
     /// Why.
     pub error: std::io::Error,
 }
 
 impl std::fmt::Display for BindError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "listener {} cannot bind {}: {}", self.listener, self.address, self.error)
+        write!(f, "listener {} cannot bind {}: {}", self.listener, self.address, self.error)?;
+        if !self.gateways.is_empty() {
+            write!(
+                f,
+                " (for Gateway {}, served because its selector matches this instance's --labels)",
+                self.gateways.join(", ")
+            )?;
+        }
+        if self.error.kind() == std::io::ErrorKind::PermissionDenied && self.address.port() < 1024 {
+            write!(
+                f,
+                "; ports below 1024 need root or CAP_NET_BIND_SERVICE (setcap cap_net_bind_service=+ep on the weir \
+                 binary), or lower net.ipv4.ip_unprivileged_port_start"
+            )?;
+        }
+        Ok(())
     }
 }
 
@@ -246,7 +263,10 @@ impl Proxy {
                     tracing::info!(listener = %name, address = %bound, "listening");
                     running.insert(name, Running { address: bound, stop, drain });
                 }
-                Err(error) => errors.push(BindError { listener: name, address, error }),
+                Err(error) => {
+                    let gateways = l.gateways.iter().map(|g| g.to_string()).collect();
+                    errors.push(BindError { listener: name, address, gateways, error });
+                }
             }
         }
         self.ready.store(errors.is_empty(), Ordering::Release);
@@ -307,5 +327,25 @@ impl Proxy {
         self.tracker.close();
         let _ = tokio::time::timeout(grace, self.tracker.wait()).await;
         self.stop.cancel();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bind_errors_name_the_gateway_and_hint_at_privileged_ports() {
+        let e = BindError {
+            listener: "0.0.0.0_80".into(),
+            address: SocketAddr::from(([0, 0, 0, 0], 80)),
+            gateways: vec!["default/bookinfo-gateway".into()],
+            error: std::io::Error::from(std::io::ErrorKind::PermissionDenied),
+        };
+        let text = e.to_string();
+        assert!(text.contains("Gateway default/bookinfo-gateway") && text.contains("--labels"), "{text}");
+        assert!(text.contains("CAP_NET_BIND_SERVICE"), "{text}");
+        let busy = BindError { error: std::io::Error::from(std::io::ErrorKind::AddrInUse), ..e };
+        assert!(!busy.to_string().contains("CAP_NET_BIND_SERVICE"));
     }
 }

@@ -575,6 +575,28 @@ spec:
     assert_eq!(upe, 2, "{metrics}");
 }
 
+/// A client speaking HTTP/1.1 gets HTTP/1.1 back even from an HTTP/1.0 upstream.
+#[tokio::test]
+async fn responses_carry_the_client_s_http_version() {
+    let port = raw_upstream(b"HTTP/1.0 200 OK\r\ncontent-length: 2\r\n\r\nok").await;
+    let yaml = format!(
+        "apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {{name: old, namespace: ns}}
+spec:
+  hosts: [old.ns.svc.cluster.local]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  ports: [{{number: 80, name: http, protocol: HTTP}}]
+  endpoints: [{{address: 127.0.0.1, ports: {{http: {port}}}}}]
+"
+    );
+    let h = Harness::start(&yaml, Some("ns")).await;
+    let resp = raw_exchange(h.mesh(), b"GET / HTTP/1.1\r\nHost: old\r\nConnection: close\r\n\r\n").await;
+    assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
+    assert!(resp.ends_with("ok"), "{resp}");
+}
+
 /// A WebSocket handshake is routed like any request, then the proxy tunnels the bytes
 /// both ways (Istio enables WebSocket upgrades on every listener). The upstream is a raw
 /// socket that answers the handshake with 101 and echoes what follows, upper-cased.

@@ -45,6 +45,7 @@ fn listener(n: usize) -> Listener {
         bind: None,
         port: 0,
         protocol: "HTTP".into(),
+        gateways: Vec::new(),
         hosts: HostMap::default(),
         virtual_hosts: Vec::new(),
     };

@@ -60,6 +60,8 @@ pub struct Listener {
     pub port: u16,
     /// Server protocol (`HTTP`, `HTTP2`, `GRPC`...).
     pub protocol: Box<str>,
+    /// The Gateways (`ns/name`) whose servers this listener serves (empty for the mesh).
+    pub gateways: Vec<Box<str>>,
     /// Host -> index into `virtual_hosts`.
     pub hosts: HostMap<usize>,
     /// Virtual hosts.

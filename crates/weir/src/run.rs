@@ -98,7 +98,13 @@ pub(crate) fn instance(args: &Args) -> Instance {
 }
 
 pub(crate) fn proxy_config(args: &Args) -> ProxyConfig {
-    let app = args.labels.get("app").or(args.labels.get("istio")).cloned().unwrap_or_else(|| "unknown".into());
+    // The workload name Istio reports for a gateway is its deployment's,
+    // `istio-ingressgateway` for the default `istio=ingressgateway` labels.
+    let app = match (args.labels.get("app"), args.labels.get("istio")) {
+        (Some(app), _) => app.clone(),
+        (None, Some(istio)) => format!("istio-{istio}"),
+        (None, None) => "unknown".into(),
+    };
     let canonical = weir_proxy::telemetry::canonical(|k| args.labels.get(k).map(String::as_str), &app);
     ProxyConfig {
         mesh_listener: args.mesh_listener,
@@ -171,6 +177,12 @@ pub(crate) async fn serve(args: Args, embedded: Option<Vec<Resource>>) -> ExitCo
             }
         },
     };
+    if resources.is_empty() {
+        tracing::warn!(
+            "no Istio resources found in the configuration (looked for *.yaml, *.yml and *.json); \
+             every request gets 404 until some are added"
+        );
+    }
     let inst = instance(&args);
     let mut version = 1;
     let compiled = weir_compile::compile(resources, &inst, version);
@@ -178,16 +190,19 @@ pub(crate) async fn serve(args: Args, embedded: Option<Vec<Resource>>) -> ExitCo
         tracing::warn!("{}", d.message);
     }
     let proxy = Proxy::new(proxy_config(&args));
-    // Without its admin port weir still serves traffic (another instance may hold
-    // 127.0.0.1:15000); the ready line then says `"admin": null`.
+    // The admin port carries readiness: without it the instance cannot report ready, so
+    // it does not start (like a listener port that cannot be bound).
     let admin = match proxy.serve_admin(args.admin) {
         Ok(a) => {
             tracing::info!(address = %a, "admin");
             Some(a)
         }
         Err(e) => {
-            tracing::error!("cannot bind the admin address {}: {e}; serving without the admin API", args.admin);
-            None
+            tracing::error!(
+                "cannot bind the admin address {}: {e} (another weir may hold it; choose one with --admin ADDR)",
+                args.admin
+            );
+            return ExitCode::from(2);
         }
     };
     let errors = proxy.install(compiled.table);

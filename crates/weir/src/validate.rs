@@ -34,6 +34,16 @@ pub(crate) struct Args {
 pub(crate) fn run(args: &Args) -> ExitCode {
     let (report, io_errors) = weir_source::load_paths(&args.paths);
     let counts = Counts::of(&report.diagnostics);
+    // Read failures first, so the summary is the last thing a reader sees.
+    #[allow(clippy::print_stderr)]
+    {
+        for e in &io_errors {
+            eprintln!("weir: cannot read {e}");
+        }
+        if io_errors.is_empty() && report.resources.is_empty() && report.diagnostics.is_empty() {
+            eprintln!("weir: warning: no resources found (looked for *.yaml, *.yml and *.json files)");
+        }
+    }
     let mut out = std::io::stdout().lock();
     let written = match args.format {
         Format::Human => human(&mut out, &report.diagnostics, counts, report.resources.len(), args.quiet),
@@ -46,12 +56,6 @@ pub(crate) fn run(args: &Args) -> ExitCode {
         },
     };
     drop(out);
-    for e in &io_errors {
-        #[allow(clippy::print_stderr)]
-        {
-            eprintln!("weir: cannot read {e}");
-        }
-    }
     if written.is_err() || !io_errors.is_empty() {
         ExitCode::from(2)
     } else if counts.errors > 0 {

@@ -279,6 +279,10 @@ async fn access_log_lines_in_json_carry_istio_fields() {
     assert_eq!(a["route_name"], "to-v2");
     let b: serde_json::Value = serde_json::from_str(&rx.recv_timeout(TEST_TIMEOUT).unwrap()).unwrap();
     assert_eq!((b["response_code"].as_u64(), b["response_flags"].as_str()), (Some(404), Some("NR")));
+    // The default labels (istio=ingressgateway) name the workload as Istio's gateway.
+    let admin = ready["admin"].as_str().unwrap();
+    let stats = http1_client().get(&format!("http://{admin}/stats/prometheus"), "", &[]).await.text();
+    assert!(stats.contains("source_workload=\"istio-ingressgateway\""), "{stats}");
     let _ = child.kill();
     let _ = child.wait();
 }
