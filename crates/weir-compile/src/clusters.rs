@@ -6,11 +6,12 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use weir_model::types::{
-    ConnectionPoolSettings, H2UpgradePolicy, HttpCookie, LoadBalancerSettings, OutlierDetection, Resolution, SimpleLb,
+    ConnectionPoolSettings, H2UpgradePolicy, HttpCookie, LoadBalancerSettings, OutlierDetection, Resolution,
+    RetryBudget, SimpleLb,
 };
 use weir_table::{
-    Address, Cluster, ClusterId, ClusterRef, ConnectionLimits, Endpoint, HashKey, LbPolicy, OutlierPolicy,
-    UpstreamProtocol,
+    Address, Cluster, ClusterId, ClusterRef, ConnectionLimits, Endpoint, HashKey, Http2Keepalive, LbPolicy,
+    OutlierPolicy, TcpKeepalive, UpstreamProtocol,
 };
 
 use crate::Instance;
@@ -169,6 +170,12 @@ impl<'a> Clusters<'a> {
             }
         };
         let pol = policy::effective(rule.as_ref(), port, subset_def.as_ref());
+        if pol.retry_budget.as_ref().and_then(|b| b.budget_interval).is_some_and(|d| d.as_nanos() > 0) {
+            self.missing.push(format!(
+                "retryBudget.budgetInterval of host {:?} is not applied (Envoy's retry budget counts requests in flight)",
+                svc.host
+            ));
+        }
         let selector = subset_def.as_ref().map(|s| &s.labels);
         let cluster = make_cluster(svc, sp, subset, selector, &pol);
         let id = ClusterId(self.clusters.len());
@@ -231,7 +238,7 @@ fn make_cluster(
         endpoints,
         lb,
         protocol,
-        limits: limits(pol.connection_pool.as_ref()),
+        limits: limits(pol.connection_pool.as_ref(), pol.retry_budget.as_ref()),
         outlier: pol.outlier_detection.as_ref().map(outlier),
     }
 }
@@ -308,17 +315,33 @@ fn positive(v: i32) -> Option<u32> {
     (v > 0).then_some(v as u32)
 }
 
-fn limits(cp: Option<&ConnectionPoolSettings>) -> ConnectionLimits {
-    let mut l = ConnectionLimits::default();
+/// Istio's `applyConnectionPool` (spec §3.6): zero or unset integers keep the
+/// defaults (unlimited); `http.idleTimeout` wins over `tcp.idleTimeout`; `0s` idle
+/// timeouts disable them.
+fn limits(cp: Option<&ConnectionPoolSettings>, budget: Option<&RetryBudget>) -> ConnectionLimits {
+    let mut l = ConnectionLimits {
+        retry_budget: budget.map(|b| weir_table::RetryBudget {
+            percent: b.percent.map_or(20.0, |p| p.value),
+            min_concurrency: if b.min_retry_concurrency > 0 { b.min_retry_concurrency } else { 3 },
+        }),
+        ..ConnectionLimits::default()
+    };
     let Some(cp) = cp else { return l };
+    let nonzero = |d: weir_model::Duration| (d.as_nanos() > 0).then(|| d.to_std());
     if let Some(t) = &cp.tcp {
         l.max_connections = positive(t.max_connections).unwrap_or(l.max_connections);
         if let Some(d) = t.connect_timeout {
             l.connect_timeout = d.to_std();
         }
         if let Some(d) = t.idle_timeout {
-            l.idle_timeout = (d.as_nanos() > 0).then(|| d.to_std());
+            l.idle_timeout = nonzero(d);
         }
+        l.max_connection_duration = t.max_connection_duration.and_then(nonzero);
+        l.tcp_keepalive = t.tcp_keepalive.as_ref().map(|k| TcpKeepalive {
+            time: k.time.and_then(nonzero),
+            interval: k.interval.and_then(nonzero),
+            probes: (k.probes > 0).then_some(k.probes),
+        });
     }
     if let Some(h) = &cp.http {
         l.max_pending_requests = positive(h.http1_max_pending_requests).unwrap_or(l.max_pending_requests);
@@ -327,12 +350,16 @@ fn limits(cp: Option<&ConnectionPoolSettings>) -> ConnectionLimits {
         l.max_requests_per_connection = positive(h.max_requests_per_connection).unwrap_or(0);
         l.max_concurrent_streams = positive(h.max_concurrent_streams).unwrap_or(l.max_concurrent_streams);
         if let Some(d) = h.idle_timeout {
-            l.idle_timeout = Some(d.to_std());
+            l.idle_timeout = nonzero(d);
         }
+        l.http2_keepalive = h.http2_keep_alive.as_ref().and_then(|k| {
+            Some(Http2Keepalive { interval: k.interval.and_then(nonzero)?, timeout: k.timeout.and_then(nonzero)? })
+        });
     }
     l
 }
 
+/// Istio's `applyOutlierDetection` over Envoy's defaults (spec §3.7).
 fn outlier(od: &OutlierDetection) -> OutlierPolicy {
     OutlierPolicy {
         consecutive_5xx: match od.consecutive_5xx_errors {
@@ -341,10 +368,21 @@ fn outlier(od: &OutlierDetection) -> OutlierPolicy {
             Some(n) => Some(n),
         },
         consecutive_gateway_errors: od.effective_gateway_errors().filter(|n| *n > 0),
-        interval: od.interval.map(|d| d.to_std()).unwrap_or(Duration::from_secs(10)),
-        base_ejection_time: od.base_ejection_time.map(|d| d.to_std()).unwrap_or(Duration::from_secs(30)),
-        max_ejection_percent: if od.max_ejection_percent > 0 { od.max_ejection_percent as u32 } else { 10 },
-        min_health_percent: od.min_health_percent.max(0) as u32,
+        split_local_origin: od.split_external_local_origin_errors,
+        consecutive_local_origin_failures: if od.split_external_local_origin_errors {
+            Some(od.consecutive_local_origin_failures.filter(|n| *n > 0).unwrap_or(5))
+        } else {
+            None
+        },
+        error_codes: od.outlier_detection_http_error_codes.iter().filter_map(|c| u16::try_from(*c).ok()).collect(),
+        interval: od.interval.map(|d| d.to_std()).filter(|d| !d.is_zero()).unwrap_or(Duration::from_secs(10)),
+        base_ejection_time: od
+            .base_ejection_time
+            .map(|d| d.to_std())
+            .filter(|d| !d.is_zero())
+            .unwrap_or(Duration::from_secs(30)),
+        max_ejection_percent: if od.max_ejection_percent > 0 { od.max_ejection_percent.min(100) as u32 } else { 10 },
+        min_health_percent: od.min_health_percent.clamp(0, 100) as u32,
     }
 }
 

@@ -9,8 +9,8 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use weir_model::types::{
-    ClientTlsSettings, ConnectionPoolSettings, DestinationRule, LoadBalancerSettings, OutlierDetection, Subset,
-    TrafficPolicy,
+    ClientTlsSettings, ConnectionPoolSettings, DestinationRule, LoadBalancerSettings, OutlierDetection, RetryBudget,
+    Subset, TrafficPolicy,
 };
 
 use crate::hosts::{self, specificity};
@@ -45,6 +45,8 @@ pub struct EffectivePolicy {
     pub outlier_detection: Option<OutlierDetection>,
     /// Upstream TLS.
     pub tls: Option<ClientTlsSettings>,
+    /// Retry budget (a traffic policy's, not port-level).
+    pub retry_budget: Option<RetryBudget>,
 }
 
 /// One entry of a pool: a rule with the rules merged into it.
@@ -248,6 +250,7 @@ fn for_port(tp: &TrafficPolicy, port: u16) -> (EffectivePolicy, bool) {
             connection_pool: pl.connection_pool.clone(),
             outlier_detection: pl.outlier_detection.clone(),
             tls: pl.tls.clone(),
+            retry_budget: tp.retry_budget.clone(),
         };
         return (e, true);
     }
@@ -256,6 +259,7 @@ fn for_port(tp: &TrafficPolicy, port: u16) -> (EffectivePolicy, bool) {
         connection_pool: tp.connection_pool.clone(),
         outlier_detection: tp.outlier_detection.clone(),
         tls: tp.tls.clone(),
+        retry_budget: tp.retry_budget.clone(),
     };
     (e, false)
 }
@@ -281,6 +285,9 @@ pub fn effective(rule: Option<&MergedRule>, port: u16, subset: Option<&Subset>) 
         }
         if sub.tls.is_some() {
             base.tls = sub.tls;
+        }
+        if sub.retry_budget.is_some() {
+            base.retry_budget = sub.retry_budget;
         }
     }
     base

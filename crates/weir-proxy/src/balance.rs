@@ -9,6 +9,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use weir_table::LbPolicy;
 use xxhash_rust::xxh64::xxh64;
 
+use crate::dice;
+
 /// What a balancer needs to know about an endpoint.
 pub(crate) trait Candidate {
     /// Load-balancing weight (>= 1).
@@ -166,7 +168,7 @@ impl Balancer {
         match policy {
             LbPolicy::LeastRequest => Balancer::LeastRequest { cumulative: cumulative(eps) },
             LbPolicy::RoundRobin => {
-                Balancer::RoundRobin { schedule: schedule(eps), next: AtomicUsize::new(rand::random::<u32>() as usize) }
+                Balancer::RoundRobin { schedule: schedule(eps), next: AtomicUsize::new(dice::roll() as usize) }
             }
             LbPolicy::Random => Balancer::Random { cumulative: cumulative(eps) },
             LbPolicy::Passthrough => Balancer::Passthrough,
@@ -178,16 +180,16 @@ impl Balancer {
     /// Picks an endpoint index. `hash` is the request's consistent-hash value, if the
     /// policy hashes and the request carries the key; without it a hashing balancer
     /// picks at random, as Envoy does.
-    pub(crate) fn pick<C: Candidate>(&self, eps: &[C], hash: Option<u64>, skip: Option<usize>) -> Option<usize> {
+    pub(crate) fn pick<C: Candidate>(&self, eps: &[C], hash: Option<u64>) -> Option<usize> {
         let n = eps.len();
         if n == 0 {
             return None;
         }
         let random = |cum: &Option<Box<[u64]>>| -> usize {
             match cum {
-                None => rand::random_range(0..n),
+                None => dice::below(n as u64) as usize,
                 Some(c) => {
-                    let x = rand::random_range(0..c[n - 1]);
+                    let x = dice::below(c[n - 1]);
                     c.partition_point(|v| *v <= x)
                 }
             }
@@ -200,7 +202,7 @@ impl Balancer {
                     let a = random(cumulative);
                     let mut b = random(cumulative);
                     if b == a {
-                        b = (a + 1 + rand::random_range(0..n - 1)) % n;
+                        b = (a + 1 + dice::below(n as u64 - 1) as usize) % n;
                     }
                     if eps[b].active() < eps[a].active() { b } else { a }
                 }
@@ -212,22 +214,18 @@ impl Balancer {
             Balancer::Random { cumulative } => random(cumulative),
             Balancer::Passthrough => return None,
             Balancer::Ring { ring } => match hash {
-                None => rand::random_range(0..n),
+                None => dice::below(n as u64) as usize,
                 Some(h) => {
                     let i = ring.partition_point(|(k, _)| *k < h);
                     ring.get(i).or(ring.first()).map_or(0, |(_, e)| *e as usize)
                 }
             },
             Balancer::Maglev { table } => match hash {
-                None => rand::random_range(0..n),
+                None => dice::below(n as u64) as usize,
                 Some(h) => table.get((h % table.len().max(1) as u64) as usize).map_or(0, |e| *e as usize),
             },
         };
-        // A retry avoids the host that just failed when there is another.
-        match skip {
-            Some(s) if s == pick && n > 1 && !self.is_hashing() => Some((pick + 1) % n),
-            _ => Some(pick),
-        }
+        Some(pick.min(n - 1))
     }
 
     /// True for consistent-hash balancers.
@@ -237,8 +235,9 @@ impl Balancer {
 }
 
 /// Envoy hashes header, cookie and query values with xxHash64, seed 0.
-pub(crate) fn hash_value(v: &[u8]) -> u64 {
-    xxh64(v, 0)
+#[cfg(test)]
+fn hash_value(v: &[u8]) -> u64 {
+    weir_table::plan::hash_value(v)
 }
 
 #[cfg(test)]
@@ -275,7 +274,7 @@ mod tests {
     fn counts(b: &Balancer, e: &[Ep], n: usize) -> Vec<usize> {
         let mut c = vec![0; e.len()];
         for _ in 0..n {
-            c[b.pick(e, None, None).unwrap()] += 1;
+            c[b.pick(e, None).unwrap()] += 1;
         }
         c
     }
@@ -323,8 +322,8 @@ mod tests {
             let mut c = [0usize; 4];
             for user in 0..4000 {
                 let h = hash_value(format!("user-{user}").as_bytes());
-                let first = b.pick(&e, Some(h), None).unwrap();
-                assert_eq!(b.pick(&e, Some(h), None), Some(first), "{policy:?}");
+                let first = b.pick(&e, Some(h)).unwrap();
+                assert_eq!(b.pick(&e, Some(h)), Some(first), "{policy:?}");
                 c[first] += 1;
             }
             assert!(c.iter().all(|n| (600..=1400).contains(n)), "{policy:?}: {c:?}");
@@ -340,7 +339,7 @@ mod tests {
         let mut moved = 0;
         for k in 0..4000 {
             let h = hash_value(format!("k{k}").as_bytes());
-            let (a, b) = (b4.pick(&e4, Some(h), None).unwrap(), b3.pick(&e3, Some(h), None).unwrap());
+            let (a, b) = (b4.pick(&e4, Some(h)).unwrap(), b3.pick(&e3, Some(h)).unwrap());
             if a != 3 && a != b {
                 moved += 1;
             }

@@ -1,11 +1,15 @@
-//! The one body type the proxy moves: an upstream or downstream `Incoming` stream, or
-//! a small in-memory body for local replies. Streams are passed frame by frame (never
-//! buffered whole), trailers included, so gRPC works end to end.
+//! The one body type the proxy moves: an upstream or downstream `Incoming` stream, a
+//! request body being replayed for a retry, or a small in-memory body for local
+//! replies. Streams are passed frame by frame (never buffered whole), trailers
+//! included, so gRPC works end to end.
 //!
-//! A response body can carry a [`Completion`]: code run exactly once when the stream
-//! ends or is dropped (returning the upstream connection to its pool, writing the
-//! access log and metrics), with the byte count seen.
+//! A body can carry a [`Completion`]: code run exactly once when the stream ends or is
+//! dropped (returning the upstream connection to its pool, writing the access log and
+//! metrics), with the byte count seen. A response body can also carry the route
+//! timeout: if it runs out before the body ends, the stream fails (the client sees a
+//! reset, the access log `UT`), as Envoy's route timeout covers the whole response.
 
+use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -14,6 +18,7 @@ use http_body_util::BodyExt as _;
 use hyper::body::{Body, Frame, Incoming, SizeHint};
 
 use crate::pool::H1Conn;
+use crate::replay::ReplayBody;
 
 /// An error from either side of the proxy.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -29,6 +34,8 @@ pub(crate) struct Finished {
     pub failed: bool,
     /// `grpc-status` seen in trailers, if any.
     pub grpc_status: Option<u16>,
+    /// The route timeout ran out before the end.
+    pub timed_out: bool,
     /// The upstream HTTP/1.1 connection the body came on, to go back to its pool.
     pub conn: Option<Box<H1Conn>>,
 }
@@ -44,8 +51,16 @@ enum Inner {
     /// A response body from an HTTP/1.1 upstream, with the connection it arrives on:
     /// reading the body drives the connection.
     Upstream(Incoming, Option<Box<H1Conn>>),
+    /// One try's copy of a request body kept for retries.
+    Replay(ReplayBody),
     Full(Option<Bytes>),
+    /// Frames held in memory (tests).
+    #[cfg(test)]
+    Chunks(std::collections::VecDeque<Frame<Bytes>>),
 }
+
+/// What ends a body early: the route timeout.
+type Deadline = Pin<Box<dyn Future<Output = ()> + Send>>;
 
 /// A body flowing through the proxy.
 pub struct ProxyBody {
@@ -53,6 +68,7 @@ pub struct ProxyBody {
     bytes: u64,
     grpc_status: Option<u16>,
     done: Option<Box<dyn Completion>>,
+    deadline: Option<Deadline>,
 }
 
 impl std::fmt::Debug for ProxyBody {
@@ -62,25 +78,42 @@ impl std::fmt::Debug for ProxyBody {
 }
 
 impl ProxyBody {
+    fn of(inner: Inner) -> Self {
+        ProxyBody { inner, bytes: 0, grpc_status: None, done: None, deadline: None }
+    }
+
     /// A streamed body.
     pub fn incoming(b: Incoming) -> Self {
-        ProxyBody { inner: Inner::Incoming(b), bytes: 0, grpc_status: None, done: None }
+        ProxyBody::of(Inner::Incoming(b))
     }
 
     /// A body held in memory.
     pub fn full(b: impl Into<Bytes>) -> Self {
         let b = b.into();
-        ProxyBody { inner: Inner::Full((!b.is_empty()).then_some(b)), bytes: 0, grpc_status: None, done: None }
+        ProxyBody::of(Inner::Full((!b.is_empty()).then_some(b)))
     }
 
     /// No body.
     pub fn empty() -> Self {
-        ProxyBody { inner: Inner::Full(None), bytes: 0, grpc_status: None, done: None }
+        ProxyBody::of(Inner::Full(None))
     }
 
     /// A response body arriving on `conn`.
     pub(crate) fn upstream(b: Incoming, conn: Box<H1Conn>) -> Self {
-        ProxyBody { inner: Inner::Upstream(b, Some(conn)), bytes: 0, grpc_status: None, done: None }
+        ProxyBody::of(Inner::Upstream(b, Some(conn)))
+    }
+
+    /// One try's copy of a replayable request body.
+    pub(crate) fn replay(b: ReplayBody) -> Self {
+        ProxyBody::of(Inner::Replay(b))
+    }
+
+    /// Data frames, then trailers, from memory.
+    #[cfg(test)]
+    pub(crate) fn chunks(data: Vec<Bytes>, trailers: Option<http::HeaderMap>) -> Self {
+        let mut frames: std::collections::VecDeque<Frame<Bytes>> = data.into_iter().map(Frame::data).collect();
+        frames.extend(trailers.map(Frame::trailers));
+        ProxyBody::of(Inner::Chunks(frames))
     }
 
     /// Attaches code to run when the body ends.
@@ -88,13 +121,18 @@ impl ProxyBody {
         self.done = Some(c);
     }
 
-    fn finish(&mut self, complete: bool, failed: bool) {
+    /// Fails the body if `deadline` completes before it ends.
+    pub(crate) fn set_deadline(&mut self, deadline: Deadline) {
+        self.deadline = Some(deadline);
+    }
+
+    fn finish(&mut self, complete: bool, failed: bool, timed_out: bool) {
         if let Some(c) = self.done.take() {
             let conn = match &mut self.inner {
                 Inner::Upstream(_, conn) => conn.take(),
                 _ => None,
             };
-            c.finish(Finished { bytes: self.bytes, complete, failed, grpc_status: self.grpc_status, conn });
+            c.finish(Finished { bytes: self.bytes, complete, failed, grpc_status: self.grpc_status, conn, timed_out });
         }
     }
 
@@ -110,6 +148,13 @@ impl Body for ProxyBody {
 
     fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let this = &mut *self;
+        if let Some(d) = this.deadline.as_mut()
+            && d.as_mut().poll(cx).is_ready()
+        {
+            this.deadline = None;
+            this.finish(false, true, true);
+            return Poll::Ready(Some(Err("upstream request timeout".into())));
+        }
         let polled = match &mut this.inner {
             Inner::Incoming(b) => match Pin::new(b).poll_frame(cx) {
                 Poll::Pending => return Poll::Pending,
@@ -131,7 +176,13 @@ impl Body for ProxyBody {
                     }
                 }
             }
+            Inner::Replay(b) => match Pin::new(b).poll_frame(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(r) => r,
+            },
             Inner::Full(b) => b.take().map(|d| Ok(Frame::data(d))),
+            #[cfg(test)]
+            Inner::Chunks(f) => f.pop_front().map(Ok),
         };
         match &polled {
             Some(Ok(frame)) => {
@@ -141,13 +192,13 @@ impl Body for ProxyBody {
                     this.grpc_status = t.get("grpc-status").and_then(|v| v.to_str().ok()?.parse().ok());
                 }
             }
-            Some(Err(_)) => this.finish(false, true),
-            None => this.finish(true, false),
+            Some(Err(_)) => this.finish(false, true, false),
+            None => this.finish(true, false, false),
         }
         // A body whose last data frame arrived may never be polled again: finish
         // when the inner stream says it is done.
         if this.done.is_some() && polled.as_ref().is_some_and(|r| r.is_ok()) && this.is_end_stream_inner() {
-            this.finish(true, false);
+            this.finish(true, false, false);
         }
         Poll::Ready(polled)
     }
@@ -159,8 +210,13 @@ impl Body for ProxyBody {
     fn size_hint(&self) -> SizeHint {
         match &self.inner {
             Inner::Incoming(b) | Inner::Upstream(b, _) => b.size_hint(),
+            Inner::Replay(b) => b.size_hint(),
             Inner::Full(Some(b)) => SizeHint::with_exact(b.len() as u64),
             Inner::Full(None) => SizeHint::with_exact(0),
+            #[cfg(test)]
+            Inner::Chunks(f) => {
+                SizeHint::with_exact(f.iter().filter_map(|f| f.data_ref()).map(|d| d.len() as u64).sum())
+            }
         }
     }
 }
@@ -169,7 +225,10 @@ impl ProxyBody {
     fn is_end_stream_inner(&self) -> bool {
         match &self.inner {
             Inner::Incoming(b) | Inner::Upstream(b, _) => b.is_end_stream(),
+            Inner::Replay(b) => b.is_end_stream(),
             Inner::Full(b) => b.is_none(),
+            #[cfg(test)]
+            Inner::Chunks(f) => f.is_empty(),
         }
     }
 }
@@ -179,6 +238,6 @@ impl Drop for ProxyBody {
         // An in-memory body dropped unread is a HEAD response (or a client gone before a
         // local reply): not an interrupted stream.
         let complete = self.is_end_stream_inner() || matches!(self.inner, Inner::Full(_));
-        self.finish(complete, false);
+        self.finish(complete, false, false);
     }
 }

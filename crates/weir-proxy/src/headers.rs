@@ -78,7 +78,9 @@ pub(crate) fn strip_envoy_internal(h: &mut HeaderMap) {
 /// A version-4 UUID for `x-request-id`.
 pub(crate) fn request_id() -> HeaderValue {
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut b: [u8; 16] = rand::random();
+    let mut b = [0u8; 16];
+    b[..8].copy_from_slice(&crate::dice::roll().to_le_bytes());
+    b[8..].copy_from_slice(&crate::dice::roll().to_le_bytes());
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
     let mut out = [0u8; 36];

@@ -2,25 +2,41 @@
 //! HTTP/2 and gRPC traffic by them.
 //!
 //! Where to begin reading: [`Proxy`] (install a table, bind its listeners, drain on
-//! shutdown), then `forward` (the request path, in the order Istio applies it),
-//! `balance` (load balancers), `pool` (upstream connections), `telemetry` (metrics and
-//! access log) and `admin`.
+//! shutdown), then `entry` (every request: decide, then answer or forward), `forward`
+//! (the chain of stages a forwarded request goes through), `router` (route timeout and
+//! retries around `attempt`, one try), `pool` (upstream connections within the circuit
+//! breakers), `outlier` (ejections), `telemetry` (metrics and access log) and `admin`.
+//! `docs/ARCHITECTURE.md` draws the chain.
 //!
 //! This crate does not parse YAML or know where configuration came from.
 
 mod admin;
-mod affinity;
+mod attempt;
 mod balance;
 pub mod body;
+mod breaker;
 mod cors;
+mod dice;
+mod entry;
+mod failure;
 mod forward;
 mod headers;
+mod outlier;
 mod pool;
+mod record;
 mod redirect;
+mod replay;
 mod respond;
+mod response;
+mod retry;
+mod router;
 mod server;
+mod stats;
 pub mod telemetry;
+mod timeout;
+mod tunnel;
 mod upstream;
+mod upstream_request;
 mod workers;
 
 use std::collections::HashMap;
@@ -34,7 +50,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use weir_table::{ListenerRole, RouteTable};
 
-use crate::forward::Shared;
+use crate::entry::Shared;
 use crate::server::Serving;
 use crate::telemetry::{AccessLog, Format, Metrics, SourceLabels};
 use crate::upstream::Snapshot;
@@ -54,6 +70,9 @@ pub struct ProxyConfig {
     pub hostname: String,
     /// Worker threads (event loops); 0 means one per CPU this process may use.
     pub workers: usize,
+    /// Seed of the per-request random draws (weighted picks, balancers, back-off
+    /// jitter), for reproducible runs; `None`: seeded from the system.
+    pub seed: Option<u64>,
 }
 
 impl Default for ProxyConfig {
@@ -72,6 +91,7 @@ impl Default for ProxyConfig {
             },
             hostname: "weir".into(),
             workers: 0,
+            seed: None,
         }
     }
 }
@@ -92,7 +112,7 @@ async fn sweep_idle(shared: Arc<Shared>, stop: CancellationToken) {
         let snapshot = shared.snapshot.load();
         for cluster in &snapshot.clusters {
             for ep in &cluster.endpoints {
-                ep.pool().sweep();
+                ep.pool().sweep(&cluster.spec.limits, &cluster.stats);
             }
         }
     }
@@ -177,6 +197,7 @@ impl Proxy {
         } else {
             config.workers
         };
+        dice::set_seed(config.seed);
         // Invariant: a proxy without workers cannot serve; failing to start threads at
         // start-up is fatal.
         #[allow(clippy::expect_used)]
@@ -225,8 +246,16 @@ impl Proxy {
         }
         let table = Arc::new(table);
         let previous = self.shared.snapshot.load_full();
-        let snapshot = Snapshot::build(table.clone(), &previous, self.workers.len());
+        let (snapshot, fresh) = Snapshot::build(table.clone(), &previous, self.workers.len());
         self.shared.snapshot.store(Arc::new(snapshot));
+        // Each new cluster with outlier detection sweeps its ejections at its interval,
+        // until a later table replaces it.
+        for c in fresh {
+            if let Some(o) = &c.spec.outlier {
+                let interval = o.interval;
+                self.workers.handles()[0].spawn(upstream::sweep_outliers(Arc::downgrade(&c), interval));
+            }
+        }
 
         let mut errors = Vec::new();
         let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());

@@ -1,42 +1,132 @@
-//! Upstream connections per endpoint (per worker): idle HTTP/1.1 connections in a
-//! lock-free queue, one multiplexed HTTP/2 connection, created on demand.
+//! Upstream connections of one endpoint: idle HTTP/1.1 connections in a lock-free queue
+//! and HTTP/2 connections with a stream count each, created on demand within the
+//! cluster's circuit-breaker limits (spec §3.6).
 //!
 //! An HTTP/1.1 connection is not given a task of its own: the request that uses it
 //! drives it (while waiting for the response head, then from the response body as the
 //! downstream reads it), so an exchange costs no cross-task wake-ups. It goes back to
 //! the queue only after its response body has been read to the end.
+//!
+//! A request that finds no idle connection (or free stream) is pending: it opens a
+//! connection if the cluster's `maxConnections` allows, else waits until one is given
+//! back, closes, or the cluster has room again. A pool that has no connection at all
+//! always opens one, as Envoy's pools do, so a request never waits for a connection
+//! that only another endpoint could give back.
+//!
+//! By default each worker has its own pool per endpoint (no sharing, no locks). A
+//! cluster with a connection limit shares one pool per endpoint between workers, so the
+//! limit holds for the whole weir instance.
 
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::task::{Context, Poll};
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::task::Context;
+use std::time::{Duration, Instant};
 
-use arc_swap::ArcSwapOption;
+use arc_swap::ArcSwap;
 use crossbeam_queue::SegQueue;
 use hyper::body::Incoming;
 use hyper::client::conn::{http1, http2};
 use hyper::{Request, Response};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpStream;
-use weir_table::Address;
+use tokio::sync::Notify;
+use weir_table::{Address, ConnectionLimits, TcpKeepalive};
 
 use crate::body::ProxyBody;
+use crate::breaker::{Breakers, Overflow, Permit};
+use crate::stats::ClusterStats;
 
 /// Idle HTTP/1.1 connections kept per endpoint.
 const MAX_IDLE: usize = 256;
 
-/// Why an upstream exchange failed.
-#[derive(Debug)]
-pub(crate) enum UpstreamError {
-    /// The connection could not be made (response flag `UF`); the request was not sent
-    /// and is given back for a retry.
-    Connect(std::io::Error, Request<ProxyBody>),
-    /// The connection failed before response headers (flag `UC`/`UR`). `request` is set
-    /// when hyper reports it was never sent.
-    Reset(hyper::Error, Option<Request<ProxyBody>>),
+/// What a pool needs to know about its cluster.
+#[derive(Clone, Copy)]
+pub(crate) struct PoolCtx<'a> {
+    pub(crate) address: &'a Address,
+    pub(crate) limits: &'a ConnectionLimits,
+    pub(crate) breakers: &'a Arc<Breakers>,
+    pub(crate) stats: &'a ClusterStats,
 }
+
+/// Why no connection was had.
+#[derive(Debug)]
+pub(crate) enum PoolError {
+    /// `maxPendingRequests` was reached (503 `UO`).
+    Overflow(Overflow),
+    /// The TCP connection failed (503 `UF`); `timeout` when the connect timeout fired.
+    Connect { error: std::io::Error, timeout: bool },
+    /// The HTTP/2 handshake failed.
+    Handshake(hyper::Error),
+}
+
+/// Counts of one pool, shared with its connections.
+#[derive(Debug, Default)]
+pub(crate) struct PoolCounts {
+    /// Open (and opening) connections.
+    pub(crate) connections: AtomicU32,
+    /// Requests waiting for a connection of this pool.
+    waiting: AtomicU32,
+    wake: Notify,
+}
+
+impl PoolCounts {
+    fn wake_one(&self) {
+        if self.waiting.load(Ordering::SeqCst) > 0 {
+            self.wake.notify_one();
+        }
+    }
+}
+
+/// Holds a connection's place in the pool's and the cluster's counts until dropped.
+struct Counted {
+    pool: Arc<PoolCounts>,
+    breakers: Arc<Breakers>,
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.pool.connections.fetch_sub(1, Ordering::AcqRel);
+        self.breakers.release_connection();
+        self.pool.wake_one();
+    }
+}
+
+/// Opens a TCP connection with a timeout; names are resolved here (resolution DNS).
+pub(crate) async fn connect(
+    addr: &Address,
+    timeout: Duration,
+    keepalive: Option<&TcpKeepalive>,
+) -> Result<TcpStream, (std::io::Error, bool)> {
+    let fut = async {
+        let stream = match addr {
+            Address::Socket(sa) => TcpStream::connect(sa).await?,
+            Address::Dns(host, port) => TcpStream::connect((&**host, *port)).await?,
+        };
+        stream.set_nodelay(true)?;
+        if let Some(k) = keepalive {
+            let mut ka = socket2::TcpKeepalive::new();
+            if let Some(t) = k.time {
+                ka = ka.with_time(t);
+            }
+            if let Some(i) = k.interval {
+                ka = ka.with_interval(i);
+            }
+            if let Some(p) = k.probes {
+                ka = ka.with_retries(p);
+            }
+            socket2::SockRef::from(&stream).set_tcp_keepalive(&ka)?;
+        }
+        Ok(stream)
+    };
+    match tokio::time::timeout(timeout, fut).await {
+        Ok(r) => r.map_err(|e| (e, false)),
+        Err(_) => Err((std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timeout"), true)),
+    }
+}
+
+// === HTTP/1.1 ===
 
 /// An HTTP/1.1 connection: the handle to send on and the connection state machine,
 /// which whoever uses the connection must poll ([`H1Conn::drive`]).
@@ -46,6 +136,8 @@ pub(crate) struct H1Conn {
     uses: u32,
     /// False once the connection finished (closed or failed).
     open: bool,
+    created: Instant,
+    idle_since: Instant,
     _counted: Counted,
 }
 
@@ -57,6 +149,47 @@ impl H1Conn {
         }
         self.open
     }
+
+    /// Sends `req`, driving the connection until the response head arrives. A request
+    /// the connection never wrote (it was closed meanwhile) comes back in the error.
+    pub(crate) async fn send(
+        &mut self,
+        req: Request<ProxyBody>,
+    ) -> Result<Response<Incoming>, hyper::client::conn::TrySendError<Request<ProxyBody>>> {
+        self.uses += 1;
+        let fut = std::pin::pin!(self.sender.try_send_request(req));
+        driving(self, fut).await
+    }
+
+    /// Sends a request that asks to switch protocols (a WebSocket upgrade): the
+    /// connection is never pooled, and a task of its own drives it until a `101` hands
+    /// the socket over to the tunnel.
+    pub(crate) async fn send_upgrade(
+        self: Box<Self>,
+        req: Request<ProxyBody>,
+    ) -> Result<Response<Incoming>, hyper::client::conn::TrySendError<Request<ProxyBody>>> {
+        let H1Conn { mut sender, conn, _counted, .. } = *self;
+        tokio::spawn(async move {
+            let _counted = _counted;
+            let _ = conn.with_upgrades().await;
+        });
+        sender.try_send_request(req).await
+    }
+
+    fn expired(&self, limits: &ConnectionLimits, now: Instant) -> Option<Expiry> {
+        if limits.max_connection_duration.is_some_and(|d| now.saturating_duration_since(self.created) >= d) {
+            return Some(Expiry::Duration);
+        }
+        if limits.idle_timeout.is_some_and(|d| now.saturating_duration_since(self.idle_since) >= d) {
+            return Some(Expiry::Idle);
+        }
+        None
+    }
+}
+
+enum Expiry {
+    Duration,
+    Idle,
 }
 
 /// Waits for `fut` while driving `conn`.
@@ -68,17 +201,116 @@ async fn driving<F: Future + Unpin>(conn: &mut H1Conn, mut fut: F) -> F::Output 
     .await
 }
 
-/// Connections to one endpoint from one worker.
+/// A connection had from the pool, and whether it was used before (a reused
+/// connection may turn out closed when written to; the request then comes back).
+pub(crate) struct Acquired<C> {
+    pub(crate) conn: C,
+    pub(crate) reused: bool,
+}
+
+// === HTTP/2 ===
+
+/// An HTTP/2 connection and its streams in flight.
+pub(crate) struct H2Conn {
+    sender: http2::SendRequest<ProxyBody>,
+    active: AtomicU32,
+    started: AtomicU32,
+    created: Instant,
+    /// Milliseconds since [`epoch`] when the last stream ended.
+    idle_since: AtomicU64,
+    draining: AtomicBool,
+    pool: Arc<PoolCounts>,
+}
+
+impl H2Conn {
+    /// Takes a stream if the connection has room (`maxConcurrentStreams`) and may take
+    /// more (`maxRequestsPerConnection`, `maxConnectionDuration`).
+    fn try_stream(self: &Arc<Self>, limits: &ConnectionLimits, stats: &ClusterStats) -> Option<H2Stream> {
+        if self.draining.load(Ordering::Acquire) || self.sender.is_closed() {
+            return None;
+        }
+        if let Some(d) = limits.max_connection_duration
+            && self.created.elapsed() >= d
+        {
+            if !self.draining.swap(true, Ordering::AcqRel) {
+                ClusterStats::inc(&stats.upstream_cx_max_duration_reached);
+            }
+            return None;
+        }
+        let max = limits.max_concurrent_streams.max(1);
+        self.active.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < max).then(|| n + 1)).ok()?;
+        let started = self.started.fetch_add(1, Ordering::AcqRel) + 1;
+        if limits.max_requests_per_connection != 0 && started >= limits.max_requests_per_connection {
+            // This is its last stream.
+            self.draining.store(true, Ordering::Release);
+            ClusterStats::inc(&stats.upstream_cx_max_requests);
+        }
+        Some(H2Stream { conn: self.clone() })
+    }
+
+    fn idle_for(&self, now_ms: u64) -> Option<Duration> {
+        (self.active.load(Ordering::Acquire) == 0)
+            .then(|| Duration::from_millis(now_ms.saturating_sub(self.idle_since.load(Ordering::Acquire))))
+    }
+}
+
+/// One stream of an HTTP/2 connection, held until its response ends.
+pub(crate) struct H2Stream {
+    conn: Arc<H2Conn>,
+}
+
+impl std::fmt::Debug for H2Stream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("H2Stream").finish_non_exhaustive()
+    }
+}
+
+impl H2Stream {
+    /// Sends `req` on the stream's connection. An error with the request in it means the
+    /// connection was found closed before the request was written.
+    pub(crate) async fn send(
+        &self,
+        req: Request<ProxyBody>,
+    ) -> Result<Response<Incoming>, hyper::client::conn::TrySendError<Request<ProxyBody>>> {
+        let mut sender = self.conn.sender.clone();
+        if sender.ready().await.is_err() {
+            self.conn.draining.store(true, Ordering::Release);
+        }
+        sender.try_send_request(req).await
+    }
+}
+
+impl Drop for H2Stream {
+    fn drop(&mut self) {
+        if self.conn.active.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.conn.idle_since.store(epoch_ms(), Ordering::Release);
+        }
+        self.conn.pool.wake_one();
+    }
+}
+
+/// A process-wide time origin for atomically stored instants.
+fn epoch() -> Instant {
+    static EPOCH: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    *EPOCH.get_or_init(Instant::now)
+}
+
+fn epoch_ms() -> u64 {
+    epoch().elapsed().as_millis() as u64
+}
+
+// === the pool ===
+
+/// Connections to one endpoint (from one worker, or from all when shared).
 pub(crate) struct Pool {
     /// Idle HTTP/1.1 connections (a lock-free queue that allocates only when used).
     /// Boxed: a connection is large (its buffers and state machine) and moves between
     /// the queue, the request and the response body on every exchange.
     idle: SegQueue<Box<H1Conn>>,
-    idle_len: std::sync::atomic::AtomicUsize,
-    h2: ArcSwapOption<http2::SendRequest<ProxyBody>>,
+    idle_len: AtomicUsize,
+    h2: ArcSwap<Vec<Arc<H2Conn>>>,
     h2_connecting: tokio::sync::Mutex<()>,
-    /// Open connections (both protocols).
-    pub(crate) connections: Arc<AtomicU32>,
+    pub(crate) counts: Arc<PoolCounts>,
 }
 
 impl std::fmt::Debug for Pool {
@@ -91,212 +323,327 @@ impl Default for Pool {
     fn default() -> Self {
         Pool {
             idle: SegQueue::new(),
-            idle_len: std::sync::atomic::AtomicUsize::new(0),
-            h2: ArcSwapOption::empty(),
+            idle_len: AtomicUsize::new(0),
+            h2: ArcSwap::from_pointee(Vec::new()),
             h2_connecting: tokio::sync::Mutex::new(()),
-            connections: Arc::new(AtomicU32::new(0)),
+            counts: Arc::new(PoolCounts::default()),
         }
     }
 }
 
-/// Opens a TCP connection with a timeout; names are resolved here (resolution DNS).
-pub(crate) async fn connect(addr: &Address, timeout: Duration) -> std::io::Result<TcpStream> {
-    let fut = async {
-        let stream = match addr {
-            Address::Socket(sa) => TcpStream::connect(sa).await?,
-            Address::Dns(host, port) => TcpStream::connect((&**host, *port)).await?,
-        };
-        stream.set_nodelay(true)?;
-        Ok(stream)
-    };
-    match tokio::time::timeout(timeout, fut).await {
-        Ok(r) => r,
-        Err(_) => Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timeout")),
-    }
-}
+/// A request's place in the wait for a connection, counted while it waits.
+struct Waiting<'a>(&'a PoolCounts);
 
-/// Decrements the connection count when a connection task ends.
-struct Counted(Arc<AtomicU32>);
-
-impl Drop for Counted {
+impl Drop for Waiting<'_> {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
+        self.0.waiting.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
 impl Pool {
-    /// Sends `req` over HTTP/1.1, reusing an idle connection when one is ready. Returns
-    /// the response and the connection, to be given back with [`Pool::give_back`] once
-    /// the response body is done.
-    pub(crate) async fn send_h1(
-        &self,
-        addr: &Address,
-        connect_timeout: Duration,
-        mut req: Request<ProxyBody>,
-    ) -> Result<(Response<Incoming>, Box<H1Conn>), UpstreamError> {
-        // Idle connections may have been closed by the peer meanwhile: hyper hands the
-        // request back when it was not sent, and we try the next one.
+    /// An idle connection that is still usable; closed and expired ones are dropped.
+    fn pop_idle(&self, cx: &PoolCtx<'_>) -> Option<Box<H1Conn>> {
+        let mut now = None;
         while let Some(mut conn) = self.idle.pop() {
             self.idle_len.fetch_sub(1, Ordering::Relaxed);
             // A peer may have closed the idle connection: one poll notices.
-            let alive = std::future::poll_fn(|cx| Poll::Ready(conn.drive(cx))).await;
-            if !alive || conn.sender.is_closed() {
+            let mut wcx = Context::from_waker(std::task::Waker::noop());
+            if !conn.drive(&mut wcx) || conn.sender.is_closed() {
                 continue;
             }
-            let fut = std::pin::pin!(conn.sender.try_send_request(req));
-            match driving(&mut conn, fut).await {
-                Ok(resp) => {
-                    conn.uses += 1;
-                    return Ok((resp, conn));
+            let now = *now.get_or_insert_with(Instant::now);
+            match conn.expired(cx.limits, now) {
+                Some(Expiry::Duration) => ClusterStats::inc(&cx.stats.upstream_cx_max_duration_reached),
+                Some(Expiry::Idle) => ClusterStats::inc(&cx.stats.upstream_cx_idle_timeout),
+                None => return Some(conn),
+            }
+        }
+        None
+    }
+
+    /// Room for one more connection: always for a pool with none, else within
+    /// `maxConnections`. The slot is counted from now on.
+    fn reserve(&self, cx: &PoolCtx<'_>) -> Option<Counted> {
+        let first = self.counts.connections.fetch_add(1, Ordering::AcqRel) == 0;
+        let ok = if first {
+            cx.breakers.force_connection();
+            true
+        } else {
+            cx.breakers.reserve_connection(cx.limits)
+        };
+        if !ok {
+            self.counts.connections.fetch_sub(1, Ordering::AcqRel);
+            ClusterStats::inc(&cx.stats.upstream_cx_overflow);
+            return None;
+        }
+        Some(Counted { pool: self.counts.clone(), breakers: cx.breakers.clone() })
+    }
+
+    async fn tcp(&self, cx: &PoolCtx<'_>) -> Result<TcpStream, PoolError> {
+        match connect(cx.address, cx.limits.connect_timeout, cx.limits.tcp_keepalive.as_ref()).await {
+            Ok(s) => {
+                ClusterStats::inc(&cx.stats.upstream_cx_total);
+                Ok(s)
+            }
+            Err((error, timeout)) => {
+                ClusterStats::inc(&cx.stats.upstream_cx_connect_fail);
+                if timeout {
+                    ClusterStats::inc(&cx.stats.upstream_cx_connect_timeout);
                 }
-                Err(mut e) => match e.take_message() {
-                    Some(r) => req = r,
-                    None => return Err(UpstreamError::Reset(e.into_error(), None)),
-                },
-            }
-        }
-        let stream = match connect(addr, connect_timeout).await {
-            Ok(s) => s,
-            Err(e) => return Err(UpstreamError::Connect(e, req)),
-        };
-        let (sender, conn) = match http1::Builder::new().handshake(TokioIo::new(stream)).await {
-            Ok(x) => x,
-            Err(e) => return Err(UpstreamError::Reset(e, Some(req))),
-        };
-        self.connections.fetch_add(1, Ordering::Relaxed);
-        let mut c = Box::new(H1Conn { sender, conn, uses: 1, open: true, _counted: Counted(self.connections.clone()) });
-        let fut = std::pin::pin!(c.sender.try_send_request(req));
-        match driving(&mut c, fut).await {
-            Ok(resp) => Ok((resp, c)),
-            Err(mut e) => {
-                let r = e.take_message();
-                Err(UpstreamError::Reset(e.into_error(), r))
+                Err(PoolError::Connect { error, timeout })
             }
         }
     }
 
-    /// Sends a request that asks to switch protocols (a WebSocket upgrade) on a
-    /// dedicated HTTP/1.1 connection: it is never pooled, and a task of its own drives it
-    /// until a `101` hands the socket over to the tunnel.
-    pub(crate) async fn send_upgrade(
-        &self,
-        addr: &Address,
-        connect_timeout: Duration,
-        req: Request<ProxyBody>,
-    ) -> Result<Response<Incoming>, UpstreamError> {
-        let stream = match connect(addr, connect_timeout).await {
-            Ok(s) => s,
-            Err(e) => return Err(UpstreamError::Connect(e, req)),
-        };
-        let (mut sender, conn) = match http1::Builder::new().handshake(TokioIo::new(stream)).await {
-            Ok(x) => x,
-            Err(e) => return Err(UpstreamError::Reset(e, Some(req))),
-        };
-        self.connections.fetch_add(1, Ordering::Relaxed);
-        let counted = Counted(self.connections.clone());
-        tokio::spawn(async move {
-            let _counted = counted;
-            let _ = conn.with_upgrades().await;
-        });
-        sender.try_send_request(req).await.map_err(|mut e| {
-            let r = e.take_message();
-            UpstreamError::Reset(e.into_error(), r)
-        })
+    async fn open_h1(&self, cx: &PoolCtx<'_>, counted: Counted) -> Result<Box<H1Conn>, PoolError> {
+        let stream = self.tcp(cx).await?;
+        let (sender, conn) =
+            http1::Builder::new().handshake(TokioIo::new(stream)).await.map_err(PoolError::Handshake)?;
+        let now = Instant::now();
+        Ok(Box::new(H1Conn { sender, conn, uses: 0, open: true, created: now, idle_since: now, _counted: counted }))
     }
 
-    /// Returns a connection whose exchange completed; it is dropped (closed) when it
-    /// has served `max_uses` requests (0 = unlimited) or the queue is full.
-    pub(crate) fn give_back(&self, conn: Box<H1Conn>, max_uses: u32) {
-        if !conn.open || conn.sender.is_closed() || (max_uses != 0 && conn.uses >= max_uses) {
+    /// Registers the caller as waiting, then waits to be woken (a connection given
+    /// back or closed, or room in the cluster); `check` runs once registered, so a
+    /// wake-up between the check and the wait is not lost.
+    async fn wait<T>(&self, cx: &PoolCtx<'_>, mut check: impl FnMut() -> Option<T>) -> Option<T> {
+        let mine = self.counts.wake.notified();
+        let room = cx.breakers.capacity.notified();
+        tokio::pin!(mine, room);
+        mine.as_mut().enable();
+        room.as_mut().enable();
+        self.counts.waiting.fetch_add(1, Ordering::SeqCst);
+        let _w = Waiting(&self.counts);
+        if let Some(t) = check() {
+            return Some(t);
+        }
+        tokio::select! {
+            () = mine => {}
+            () = room => {}
+        }
+        None
+    }
+
+    /// An HTTP/1.1 connection: an idle one, else a new one, else the first given back.
+    pub(crate) async fn h1(&self, cx: &PoolCtx<'_>) -> Result<Acquired<Box<H1Conn>>, PoolError> {
+        if let Some(conn) = self.pop_idle(cx) {
+            return Ok(Acquired { conn, reused: true });
+        }
+        let _pending = self.pending(cx)?;
+        loop {
+            if let Some(c) = self.reserve(cx) {
+                return Ok(Acquired { conn: self.open_h1(cx, c).await?, reused: false });
+            }
+            let got = self.wait(cx, || self.pop_idle(cx).map(Ok).or_else(|| self.reserve(cx).map(Err))).await;
+            match got {
+                Some(Ok(conn)) => return Ok(Acquired { conn, reused: true }),
+                Some(Err(c)) => return Ok(Acquired { conn: self.open_h1(cx, c).await?, reused: false }),
+                None => {}
+            }
+        }
+    }
+
+    /// A new HTTP/1.1 connection that is never pooled (a WebSocket upgrade).
+    pub(crate) async fn fresh_h1(&self, cx: &PoolCtx<'_>) -> Result<Box<H1Conn>, PoolError> {
+        let _pending = self.pending(cx)?;
+        loop {
+            if let Some(c) = self.reserve(cx) {
+                return self.open_h1(cx, c).await;
+            }
+            if let Some(c) = self.wait(cx, || self.reserve(cx)).await {
+                return self.open_h1(cx, c).await;
+            }
+        }
+    }
+
+    fn pending(&self, cx: &PoolCtx<'_>) -> Result<Permit, PoolError> {
+        match cx.breakers.pending(cx.limits) {
+            Ok(p) => {
+                ClusterStats::inc(&cx.stats.upstream_rq_pending_total);
+                Ok(p)
+            }
+            Err(o) => {
+                ClusterStats::inc(&cx.stats.upstream_rq_pending_overflow);
+                Err(PoolError::Overflow(o))
+            }
+        }
+    }
+
+    /// Returns a connection whose exchange completed; it is closed instead when it has
+    /// served `maxRequestsPerConnection`, is too old, or the queue is full.
+    pub(crate) fn give_back(&self, mut conn: Box<H1Conn>, limits: &ConnectionLimits, stats: &ClusterStats) {
+        if !conn.open || conn.sender.is_closed() {
+            return;
+        }
+        if limits.max_requests_per_connection != 0 && conn.uses >= limits.max_requests_per_connection {
+            ClusterStats::inc(&stats.upstream_cx_max_requests);
+            return;
+        }
+        let now = Instant::now();
+        if let Some(Expiry::Duration) = conn.expired(limits, now) {
+            ClusterStats::inc(&stats.upstream_cx_max_duration_reached);
             return;
         }
         if self.idle_len.fetch_add(1, Ordering::Relaxed) >= MAX_IDLE {
             self.idle_len.fetch_sub(1, Ordering::Relaxed);
             return;
         }
+        conn.idle_since = now;
         self.idle.push(conn);
+        self.counts.wake_one();
     }
 
-    async fn h2_sender(
-        &self,
-        addr: &Address,
-        connect_timeout: Duration,
-    ) -> Result<http2::SendRequest<ProxyBody>, std::io::Result<hyper::Error>> {
-        if let Some(s) = self.h2.load().as_deref()
-            && !s.is_closed()
-        {
-            return Ok(s.clone());
+    fn h2_stream(&self, cx: &PoolCtx<'_>) -> Option<H2Stream> {
+        self.h2.load().iter().find_map(|c| c.try_stream(cx.limits, cx.stats))
+    }
+
+    /// A stream on an HTTP/2 connection with room, opening a connection when none has
+    /// room and the cluster allows one more.
+    pub(crate) async fn h2(&self, cx: &PoolCtx<'_>) -> Result<H2Stream, PoolError> {
+        if let Some(s) = self.h2_stream(cx) {
+            return Ok(s);
         }
-        let _guard = self.h2_connecting.lock().await;
-        if let Some(s) = self.h2.load().as_deref()
-            && !s.is_closed()
-        {
-            return Ok(s.clone());
+        let _pending = self.pending(cx)?;
+        loop {
+            {
+                let _connecting = self.h2_connecting.lock().await;
+                if let Some(s) = self.h2_stream(cx) {
+                    return Ok(s);
+                }
+                if let Some(counted) = self.reserve(cx) {
+                    let conn = self.open_h2(cx, counted).await?;
+                    let stream = conn.try_stream(cx.limits, cx.stats);
+                    self.h2.rcu(|list| {
+                        let mut l: Vec<Arc<H2Conn>> = list.iter().filter(|c| !c.sender.is_closed()).cloned().collect();
+                        l.push(conn.clone());
+                        l
+                    });
+                    if let Some(s) = stream {
+                        return Ok(s);
+                    }
+                    continue;
+                }
+            }
+            if let Some(s) = self.wait(cx, || self.h2_stream(cx)).await {
+                return Ok(s);
+            }
         }
-        let stream = connect(addr, connect_timeout).await.map_err(Err)?;
-        let (sender, conn) = http2::Builder::new(TokioExecutor::new())
-            .timer(hyper_util::rt::TokioTimer::new())
-            .handshake(TokioIo::new(stream))
-            .await
-            .map_err(Ok)?;
-        self.connections.fetch_add(1, Ordering::Relaxed);
-        let counted = Counted(self.connections.clone());
+    }
+
+    async fn open_h2(&self, cx: &PoolCtx<'_>, counted: Counted) -> Result<Arc<H2Conn>, PoolError> {
+        let stream = self.tcp(cx).await?;
+        let mut b = http2::Builder::new(TokioExecutor::new());
+        b.timer(hyper_util::rt::TokioTimer::new());
+        if let Some(k) = &cx.limits.http2_keepalive {
+            b.keep_alive_interval(k.interval).keep_alive_timeout(k.timeout).keep_alive_while_idle(true);
+        }
+        let (sender, conn) = b.handshake(TokioIo::new(stream)).await.map_err(PoolError::Handshake)?;
         tokio::spawn(async move {
             let _counted = counted;
             let _ = conn.await;
         });
-        self.h2.store(Some(Arc::new(sender.clone())));
-        Ok(sender)
+        Ok(Arc::new(H2Conn {
+            sender,
+            active: AtomicU32::new(0),
+            started: AtomicU32::new(0),
+            created: Instant::now(),
+            idle_since: AtomicU64::new(epoch_ms()),
+            draining: AtomicBool::new(false),
+            pool: self.counts.clone(),
+        }))
     }
 
-    /// Sends `req` over the endpoint's HTTP/2 connection (prior knowledge).
-    pub(crate) async fn send_h2(
-        &self,
-        addr: &Address,
-        connect_timeout: Duration,
-        req: Request<ProxyBody>,
-    ) -> Result<Response<Incoming>, UpstreamError> {
-        let mut sender = match self.h2_sender(addr, connect_timeout).await {
-            Ok(s) => s,
-            Err(Err(io)) => return Err(UpstreamError::Connect(io, req)),
-            Err(Ok(e)) => return Err(UpstreamError::Reset(e, Some(req))),
-        };
-        if let Err(e) = sender.ready().await {
-            self.h2.store(None);
-            return Err(UpstreamError::Reset(e, Some(req)));
-        }
-        match sender.try_send_request(req).await {
-            Ok(resp) => Ok(resp),
-            Err(mut e) => {
-                let r = e.take_message();
-                Err(UpstreamError::Reset(e.into_error(), r))
-            }
-        }
-    }
-
-    /// Drops idle connections the peer has closed (or that failed): each is polled once,
-    /// so a close is read and the socket released instead of waiting in CLOSE_WAIT
-    /// until the connection's next use. Runs on this pool's worker.
-    pub(crate) fn sweep(&self) {
+    /// Drops idle connections the peer has closed, that idled past the idle timeout or
+    /// outlived `maxConnectionDuration`: each HTTP/1.1 one is polled once, so a close is
+    /// read and the socket released instead of waiting in CLOSE_WAIT until the
+    /// connection's next use. HTTP/2 connections leave the pool when closed, draining
+    /// with no streams, or idle too long (dropping the last handle closes them).
+    pub(crate) fn sweep(&self, limits: &ConnectionLimits, stats: &ClusterStats) {
         let n = self.idle_len.load(Ordering::Relaxed);
-        if n == 0 {
-            return;
-        }
-        // Nothing waits on these connections: the next request that takes one polls it
-        // with its own waker.
-        let mut cx = Context::from_waker(std::task::Waker::noop());
-        for _ in 0..n {
-            let Some(mut conn) = self.idle.pop() else { break };
-            if conn.drive(&mut cx) && !conn.sender.is_closed() {
-                self.idle.push(conn);
-            } else {
+        if n > 0 {
+            let now = Instant::now();
+            // Nothing waits on these connections: the next request that takes one polls
+            // it with its own waker.
+            let mut cx = Context::from_waker(std::task::Waker::noop());
+            for _ in 0..n {
+                let Some(mut conn) = self.idle.pop() else { break };
+                let alive = conn.drive(&mut cx) && !conn.sender.is_closed();
+                match (alive, conn.expired(limits, now)) {
+                    (true, None) => {
+                        self.idle.push(conn);
+                        continue;
+                    }
+                    (true, Some(Expiry::Idle)) => ClusterStats::inc(&stats.upstream_cx_idle_timeout),
+                    (true, Some(Expiry::Duration)) => ClusterStats::inc(&stats.upstream_cx_max_duration_reached),
+                    (false, _) => {}
+                }
                 self.idle_len.fetch_sub(1, Ordering::Relaxed);
             }
+        }
+        let list = self.h2.load();
+        if list.is_empty() {
+            return;
+        }
+        let now_ms = epoch_ms();
+        let idle_out = |c: &H2Conn| match (limits.idle_timeout, c.idle_for(now_ms)) {
+            (Some(t), Some(idle)) => idle >= t,
+            _ => false,
+        };
+        let gone = |c: &H2Conn| {
+            c.sender.is_closed()
+                || (c.draining.load(Ordering::Acquire) && c.active.load(Ordering::Acquire) == 0)
+                || limits.max_connection_duration.is_some_and(|d| c.created.elapsed() >= d)
+                || idle_out(c)
+        };
+        if list.iter().any(|c| gone(c)) {
+            for _ in list.iter().filter(|c| !c.sender.is_closed() && idle_out(c)) {
+                ClusterStats::inc(&stats.upstream_cx_idle_timeout);
+            }
+            self.h2.rcu(|l| l.iter().filter(|c| !gone(c)).cloned().collect::<Vec<_>>());
         }
     }
 
     /// Idle HTTP/1.1 connections (for `/clusters`).
     pub(crate) fn idle(&self) -> usize {
         self.idle_len.load(Ordering::Relaxed)
+    }
+
+    /// Requests waiting for a connection of this pool.
+    pub(crate) fn waiting(&self) -> u32 {
+        self.counts.waiting.load(Ordering::Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn keepalive_is_set_on_upstream_sockets() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = Address::Socket(listener.local_addr().unwrap());
+        let ka = TcpKeepalive {
+            time: Some(Duration::from_secs(30)),
+            interval: Some(Duration::from_secs(5)),
+            probes: Some(4),
+        };
+        let s = connect(&addr, Duration::from_secs(5), Some(&ka)).await.unwrap();
+        let sock = socket2::SockRef::from(&s);
+        assert!(sock.keepalive().unwrap());
+        assert_eq!(sock.tcp_keepalive_time().unwrap(), Duration::from_secs(30));
+        assert_eq!(sock.tcp_keepalive_interval().unwrap(), Duration::from_secs(5));
+        assert_eq!(sock.tcp_keepalive_retries().unwrap(), 4);
+        let plain = connect(&addr, Duration::from_secs(5), None).await.unwrap();
+        assert!(!socket2::SockRef::from(&plain).keepalive().unwrap());
+    }
+
+    #[tokio::test]
+    async fn a_refused_connection_is_a_connect_failure() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = Address::Socket(listener.local_addr().unwrap());
+        drop(listener);
+        let (e, timeout) = connect(&addr, Duration::from_secs(5), None).await.unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::ConnectionRefused);
+        assert!(!timeout);
     }
 }

@@ -2,6 +2,8 @@
 //! body. gRPC requests get a trailers-only gRPC response instead (HTTP 200 with
 //! `grpc-status`), as Envoy sends them.
 
+use std::borrow::Cow;
+
 use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode, header};
 
@@ -9,90 +11,96 @@ use crate::body::ProxyBody;
 use crate::telemetry::Flags;
 
 /// A reply made by the proxy itself.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) struct Local {
     pub(crate) status: StatusCode,
     pub(crate) flags: Flags,
     /// `%RESPONSE_CODE_DETAILS%`.
-    pub(crate) details: &'static str,
-    pub(crate) body: &'static str,
+    details: Cow<'static, str>,
+    body: Cow<'static, str>,
 }
 
 impl Local {
-    pub(crate) const NO_ROUTE: Local =
-        Local { status: StatusCode::NOT_FOUND, flags: Flags::NO_ROUTE, details: "route_not_found", body: "" };
-    pub(crate) const NO_CLUSTER: Local = Local {
-        status: StatusCode::SERVICE_UNAVAILABLE,
-        flags: Flags::NO_CLUSTER,
-        details: "cluster_not_found",
-        body: "",
-    };
-    pub(crate) const NO_HEALTHY_UPSTREAM: Local = Local {
-        status: StatusCode::SERVICE_UNAVAILABLE,
-        flags: Flags::NO_HEALTHY_UPSTREAM,
-        details: "no_healthy_upstream",
-        body: "no healthy upstream",
-    };
-    pub(crate) const CONNECT_FAILURE: Local = Local {
-        status: StatusCode::SERVICE_UNAVAILABLE,
-        flags: Flags::UPSTREAM_CONNECTION_FAILURE,
-        details: "upstream_reset_before_response_started{connection_failure}",
-        body: "upstream connect error or disconnect/reset before headers. reset reason: connection failure",
-    };
-    pub(crate) const UPSTREAM_RESET: Local = Local {
-        status: StatusCode::SERVICE_UNAVAILABLE,
-        flags: Flags::UPSTREAM_CONNECTION_TERMINATION,
-        details: "upstream_reset_before_response_started{connection_termination}",
-        body: "upstream connect error or disconnect/reset before headers. reset reason: connection termination",
-    };
-    pub(crate) const TIMEOUT: Local = Local {
-        status: StatusCode::GATEWAY_TIMEOUT,
-        flags: Flags::UPSTREAM_REQUEST_TIMEOUT,
-        details: "upstream_response_timeout",
-        body: "upstream request timeout",
-    };
+    const fn fixed(status: StatusCode, flags: Flags, details: &'static str, body: &'static str) -> Local {
+        Local { status, flags, details: Cow::Borrowed(details), body: Cow::Borrowed(body) }
+    }
+
+    /// A reply whose details and body are made per request.
+    pub(crate) fn dynamic(status: StatusCode, flags: Flags, details: String, body: String) -> Local {
+        Local { status, flags, details: Cow::Owned(details), body: Cow::Owned(body) }
+    }
+
+    /// `%RESPONSE_CODE_DETAILS%`.
+    #[cfg(test)]
+    pub(crate) fn details(&self) -> &str {
+        &self.details
+    }
+
+    /// The body text.
+    #[cfg(test)]
+    pub(crate) fn body(&self) -> &str {
+        &self.body
+    }
+
+    /// The details, to be kept in the request's record.
+    pub(crate) fn take_details(&self) -> Cow<'static, str> {
+        self.details.clone()
+    }
+
+    pub(crate) const NO_ROUTE: Local = Local::fixed(StatusCode::NOT_FOUND, Flags::NO_ROUTE, "route_not_found", "");
+    pub(crate) const NO_CLUSTER: Local =
+        Local::fixed(StatusCode::SERVICE_UNAVAILABLE, Flags::NO_CLUSTER, "cluster_not_found", "");
+    pub(crate) const NO_HEALTHY_UPSTREAM: Local = Local::fixed(
+        StatusCode::SERVICE_UNAVAILABLE,
+        Flags::NO_HEALTHY_UPSTREAM,
+        "no_healthy_upstream",
+        "no healthy upstream",
+    );
+    /// The route timeout ran out.
+    pub(crate) const TIMEOUT: Local = Local::fixed(
+        StatusCode::GATEWAY_TIMEOUT,
+        Flags::UPSTREAM_REQUEST_TIMEOUT,
+        "response_timeout",
+        "upstream request timeout",
+    );
+    /// The last try's timeout ran out and no retry was left.
+    pub(crate) const PER_TRY_TIMEOUT: Local = Local::fixed(
+        StatusCode::GATEWAY_TIMEOUT,
+        Flags::UPSTREAM_REQUEST_TIMEOUT,
+        "upstream_per_try_timeout",
+        "upstream request timeout",
+    );
     /// A path normalization could not make valid (Envoy's `path_normalization_failed`).
-    pub(crate) const BAD_PATH: Local = Local {
-        status: StatusCode::BAD_REQUEST,
-        flags: Flags::DOWNSTREAM_PROTOCOL_ERROR,
-        details: "path_normalization_failed",
-        body: "Bad Request",
-    };
+    pub(crate) const BAD_PATH: Local = Local::fixed(
+        StatusCode::BAD_REQUEST,
+        Flags::DOWNSTREAM_PROTOCOL_ERROR,
+        "path_normalization_failed",
+        "Bad Request",
+    );
     /// More than one `Host` line (RFC 9112 §3.2: a server must answer 400).
-    pub(crate) const DUPLICATE_HOST: Local = Local {
-        status: StatusCode::BAD_REQUEST,
-        flags: Flags::DOWNSTREAM_PROTOCOL_ERROR,
-        details: "http1.codec_error",
-        body: "Bad Request",
-    };
+    pub(crate) const DUPLICATE_HOST: Local =
+        Local::fixed(StatusCode::BAD_REQUEST, Flags::DOWNSTREAM_PROTOCOL_ERROR, "http1.codec_error", "Bad Request");
     /// A transfer coding other than `chunked`.
-    pub(crate) const UNSUPPORTED_TRANSFER_ENCODING: Local = Local {
-        status: StatusCode::NOT_IMPLEMENTED,
-        flags: Flags::DOWNSTREAM_PROTOCOL_ERROR,
-        details: "http1.invalid_transfer_encoding",
-        body: "Not Implemented",
-    };
+    pub(crate) const UNSUPPORTED_TRANSFER_ENCODING: Local = Local::fixed(
+        StatusCode::NOT_IMPLEMENTED,
+        Flags::DOWNSTREAM_PROTOCOL_ERROR,
+        "http1.invalid_transfer_encoding",
+        "Not Implemented",
+    );
     /// The request body failed while it was being sent upstream (client reset or a
     /// malformed chunk): the fault is downstream.
-    pub(crate) const DOWNSTREAM_BODY_ERROR: Local = Local {
-        status: StatusCode::BAD_REQUEST,
-        flags: Flags::DOWNSTREAM_PROTOCOL_ERROR,
-        details: "downstream_request_body_error",
-        body: "Bad Request",
-    };
-    /// The upstream answered with something that is not valid HTTP.
-    pub(crate) const UPSTREAM_PROTOCOL_ERROR: Local = Local {
-        status: StatusCode::BAD_GATEWAY,
-        flags: Flags::UPSTREAM_PROTOCOL_ERROR,
-        details: "upstream_reset_before_response_started{protocol_error}",
-        body: "upstream connect error or disconnect/reset before headers. reset reason: protocol error",
-    };
-    pub(crate) const BAD_REQUEST: Local = Local {
-        status: StatusCode::BAD_REQUEST,
-        flags: Flags::DOWNSTREAM_PROTOCOL_ERROR,
-        details: "missing_host_header",
-        body: "missing host header",
-    };
+    pub(crate) const DOWNSTREAM_BODY_ERROR: Local = Local::fixed(
+        StatusCode::BAD_REQUEST,
+        Flags::DOWNSTREAM_PROTOCOL_ERROR,
+        "downstream_request_body_error",
+        "Bad Request",
+    );
+    pub(crate) const BAD_REQUEST: Local = Local::fixed(
+        StatusCode::BAD_REQUEST,
+        Flags::DOWNSTREAM_PROTOCOL_ERROR,
+        "missing_host_header",
+        "missing host header",
+    );
 
     /// The response for a plain or a gRPC client.
     pub(crate) fn response(&self, grpc: bool) -> Response<ProxyBody> {
@@ -101,13 +109,17 @@ impl Local {
             let h = r.headers_mut();
             h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
             h.insert("grpc-status", HeaderValue::from(grpc_status(self.status)));
-            let msg = if self.body.is_empty() { self.status.canonical_reason().unwrap_or("") } else { self.body };
+            let msg = if self.body.is_empty() { self.status.canonical_reason().unwrap_or("") } else { &self.body };
             if let Ok(v) = HeaderValue::from_str(msg) {
                 h.insert("grpc-message", v);
             }
             return r;
         }
-        text(self.status, Bytes::from_static(self.body.as_bytes()))
+        let body = match &self.body {
+            Cow::Borrowed(b) => Bytes::from_static(b.as_bytes()),
+            Cow::Owned(b) => Bytes::from(b.clone()),
+        };
+        text(self.status, body)
     }
 }
 

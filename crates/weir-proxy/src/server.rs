@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use weir_table::ListenerRole;
 
-use crate::forward::{ConnCtx, Shared, handle};
+use crate::entry::{ConnCtx, Shared, handle};
 use crate::workers::Workers;
 
 /// Largest request head accepted.

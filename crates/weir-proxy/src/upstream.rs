@@ -1,16 +1,25 @@
-//! Runtime state behind the table: per cluster a balancer and per endpoint a
-//! connection pool and an in-flight counter. Built when a table is installed; a
-//! cluster whose definition did not change keeps its state (pools, counters), and an
-//! endpoint that stays keeps its pool, so reloads do not drop upstream connections.
+//! Runtime state behind the table: per cluster the circuit-breaker counters, the
+//! statistics, the outlier detector and a balancer over the hosts not ejected; per
+//! endpoint connection pools, an in-flight counter and its outlier state.
+//!
+//! Built when a table is installed. A cluster whose definition did not change keeps all
+//! its state; a changed cluster keeps its counters and statistics, and each endpoint
+//! that stays keeps its pools and outlier state, so reloads drop neither connections
+//! nor ejections.
 
 use std::collections::HashMap;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::{Duration, Instant};
 
+use arc_swap::ArcSwap;
 use weir_table::{Address, Cluster, Endpoint, LbPolicy, ListenerRole, RouteTable};
 
 use crate::balance::{Balancer, Candidate};
-use crate::pool::Pool;
+use crate::breaker::Breakers;
+use crate::outlier::{self, Ejection, HostState, Outcome};
+use crate::pool::{Pool, PoolCtx};
+use crate::stats::{ClusterStats, Sharded};
 use crate::telemetry::{DestLabels, canonical};
 
 /// One upstream endpoint at run time.
@@ -18,41 +27,60 @@ use crate::telemetry::{DestLabels, canonical};
 pub(crate) struct EndpointState {
     pub(crate) address: Address,
     pub(crate) weight: u32,
-    /// In-flight requests (LEAST_REQUEST).
+    /// In-flight requests (LEAST_REQUEST, `/clusters`).
     pub(crate) active: AtomicU32,
-    /// One pool per worker: a request uses its own worker's connections.
+    /// One pool per worker (a request uses its own worker's connections), or one shared
+    /// by all workers when the cluster limits connections.
     pub(crate) pools: Box<[Pool]>,
     /// `ip:port` as text (access log, hashing).
     pub(crate) host: Arc<str>,
     /// Metric labels for requests it serves.
     pub(crate) labels: Arc<DestLabels>,
+    /// Outlier detection state.
+    health: Mutex<HostState>,
+    /// Ejected by outlier detection (read by `/clusters` and balancer rebuilds).
+    pub(crate) ejected: AtomicBool,
 }
 
 impl EndpointState {
-    fn new(address: Address, weight: u32, host: Arc<str>, labels: Arc<DestLabels>, workers: usize) -> Self {
+    fn new(address: Address, weight: u32, host: Arc<str>, labels: Arc<DestLabels>, pools: usize) -> Self {
         EndpointState {
             address,
             weight,
             active: AtomicU32::new(0),
-            pools: (0..workers.max(1)).map(|_| Pool::default()).collect(),
+            pools: (0..pools.max(1)).map(|_| Pool::default()).collect(),
             host,
             labels,
+            health: Mutex::new(HostState::default()),
+            ejected: AtomicBool::new(false),
         }
     }
 
-    /// The calling worker's pool.
+    /// The pool the calling worker uses.
     pub(crate) fn pool(&self) -> &Pool {
-        &self.pools[crate::workers::current() % self.pools.len()]
+        match self.pools.len() {
+            1 => &self.pools[0],
+            n => &self.pools[crate::workers::current() % n],
+        }
     }
 
-    /// Open upstream connections over all workers.
+    /// Open upstream connections over all pools.
     pub(crate) fn connections(&self) -> u32 {
-        self.pools.iter().map(|p| p.connections.load(Ordering::Relaxed)).sum()
+        self.pools.iter().map(|p| p.counts.connections.load(Ordering::Relaxed)).sum()
     }
 
-    /// Idle HTTP/1.1 connections over all workers.
+    /// Idle HTTP/1.1 connections over all pools.
     pub(crate) fn idle(&self) -> usize {
         self.pools.iter().map(Pool::idle).sum()
+    }
+
+    /// Requests waiting for a connection over all pools.
+    pub(crate) fn waiting(&self) -> u32 {
+        self.pools.iter().map(Pool::waiting).sum()
+    }
+
+    pub(crate) fn health(&self) -> MutexGuard<'_, HostState> {
+        self.health.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -85,18 +113,39 @@ impl Drop for InFlight {
     }
 }
 
+/// The hosts the balancer picks from: those not ejected (all of them in panic mode).
+#[derive(Debug)]
+pub(crate) struct LbSet {
+    pub(crate) endpoints: Vec<Arc<EndpointState>>,
+    pub(crate) balancer: Balancer,
+}
+
 /// One cluster at run time.
 #[derive(Debug)]
 pub(crate) struct ClusterState {
     pub(crate) spec: Cluster,
     pub(crate) name: Arc<str>,
+    /// Every endpoint, ejected or not.
     pub(crate) endpoints: Vec<Arc<EndpointState>>,
-    pub(crate) balancer: Balancer,
+    /// What the balancer picks from; replaced when an ejection changes.
+    pub(crate) lb: ArcSwap<LbSet>,
     /// Labels for requests that reach no endpoint of this cluster.
     pub(crate) labels: Arc<DestLabels>,
     /// Pools for passthrough destinations, by address.
-    pub(crate) passthrough: std::sync::Mutex<HashMap<String, Arc<EndpointState>>>,
-    workers: usize,
+    pub(crate) passthrough: Mutex<HashMap<String, Arc<EndpointState>>>,
+    pub(crate) breakers: Arc<Breakers>,
+    pub(crate) stats: Arc<ClusterStats>,
+    /// `upstream_rq_total`, per worker.
+    pub(crate) rq_total: Arc<Sharded>,
+    /// Serializes ejection decisions (the share of ejected hosts).
+    ejecting: Mutex<()>,
+    pools_per_endpoint: usize,
+}
+
+/// Whether a cluster's endpoints share one pool between workers: when the cluster
+/// limits connections, so the limit holds across the whole instance.
+fn pools_for(c: &Cluster, workers: usize) -> usize {
+    if c.limits.max_connections == u32::MAX { workers.max(1) } else { 1 }
 }
 
 impl ClusterState {
@@ -110,9 +159,114 @@ impl ClusterState {
                     Ok(ip) => Address::Socket(std::net::SocketAddr::new(ip, port)),
                     Err(_) => Address::Dns(host.into(), port),
                 };
-                Arc::new(EndpointState::new(address, 1, key.into(), self.labels.clone(), self.workers))
+                Arc::new(EndpointState::new(address, 1, key.into(), self.labels.clone(), self.pools_per_endpoint))
             })
             .clone()
+    }
+
+    /// What a pool of `ep` needs.
+    pub(crate) fn pool_ctx<'a>(&'a self, ep: &'a EndpointState) -> PoolCtx<'a> {
+        PoolCtx { address: &ep.address, limits: &self.spec.limits, breakers: &self.breakers, stats: &self.stats }
+    }
+
+    /// The hosts to pick from, as outlier detection leaves them.
+    fn lb_set(spec: &Cluster, endpoints: &[Arc<EndpointState>]) -> LbSet {
+        let healthy: Vec<Arc<EndpointState>> =
+            endpoints.iter().filter(|e| !e.ejected.load(Ordering::Acquire)).cloned().collect();
+        let min = spec.outlier.as_ref().map_or(0, |o| o.min_health_percent);
+        let chosen = if healthy.len() < endpoints.len() && outlier::in_panic(healthy.len(), endpoints.len(), min) {
+            endpoints.to_vec()
+        } else {
+            healthy
+        };
+        let policy = if chosen.is_empty() && spec.lb != LbPolicy::Passthrough { &LbPolicy::Random } else { &spec.lb };
+        LbSet { balancer: Balancer::new(policy, &chosen), endpoints: chosen }
+    }
+
+    fn rebuild_lb(&self) {
+        self.lb.store(Arc::new(Self::lb_set(&self.spec, &self.endpoints)));
+    }
+
+    /// Hosts ejected now.
+    pub(crate) fn ejected(&self) -> usize {
+        self.endpoints.iter().filter(|e| e.ejected.load(Ordering::Acquire)).count()
+    }
+
+    /// Records what a try to `ep` told about it, and ejects it when that makes an
+    /// outlier of it. Does nothing for clusters without outlier detection.
+    pub(crate) fn report(&self, ep: &EndpointState, outcome: Outcome) {
+        let Some(policy) = &self.spec.outlier else { return };
+        let fired = ep.health().record(policy, outcome);
+        if let Some(kind) = fired {
+            self.eject(ep, kind, Instant::now());
+        }
+    }
+
+    fn eject(&self, ep: &EndpointState, kind: Ejection, now: Instant) {
+        let Some(policy) = &self.spec.outlier else { return };
+        // Passthrough endpoints are not hosts of the cluster.
+        if !self.endpoints.iter().any(|e| std::ptr::eq(&**e, ep)) {
+            return;
+        }
+        let s = &self.stats;
+        ClusterStats::inc(match kind {
+            Ejection::Consecutive5xx => &s.outlier_detection_ejections_detected_consecutive_5xx,
+            Ejection::ConsecutiveGateway => &s.outlier_detection_ejections_detected_consecutive_gateway_failure,
+            Ejection::ConsecutiveLocalOrigin => {
+                &s.outlier_detection_ejections_detected_consecutive_local_origin_failure
+            }
+        });
+        let _one_at_a_time = self.ejecting.lock().unwrap_or_else(|e| e.into_inner());
+        if ep.ejected.load(Ordering::Acquire) {
+            return;
+        }
+        if !outlier::may_eject(self.ejected(), self.endpoints.len(), policy.max_ejection_percent) {
+            ClusterStats::inc(&s.outlier_detection_ejections_overflow);
+            return;
+        }
+        ep.health().eject(policy, now);
+        ep.ejected.store(true, Ordering::Release);
+        ClusterStats::inc(&s.outlier_detection_ejections_total);
+        ClusterStats::inc(&s.outlier_detection_ejections_enforced_total);
+        ClusterStats::inc(match kind {
+            Ejection::Consecutive5xx => &s.outlier_detection_ejections_enforced_consecutive_5xx,
+            Ejection::ConsecutiveGateway => &s.outlier_detection_ejections_enforced_consecutive_gateway_failure,
+            Ejection::ConsecutiveLocalOrigin => {
+                &s.outlier_detection_ejections_enforced_consecutive_local_origin_failure
+            }
+        });
+        tracing::info!(cluster = %self.name, host = %ep.host, reason = ?kind, "outlier ejected");
+        self.rebuild_lb();
+    }
+
+    /// The interval sweep: brings back hosts whose ejection time has passed.
+    pub(crate) fn sweep_outliers(&self, now: Instant) {
+        let Some(policy) = &self.spec.outlier else { return };
+        let _one_at_a_time = self.ejecting.lock().unwrap_or_else(|e| e.into_inner());
+        let mut changed = false;
+        for ep in &self.endpoints {
+            if ep.health().sweep(policy, now) {
+                ep.ejected.store(false, Ordering::Release);
+                tracing::info!(cluster = %self.name, host = %ep.host, "outlier returned");
+                changed = true;
+            }
+        }
+        if changed {
+            self.rebuild_lb();
+        }
+    }
+}
+
+/// Sweeps a cluster's outliers every `interval` until the cluster is gone (replaced by
+/// a reload and no longer used by any request).
+pub(crate) async fn sweep_outliers(cluster: Weak<ClusterState>, interval: Duration) {
+    let mut tick = tokio::time::interval(interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        let Some(c) = cluster.upgrade() else { return };
+        c.sweep_outliers(Instant::now());
     }
 }
 
@@ -159,50 +313,65 @@ impl Snapshot {
     }
 
     /// Builds the runtime state for `table`, carrying over what `previous` had for
-    /// clusters and endpoints that did not change.
-    pub(crate) fn build(table: Arc<RouteTable>, previous: &Snapshot, workers: usize) -> Self {
+    /// clusters and endpoints that stay. Returns it with the clusters that are new and
+    /// need an outlier sweep.
+    pub(crate) fn build(table: Arc<RouteTable>, previous: &Snapshot, workers: usize) -> (Self, Vec<Arc<ClusterState>>) {
         let by_name: HashMap<&str, &Arc<ClusterState>> = previous.clusters.iter().map(|c| (&*c.name, c)).collect();
+        let mut fresh = Vec::new();
         let clusters = table
             .clusters
             .iter()
             .map(|c| {
-                if let Some(prev) = by_name.get(&*c.name)
+                let prev = by_name.get(&*c.name);
+                if let Some(prev) = prev
                     && prev.spec == *c
                 {
                     return Arc::clone(prev);
                 }
-                let old_eps: HashMap<&Address, &Arc<EndpointState>> = by_name
-                    .get(&*c.name)
-                    .map(|p| p.endpoints.iter().map(|e| (&e.address, e)).collect())
-                    .unwrap_or_default();
+                let pools = pools_for(c, workers);
+                let old_eps: HashMap<&Address, &Arc<EndpointState>> =
+                    prev.map(|p| p.endpoints.iter().map(|e| (&e.address, e)).collect()).unwrap_or_default();
                 let endpoints: Vec<Arc<EndpointState>> = c
                     .endpoints
                     .iter()
                     .map(|e| match old_eps.get(&e.address) {
-                        Some(prev) if prev.weight == e.weight => Arc::clone(prev),
+                        Some(prev) if prev.weight == e.weight && prev.pools.len() == pools => Arc::clone(prev),
                         _ => Arc::new(EndpointState::new(
                             e.address.clone(),
                             e.weight,
                             e.address.to_string().into(),
                             Arc::new(labels_for(c, Some(e))),
-                            workers,
+                            pools,
                         )),
                     })
                     .collect();
-                let policy =
-                    if endpoints.is_empty() && c.lb != LbPolicy::Passthrough { &LbPolicy::Random } else { &c.lb };
-                Arc::new(ClusterState {
-                    balancer: Balancer::new(policy, &endpoints),
+                if c.outlier.is_none() {
+                    // No detector any more: nobody is ejected.
+                    for e in &endpoints {
+                        e.ejected.store(false, Ordering::Release);
+                        *e.health() = HostState::default();
+                    }
+                }
+                let state = Arc::new(ClusterState {
+                    lb: ArcSwap::from_pointee(ClusterState::lb_set(c, &endpoints)),
                     spec: c.clone(),
                     name: c.name.as_ref().into(),
                     endpoints,
                     labels: Arc::new(labels_for(c, None)),
-                    passthrough: std::sync::Mutex::new(HashMap::new()),
-                    workers,
-                })
+                    passthrough: Mutex::new(HashMap::new()),
+                    breakers: prev.map(|p| p.breakers.clone()).unwrap_or_default(),
+                    stats: prev.map(|p| p.stats.clone()).unwrap_or_default(),
+                    rq_total: prev.map(|p| p.rq_total.clone()).unwrap_or_else(|| Arc::new(Sharded::new(workers))),
+                    ejecting: Mutex::new(()),
+                    pools_per_endpoint: pools,
+                });
+                if c.outlier.is_some() {
+                    fresh.push(state.clone());
+                }
+                state
             })
             .collect();
-        Snapshot { table, clusters }
+        (Snapshot { table, clusters }, fresh)
     }
 
     /// The listener named `name`.

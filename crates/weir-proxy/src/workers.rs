@@ -38,6 +38,7 @@ impl Workers {
             let stop = stop.clone();
             std::thread::Builder::new().name(format!("weir-worker-{i}")).spawn(move || {
                 WORKER.with(|w| w.set(i));
+                crate::dice::reseed(i);
                 let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
                     Ok(rt) => rt,
                     Err(e) => {

@@ -361,8 +361,19 @@ async fn admin_ready_config_dump_stats_and_clusters() {
     let vh =
         mesh["virtual_hosts"].as_array().unwrap().iter().find(|v| v["name"] == "svc.ns.svc.cluster.local").unwrap();
     assert!(vh["domains"].as_array().unwrap().contains(&serde_json::json!("svc")));
-    assert_eq!(vh["routes"][0]["action"]["forward"][0]["cluster"], "outbound|80||svc.ns.svc.cluster.local");
+    let forward = &vh["routes"][0]["action"]["forward"];
+    assert_eq!(forward["destinations"][0]["name"], "outbound|80||svc.ns.svc.cluster.local");
+    // The table serialized: typed policies, durations as protobuf JSON, no Debug text.
+    assert_eq!(
+        forward["retry"]["retry_on"],
+        serde_json::json!(["connect-failure", "refused-stream", "retriable-status-codes", "cancelled", "unavailable"])
+    );
+    assert_eq!(forward["retry"]["backoff_base"], "0.025s");
     assert_eq!(dump["clusters"][0]["endpoints"][0]["address"], format!("127.0.0.1:{}", b.port()));
+    assert_eq!(dump["clusters"][0]["limits"]["connect_timeout"], "10s");
+    assert_eq!(dump["clusters"][0]["lb"], "least_request");
+    let text = dump.to_string();
+    assert!(!text.contains("Some(") && !text.contains(" { "), "Debug text in the dump: {text}");
 
     let stats = c.get(&h.admin_url("/stats/prometheus"), "", &[]).await;
     assert!(stats.header("content-type").unwrap().starts_with("text/plain"));

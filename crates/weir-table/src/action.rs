@@ -1,18 +1,22 @@
 //! What a matched route does: forward to weighted clusters, redirect, or answer
-//! directly; plus the per-route policies later stages apply (header edits, CORS,
-//! timeouts, retries, faults, mirrors).
+//! directly; plus the per-route policies the request path executes (header edits,
+//! CORS, the timeout, retries).
 
 use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderName, HeaderValue, StatusCode};
 use regex::Regex;
+use serde::Serialize;
+use serde::ser::SerializeSeq;
 
 use crate::cluster::ClusterId;
 use crate::matcher::StrMatch;
+use crate::retry::RetryPolicy;
 
 /// The action of a route.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Action {
     /// Forward upstream.
     Forward(Forward),
@@ -23,7 +27,8 @@ pub enum Action {
 }
 
 /// Which cluster a destination sends to.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum ClusterRef {
     /// No such service, port or subset: the request fails with 503 `NC`.
     Missing,
@@ -46,7 +51,7 @@ impl ClusterRef {
 }
 
 /// A weighted destination.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize)]
 pub struct WeightedCluster {
     /// The cluster.
     pub cluster: ClusterRef,
@@ -60,11 +65,12 @@ pub struct WeightedCluster {
     pub headers: HeaderOps,
     /// Authority rewrite from destination-level `host` header edits, used only when the
     /// route sets none.
+    #[serde(serialize_with = "crate::ser::opt_header_value")]
     pub authority: Option<HeaderValue>,
 }
 
 /// Forwarding.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Forward {
     /// Destinations with weight > 0 (a single destination always gets everything).
     pub destinations: Box<[WeightedCluster]>,
@@ -73,17 +79,16 @@ pub struct Forward {
     /// Path rewrite.
     pub rewrite: Option<PathRewrite>,
     /// New `Host`/`:authority`.
+    #[serde(serialize_with = "crate::ser::opt_header_value")]
     pub authority: Option<HeaderValue>,
     /// Route-level header edits.
     pub headers: HeaderOps,
-    /// Overall timeout (`None` = no timeout, Istio's default).
+    /// Overall timeout covering every try (`None` = no timeout, Istio's default). For
+    /// gRPC requests it is also the cap of the client's `grpc-timeout`.
+    #[serde(serialize_with = "crate::ser::opt_duration")]
     pub timeout: Option<Duration>,
-    /// Retry policy.
+    /// Retry policy (`None`: no retries, `attempts: 0`).
     pub retry: Option<RetryPolicy>,
-    /// Fault injection.
-    pub fault: Option<FaultPolicy>,
-    /// Mirrors.
-    pub mirrors: Box<[MirrorPolicy]>,
     /// CORS.
     pub cors: Option<CorsPolicy>,
 }
@@ -100,7 +105,8 @@ impl Forward {
 }
 
 /// A path rewrite.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum PathRewrite {
     /// Replace the matched prefix (`prefix` is the route's matched prefix, `/` when the
     /// route matched no uri, as Envoy does).
@@ -117,6 +123,7 @@ pub enum PathRewrite {
     /// Regex substitution over the path (every match).
     Regex {
         /// Pattern.
+        #[serde(serialize_with = "crate::ser::regex")]
         pattern: Regex,
         /// Replacement with `${1}` references.
         replacement: Box<str>,
@@ -143,20 +150,35 @@ impl PathRewrite {
 }
 
 /// Header edits on a request and its response.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct HeaderOps {
     /// Request: overwrite or add.
+    #[serde(serialize_with = "edits")]
     pub request_set: Vec<(HeaderName, HeaderTemplate)>,
     /// Request: append.
+    #[serde(serialize_with = "edits")]
     pub request_add: Vec<(HeaderName, HeaderTemplate)>,
     /// Request: remove.
+    #[serde(serialize_with = "crate::ser::header_names")]
     pub request_remove: Vec<HeaderName>,
     /// Response: overwrite or add.
+    #[serde(serialize_with = "edits")]
     pub response_set: Vec<(HeaderName, HeaderTemplate)>,
     /// Response: append.
+    #[serde(serialize_with = "edits")]
     pub response_add: Vec<(HeaderName, HeaderTemplate)>,
     /// Response: remove.
+    #[serde(serialize_with = "crate::ser::header_names")]
     pub response_remove: Vec<HeaderName>,
+}
+
+/// `[name, value]` pairs, values as written (`%VAR%` included).
+fn edits<S: serde::Serializer>(l: &[(HeaderName, HeaderTemplate)], s: S) -> Result<S::Ok, S::Error> {
+    let mut seq = s.serialize_seq(Some(l.len()))?;
+    for (n, t) in l {
+        seq.serialize_element(&(n.as_str(), t.to_string()))?;
+    }
+    seq.end()
 }
 
 impl HeaderOps {
@@ -217,8 +239,43 @@ pub enum TemplatePart {
     Unknown(Box<str>),
 }
 
+impl std::fmt::Display for HeaderTemplate {
+    /// The value as Envoy would read it back: text with `%` doubled, variables as
+    /// `%NAME%`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            HeaderTemplate::Literal(v) => f.write_str(&String::from_utf8_lossy(v.as_bytes()).replace('%', "%%")),
+            HeaderTemplate::Parts(parts) => parts.iter().try_for_each(|p| write!(f, "{p}")),
+        }
+    }
+}
+
+impl std::fmt::Display for TemplatePart {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let name = match self {
+            TemplatePart::Text(t) => return f.write_str(&t.replace('%', "%%")),
+            TemplatePart::Req(h) => return write!(f, "%REQ({h})%"),
+            TemplatePart::Resp(h) => return write!(f, "%RESP({h})%"),
+            TemplatePart::Unknown(raw) => return f.write_str(raw),
+            TemplatePart::DownstreamRemoteAddress => "DOWNSTREAM_REMOTE_ADDRESS",
+            TemplatePart::DownstreamRemoteAddressWithoutPort => "DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT",
+            TemplatePart::DownstreamLocalAddress => "DOWNSTREAM_LOCAL_ADDRESS",
+            TemplatePart::Hostname => "HOSTNAME",
+            TemplatePart::Protocol => "PROTOCOL",
+            TemplatePart::StartTime => "START_TIME",
+            TemplatePart::DownstreamLocalAddressWithoutPort => "DOWNSTREAM_LOCAL_ADDRESS_WITHOUT_PORT",
+            TemplatePart::DownstreamLocalPort => "DOWNSTREAM_LOCAL_PORT",
+            TemplatePart::DownstreamRemotePort => "DOWNSTREAM_REMOTE_PORT",
+            TemplatePart::UpstreamCluster => "UPSTREAM_CLUSTER",
+            TemplatePart::RouteName => "ROUTE_NAME",
+            TemplatePart::ResponseCode => "RESPONSE_CODE",
+        };
+        write!(f, "%{name}%")
+    }
+}
+
 /// A redirect.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Redirect {
     /// New scheme.
     pub scheme: Option<Box<str>>,
@@ -229,13 +286,15 @@ pub struct Redirect {
     /// New path.
     pub path: RedirectPath,
     /// Status (301 by default).
+    #[serde(serialize_with = "crate::ser::status")]
     pub status: StatusCode,
     /// The route's header edits (its response edits apply to the redirect).
     pub headers: HeaderOps,
 }
 
 /// The port of a redirect.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum RedirectPort {
     /// Keep the request's.
     Keep,
@@ -248,7 +307,8 @@ pub enum RedirectPort {
 }
 
 /// The path of a redirect.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum RedirectPath {
     /// Keep the request's.
     Keep,
@@ -264,28 +324,34 @@ pub enum RedirectPath {
 }
 
 /// A fixed response.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize)]
 pub struct DirectResponse {
     /// Status.
+    #[serde(serialize_with = "crate::ser::status")]
     pub status: StatusCode,
     /// Body.
+    #[serde(rename = "body_bytes", serialize_with = "crate::ser::byte_len")]
     pub body: Bytes,
     /// The route's header edits (its response edits apply to the reply).
     pub headers: HeaderOps,
 }
 
 /// CORS, compiled.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize)]
 pub struct CorsPolicy {
     /// Allowed origins.
     pub allow_origins: Box<[StrMatch]>,
     /// `Access-Control-Allow-Methods`.
+    #[serde(serialize_with = "crate::ser::opt_header_value")]
     pub allow_methods: Option<HeaderValue>,
     /// `Access-Control-Allow-Headers`.
+    #[serde(serialize_with = "crate::ser::opt_header_value")]
     pub allow_headers: Option<HeaderValue>,
     /// `Access-Control-Expose-Headers`.
+    #[serde(serialize_with = "crate::ser::opt_header_value")]
     pub expose_headers: Option<HeaderValue>,
     /// `Access-Control-Max-Age`.
+    #[serde(serialize_with = "crate::ser::opt_header_value")]
     pub max_age: Option<HeaderValue>,
     /// `Access-Control-Allow-Credentials`.
     pub allow_credentials: Option<bool>,
@@ -298,52 +364,6 @@ impl CorsPolicy {
     pub fn allows(&self, origin: &str) -> bool {
         self.allow_origins.iter().any(|m| m.matches(origin))
     }
-}
-
-/// Retries (Istio's effective policy, §2.9).
-#[derive(Debug, Clone)]
-pub struct RetryPolicy {
-    /// Number of retries (tries = 1 + this).
-    pub attempts: u32,
-    /// Timeout per try.
-    pub per_try_timeout: Option<Duration>,
-    /// Envoy retry conditions.
-    pub retry_on: Box<[Box<str>]>,
-    /// Status codes retried.
-    pub retriable_status_codes: Box<[u16]>,
-    /// Base back-off.
-    pub backoff: Duration,
-    /// Prefer another host on retry.
-    pub retry_other_hosts: bool,
-}
-
-/// Fault injection.
-#[derive(Debug, Clone)]
-pub struct FaultPolicy {
-    /// Delay and the share delayed (0..=100).
-    pub delay: Option<(Duration, f64)>,
-    /// Abort and the share aborted.
-    pub abort: Option<(FaultAbort, f64)>,
-}
-
-/// What an abort returns.
-#[derive(Debug, Clone, Copy)]
-pub enum FaultAbort {
-    /// HTTP status.
-    Http(u16),
-    /// gRPC status code.
-    Grpc(u32),
-}
-
-/// A mirror.
-#[derive(Debug, Clone)]
-pub struct MirrorPolicy {
-    /// Target cluster.
-    pub cluster: ClusterRef,
-    /// Cluster name.
-    pub name: Box<str>,
-    /// Share mirrored (0..=100).
-    pub percentage: f64,
 }
 
 #[cfg(test)]
@@ -371,8 +391,6 @@ mod tests {
             headers: HeaderOps::default(),
             timeout: None,
             retry: None,
-            fault: None,
-            mirrors: Box::new([]),
             cors: None,
         };
         let mut counts = [0u32; 2];

@@ -5,9 +5,10 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use http::HeaderName;
+use serde::Serialize;
 
 /// Index of a cluster in [`crate::RouteTable::clusters`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 pub struct ClusterId(pub usize);
 
 /// Where an endpoint is.
@@ -28,14 +29,21 @@ impl std::fmt::Display for Address {
     }
 }
 
+impl Serialize for Address {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
 /// An upstream endpoint.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Endpoint {
     /// Where it is.
     pub address: Address,
     /// Load-balancing weight (>= 1).
     pub weight: u32,
     /// Labels (for dumps and telemetry: `app`, `version`).
+    #[serde(serialize_with = "crate::ser::labels")]
     pub labels: Vec<(Box<str>, Box<str>)>,
     /// `region/zone/subzone`.
     pub locality: Box<str>,
@@ -49,10 +57,11 @@ impl Endpoint {
 }
 
 /// What a consistent hash is computed from.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum HashKey {
     /// A request header.
-    Header(HeaderName),
+    Header(#[serde(serialize_with = "crate::ser::header_name")] HeaderName),
     /// A cookie; generated when absent if a `ttl` is set (`0s` = session cookie).
     Cookie {
         /// Cookie name.
@@ -69,7 +78,8 @@ pub enum HashKey {
 }
 
 /// The load-balancing policy.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum LbPolicy {
     /// Power of two choices on active requests (Istio's default).
     LeastRequest,
@@ -96,7 +106,8 @@ pub enum LbPolicy {
 }
 
 /// Which protocol to speak to the upstream.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum UpstreamProtocol {
     /// HTTP/1.1.
     Http1,
@@ -106,25 +117,44 @@ pub enum UpstreamProtocol {
     ClientProtocol,
 }
 
-/// Circuit-breaker limits (connection pool settings); `u32::MAX` = unlimited.
-#[derive(Debug, Clone, PartialEq)]
+/// Connection-pool settings (spec §3.6): Envoy's circuit-breaker thresholds for the
+/// cluster, counted across every worker of this weir instance (`u32::MAX` =
+/// unlimited), and how upstream connections are made and kept.
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ConnectionLimits {
-    /// Max connections per endpoint.
+    /// Open connections to the cluster's hosts (`tcp.maxConnections`).
     pub max_connections: u32,
-    /// Max requests waiting for a connection.
+    /// Requests waiting for a connection or an HTTP/2 stream
+    /// (`http.http1MaxPendingRequests`).
     pub max_pending_requests: u32,
-    /// Max concurrent requests.
+    /// Requests in flight to the cluster, both protocols (`http.http2MaxRequests`).
     pub max_requests: u32,
-    /// Max concurrent retries.
+    /// Retries in flight to the cluster (`http.maxRetries`); replaced by
+    /// [`ConnectionLimits::retry_budget`] when that is set, as in Envoy.
     pub max_retries: u32,
-    /// Requests per connection (0 = unlimited).
+    /// Retries as a share of the requests in flight (DestinationRule `retryBudget`).
+    pub retry_budget: Option<RetryBudget>,
+    /// Requests per connection before it is closed (0 = unlimited;
+    /// `http.maxRequestsPerConnection`).
     pub max_requests_per_connection: u32,
-    /// Connect timeout.
+    /// Connect timeout (`tcp.connectTimeout`, default 10s).
+    #[serde(serialize_with = "crate::ser::duration")]
     pub connect_timeout: Duration,
-    /// Idle timeout for upstream connections.
+    /// Close a connection without requests for this long (`http.idleTimeout`, else
+    /// `tcp.idleTimeout`; default 1h; `None` = never).
+    #[serde(serialize_with = "crate::ser::opt_duration")]
     pub idle_timeout: Option<Duration>,
-    /// Max streams per HTTP/2 connection.
+    /// Stop using a connection this old (`tcp.maxConnectionDuration`): it takes no new
+    /// requests and closes once its requests finish.
+    #[serde(serialize_with = "crate::ser::opt_duration")]
+    pub max_connection_duration: Option<Duration>,
+    /// Streams per HTTP/2 connection (`http.maxConcurrentStreams`); past it another
+    /// connection is opened.
     pub max_concurrent_streams: u32,
+    /// TCP keep-alive on upstream sockets (`tcp.tcpKeepalive`).
+    pub tcp_keepalive: Option<TcpKeepalive>,
+    /// HTTP/2 PING keep-alive (`http.http2KeepAlive`).
+    pub http2_keepalive: Option<Http2Keepalive>,
 }
 
 impl Default for ConnectionLimits {
@@ -134,33 +164,87 @@ impl Default for ConnectionLimits {
             max_pending_requests: u32::MAX,
             max_requests: u32::MAX,
             max_retries: u32::MAX,
+            retry_budget: None,
             max_requests_per_connection: 0,
             connect_timeout: Duration::from_secs(10),
             idle_timeout: Some(Duration::from_secs(3600)),
+            max_connection_duration: None,
             max_concurrent_streams: i32::MAX as u32,
+            tcp_keepalive: None,
+            http2_keepalive: None,
         }
     }
 }
 
-/// Outlier detection (installed only when configured).
-#[derive(Debug, Clone, PartialEq)]
-pub struct OutlierPolicy {
-    /// Consecutive 5xx before ejection.
-    pub consecutive_5xx: Option<u32>,
-    /// Consecutive gateway errors before ejection.
-    pub consecutive_gateway_errors: Option<u32>,
-    /// Sweep interval.
+/// A retry budget: concurrent retries may be `percent` of the requests in flight and
+/// pending, and at least `min_concurrency`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RetryBudget {
+    /// Share of active and pending requests (0..=100).
+    pub percent: f64,
+    /// Retries always allowed.
+    pub min_concurrency: u32,
+}
+
+/// SO_KEEPALIVE and the fields that override the system's values (Linux: 7200s idle,
+/// 75s interval, 9 probes).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TcpKeepalive {
+    /// Idle time before the first probe.
+    #[serde(serialize_with = "crate::ser::opt_duration")]
+    pub time: Option<Duration>,
+    /// Time between probes.
+    #[serde(serialize_with = "crate::ser::opt_duration")]
+    pub interval: Option<Duration>,
+    /// Unanswered probes before the connection is dropped.
+    pub probes: Option<u32>,
+}
+
+/// HTTP/2 PING keep-alive towards the upstream.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Http2Keepalive {
+    /// Time between PINGs.
+    #[serde(serialize_with = "crate::ser::duration")]
     pub interval: Duration,
-    /// Base ejection time.
+    /// A PING unanswered this long closes the connection.
+    #[serde(serialize_with = "crate::ser::duration")]
+    pub timeout: Duration,
+}
+
+/// Outlier detection (spec §3.7), installed only when the DestinationRule has the
+/// block; Envoy's defaults fill what it leaves out.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OutlierPolicy {
+    /// Consecutive errors ejecting a host (`consecutive5xxErrors`, default 5; `None`
+    /// when set to 0).
+    pub consecutive_5xx: Option<u32>,
+    /// Consecutive 502/503/504 ejecting a host (`consecutiveGatewayErrors`; off
+    /// unless set).
+    pub consecutive_gateway_errors: Option<u32>,
+    /// Count local-origin failures (connect failures, resets, timeouts) apart from the
+    /// upstream's responses (`splitExternalLocalOriginErrors`).
+    pub split_local_origin: bool,
+    /// Consecutive local-origin failures ejecting a host when split (default 5).
+    pub consecutive_local_origin_failures: Option<u32>,
+    /// Status codes counted as errors instead of 5xx (`outlierDetectionHttpErrorCodes`;
+    /// empty = 500..=599).
+    pub error_codes: Box<[u16]>,
+    /// How often ejected hosts are checked for return (`interval`, default 10s).
+    #[serde(serialize_with = "crate::ser::duration")]
+    pub interval: Duration,
+    /// Ejection time, multiplied by the times a host was ejected (`baseEjectionTime`,
+    /// default 30s), capped at `max(300s, base)`.
+    #[serde(serialize_with = "crate::ser::duration")]
     pub base_ejection_time: Duration,
-    /// Max share of hosts ejected.
+    /// Share of hosts that may be ejected at once (`maxEjectionPercent`, default 10).
     pub max_ejection_percent: u32,
-    /// Panic threshold.
+    /// Below this share of healthy hosts the balancer uses every host
+    /// (`minHealthPercent`; 0, Istio's default, never does).
     pub min_health_percent: u32,
 }
 
 /// A cluster.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Cluster {
     /// `outbound|<port>|<subset>|<host>`.
     pub name: Box<str>,

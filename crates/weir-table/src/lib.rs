@@ -6,6 +6,8 @@
 //! - [`RouteTable`] holds [`Listener`]s and [`Cluster`]s.
 //! - [`Listener::route`] is the one place a route is chosen for a request: the proxy
 //!   and `explain` call the same function.
+//! - [`plan::decide`] turns a request into a [`Plan`]: route, destination, cluster,
+//!   timeouts, retries, affinity. It is pure, and it is what `explain` prints.
 //! - [`hosts::HostMap`] resolves a `Host`/`:authority` to a virtual host in time that
 //!   does not grow with the number of hosts.
 //!
@@ -16,15 +18,21 @@ pub mod cluster;
 pub mod hosts;
 pub mod matcher;
 pub mod normalize;
+pub mod plan;
+pub mod retry;
 pub mod route;
+pub mod ser;
 
 pub use action::{
-    Action, ClusterRef, CorsPolicy, DirectResponse, FaultAbort, FaultPolicy, Forward, HeaderOps, HeaderTemplate,
-    MirrorPolicy, PathRewrite, Redirect, RedirectPath, RedirectPort, RetryPolicy, TemplatePart, WeightedCluster,
+    Action, ClusterRef, CorsPolicy, DirectResponse, Forward, HeaderOps, HeaderTemplate, PathRewrite, Redirect,
+    RedirectPath, RedirectPort, TemplatePart, WeightedCluster,
 };
 pub use cluster::{
-    Address, Cluster, ClusterId, ConnectionLimits, Endpoint, HashKey, LbPolicy, OutlierPolicy, UpstreamProtocol,
+    Address, Cluster, ClusterId, ConnectionLimits, Endpoint, HashKey, Http2Keepalive, LbPolicy, OutlierPolicy,
+    RetryBudget, TcpKeepalive, UpstreamProtocol,
 };
 pub use hosts::HostMap;
 pub use matcher::{HeaderKey, HeaderMatch, HttpMatch, PathMatch, QueryMatch, StrMatch};
+pub use plan::{Affinity, Decision, Dice, Facts, Plan, RetryPlan, Timeouts, decide};
+pub use retry::{RetryOn, RetryPolicy};
 pub use route::{Listener, ListenerRole, NoRoute, RequestView, Route, RouteTable, Routed, VirtualHost};

@@ -3,18 +3,20 @@
 
 use http::HeaderName;
 use regex::Regex;
+use serde::Serialize;
 
 use crate::route::RequestView;
 
 /// A string condition.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum StrMatch {
     /// Equality (case-sensitive).
     Exact(Box<str>),
     /// Prefix (case-sensitive).
     Prefix(Box<str>),
     /// RE2 over the whole string (compiled with `^(?:...)$`).
-    Regex(Regex),
+    Regex(#[serde(serialize_with = "crate::ser::regex")] Regex),
     /// Presence only (`{}` or `regex: "*"`).
     Present,
 }
@@ -56,7 +58,7 @@ impl StrMatch {
 }
 
 /// The path condition (`uri`), with Istio's `ignoreUriCase`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize)]
 pub struct PathMatch {
     /// The condition; for `ignore_case` exact/prefix values are stored lower-case.
     pub matcher: StrMatch,
@@ -89,10 +91,11 @@ impl PathMatch {
 }
 
 /// Which value a header condition reads.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum HeaderKey {
     /// A regular header.
-    Name(HeaderName),
+    Name(#[serde(serialize_with = "crate::ser::header_name")] HeaderName),
     /// `:method`.
     Method,
     /// `:authority`.
@@ -104,9 +107,10 @@ pub enum HeaderKey {
 }
 
 /// A header condition (`headers` or, inverted, `withoutHeaders`).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize)]
 pub struct HeaderMatch {
     /// Header to read.
+    #[serde(skip)]
     pub key: HeaderKey,
     /// Name as written (for dumps).
     pub name: Box<str>,
@@ -157,7 +161,7 @@ impl HeaderMatch {
 }
 
 /// A query-parameter condition.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize)]
 pub struct QueryMatch {
     /// Parameter name.
     pub name: Box<str>,
@@ -174,7 +178,7 @@ pub fn query_param<'a>(query: &'a str, name: &str) -> Option<&'a str> {
 }
 
 /// One compiled `HTTPMatchRequest`: every present condition must hold.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct HttpMatch {
     /// Match name (for route names).
     pub name: Box<str>,

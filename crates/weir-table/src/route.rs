@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use http::{HeaderMap, Method};
+use serde::Serialize;
 
 use crate::action::Action;
 use crate::cluster::{Cluster, ClusterId};
@@ -10,7 +11,7 @@ use crate::hosts::{HostMap, port_of};
 use crate::matcher::HttpMatch;
 
 /// A compiled configuration: what the proxy serves until the next one replaces it.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct RouteTable {
     /// Increases with every compiled configuration.
     pub version: u64,
@@ -38,7 +39,8 @@ impl RouteTable {
 }
 
 /// What a listener is for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum ListenerRole {
     /// A Gateway server port.
     Gateway,
@@ -47,7 +49,7 @@ pub enum ListenerRole {
 }
 
 /// A listener: the virtual hosts served on one port.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Listener {
     /// Name (`0.0.0.0_8080`, `mesh`).
     pub name: Box<str>,
@@ -62,14 +64,15 @@ pub struct Listener {
     pub protocol: Box<str>,
     /// The Gateways (`ns/name`) whose servers this listener serves (empty for the mesh).
     pub gateways: Vec<Box<str>>,
-    /// Host -> index into `virtual_hosts`.
+    /// Host -> index into `virtual_hosts` (the dump lists each virtual host's domains).
+    #[serde(skip)]
     pub hosts: HostMap<usize>,
     /// Virtual hosts.
     pub virtual_hosts: Vec<VirtualHost>,
 }
 
 /// A virtual host: the ordered routes for a set of domains.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize)]
 pub struct VirtualHost {
     /// Name (the first domain, with port for gateways).
     pub name: Box<str>,
@@ -87,7 +90,7 @@ pub struct VirtualHost {
 }
 
 /// One route: one match entry and the (shared) action.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Route {
     /// Envoy route name: the HTTPRoute `name`, or `name.matchName`.
     pub name: Box<str>,

@@ -101,6 +101,7 @@ pub(crate) fn run(args: Args) -> ExitCode {
             access_log_format: args.access_log_format,
             drain_seconds: 5,
             concurrency: None,
+            seed: None,
         };
         print_guide();
         run::serve(run_args, Some(resources)).await

@@ -52,6 +52,10 @@ pub(crate) struct Args {
     /// Worker threads (default: the CPUs this process may run on).
     #[arg(long, value_name = "N")]
     pub(crate) concurrency: Option<usize>,
+    /// Seed the per-request random draws (weighted splits, load balancing, retry
+    /// back-off), so a run can be reproduced.
+    #[arg(long, value_name = "N", env = "WEIR_SEED")]
+    pub(crate) seed: Option<u64>,
 }
 
 fn parse_labels(s: &str) -> Result<BTreeMap<String, String>, String> {
@@ -124,6 +128,7 @@ pub(crate) fn proxy_config(args: &Args) -> ProxyConfig {
         },
         hostname: std::env::var("HOSTNAME").unwrap_or_else(|_| "weir".into()),
         workers: args.concurrency.unwrap_or(0),
+        seed: args.seed,
     }
 }
 

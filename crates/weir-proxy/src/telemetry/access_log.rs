@@ -32,7 +32,7 @@ pub struct Entry {
     /// Response flags, rendered.
     pub flags: String,
     /// Why the proxy answered as it did (`via_upstream`, `route_not_found`...).
-    pub details: &'static str,
+    pub details: std::borrow::Cow<'static, str>,
     /// Request body bytes.
     pub bytes_received: u64,
     /// Response body bytes.
@@ -219,7 +219,7 @@ mod tests {
             protocol: "HTTP/1.1",
             code: 404,
             flags: "NR".into(),
-            details: "route_not_found",
+            details: "route_not_found".into(),
             authority: "a.com".into(),
             downstream_local: "127.0.0.1:8080".into(),
             downstream_remote: "127.0.0.1:5555".into(),

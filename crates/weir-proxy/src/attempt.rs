@@ -1,0 +1,288 @@
+//! One try, in Envoy's order: circuit-breaker admission (`maxRequests`), the endpoint
+//! pick among hosts not ejected (preferring hosts not tried yet), a connection or stream
+//! from the pool (which applies the connection and pending limits), then the exchange
+//! up to the response head under the per-try timeout. What the try tells about its host
+//! goes to outlier detection as soon as it is known.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::body::Incoming;
+use hyper::client::conn::TrySendError;
+use hyper::{Request, Response};
+use weir_table::LbPolicy;
+
+use crate::body::ProxyBody;
+use crate::breaker::Permit;
+use crate::failure::Failure;
+use crate::outlier::{Outcome, grpc_to_http};
+use crate::pool::{Acquired, H1Conn, H2Stream, PoolError};
+use crate::stats::ClusterStats;
+use crate::timeout::{self, RequestEnd};
+use crate::upstream::{ClusterState, EndpointState, InFlight};
+
+/// How a request travels upstream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mode {
+    /// A pooled HTTP/1.1 connection.
+    H1,
+    /// A stream of one of the endpoint's HTTP/2 connections.
+    H2,
+    /// A dedicated HTTP/1.1 connection that may switch protocols (WebSocket).
+    Upgrade,
+}
+
+/// What a response holds until its body ends.
+pub(crate) struct Lease {
+    pub(crate) cluster: Arc<ClusterState>,
+    pub(crate) endpoint: Arc<EndpointState>,
+    /// The HTTP/1.1 connection, given back to its pool when the body ends.
+    pub(crate) conn: Option<Box<H1Conn>>,
+    _stream: Option<H2Stream>,
+    _in_flight: InFlight,
+    _request: Option<Permit>,
+    /// A gRPC response whose status comes in the trailers: outlier detection hears it
+    /// when the body ends.
+    pub(crate) grpc_status_pending: bool,
+}
+
+impl std::fmt::Debug for Lease {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Lease").field("endpoint", &self.endpoint.host).finish_non_exhaustive()
+    }
+}
+
+impl Lease {
+    /// The body ended: the connection goes back, and a gRPC status from the trailers
+    /// reaches outlier detection.
+    pub(crate) fn finish(mut self, complete: bool, grpc_status: Option<u16>) {
+        if self.grpc_status_pending
+            && let Some(s) = grpc_status
+        {
+            self.cluster.report(&self.endpoint, Outcome::Status(grpc_to_http(s)));
+        }
+        if complete && let Some(c) = self.conn.take() {
+            self.endpoint.pool().give_back(c, &self.cluster.spec.limits, &self.cluster.stats);
+        }
+    }
+}
+
+/// A try that got a response head.
+pub(crate) struct Sent {
+    pub(crate) resp: Response<Incoming>,
+    pub(crate) lease: Lease,
+}
+
+/// A try that did not.
+pub(crate) struct Failed {
+    pub(crate) failure: Failure,
+    /// The request, when it was never written (it can go again as it is).
+    pub(crate) request: Option<Request<ProxyBody>>,
+    /// The host tried, if one was picked.
+    pub(crate) endpoint: Option<Arc<EndpointState>>,
+}
+
+/// What a try needs to know.
+pub(crate) struct Try<'a> {
+    pub(crate) cluster: &'a Arc<ClusterState>,
+    pub(crate) mode: Mode,
+    /// Consistent-hash value of the request.
+    pub(crate) hash: Option<u64>,
+    /// Hosts tried already, and how many picks may be spent avoiding them.
+    pub(crate) avoid: &'a [Arc<EndpointState>],
+    pub(crate) host_selection_attempts: u32,
+    /// The host a passthrough cluster sends to (the request's authority).
+    pub(crate) passthrough_host: &'a str,
+    pub(crate) per_try: Option<Duration>,
+    pub(crate) end: &'a RequestEnd,
+    pub(crate) grpc: bool,
+}
+
+/// The endpoint for a try: the balancer's pick among hosts not ejected, picked again
+/// (up to `attempts` times) while it is a host tried already, as Envoy's
+/// `previous_hosts` predicate does. Consistent-hash balancers keep their pick.
+pub(crate) fn pick(
+    cluster: &ClusterState,
+    hash: Option<u64>,
+    avoid: &[Arc<EndpointState>],
+    attempts: u32,
+) -> Option<Arc<EndpointState>> {
+    let set = cluster.lb.load();
+    let tries = if avoid.is_empty() || set.balancer.is_hashing() { 1 } else { attempts.max(1) };
+    let mut last = None;
+    for _ in 0..tries {
+        let ep = &set.endpoints[set.balancer.pick(&set.endpoints, hash)?];
+        if !avoid.iter().any(|a| Arc::ptr_eq(a, ep)) {
+            return Some(ep.clone());
+        }
+        last = Some(ep.clone());
+    }
+    last
+}
+
+/// Classifies an exchange that failed after the request was handed to the connection.
+fn classify(err: &hyper::Error) -> Failure {
+    if err.is_parse() || err.is_parse_status() || err.is_parse_too_large() {
+        return Failure::ProtocolError;
+    }
+    if err.is_user() {
+        return Failure::DownstreamBody;
+    }
+    let mut source = std::error::Error::source(err);
+    while let Some(s) = source {
+        if let Some(h2) = s.downcast_ref::<h2::Error>() {
+            if h2.reason() == Some(h2::Reason::REFUSED_STREAM) {
+                return Failure::RemoteReset { refused: true };
+            }
+            if h2.is_reset() && h2.is_remote() {
+                return Failure::RemoteReset { refused: false };
+            }
+            break;
+        }
+        source = s.source();
+    }
+    Failure::ConnectionTerminated { before_request: false }
+}
+
+/// Runs one try of `req`.
+pub(crate) async fn run(t: &Try<'_>, req: Request<ProxyBody>) -> Result<Sent, Failed> {
+    let cluster = t.cluster;
+    let limits = &cluster.spec.limits;
+    let admitted = match cluster.breakers.request(limits) {
+        Ok(p) => p,
+        Err(o) => {
+            ClusterStats::inc(&cluster.stats.upstream_rq_pending_overflow);
+            return Err(Failed { failure: Failure::Overflow(o), request: Some(req), endpoint: None });
+        }
+    };
+    let ep = match pick(cluster, t.hash, t.avoid, t.host_selection_attempts) {
+        Some(ep) => ep,
+        None if cluster.spec.lb == LbPolicy::Passthrough => {
+            cluster.passthrough_endpoint(weir_table::hosts::strip_port(t.passthrough_host), cluster.spec.port)
+        }
+        None => return Err(Failed { failure: Failure::NoHealthyUpstream, request: Some(req), endpoint: None }),
+    };
+    let in_flight = InFlight::new(&ep);
+    cluster.rq_total.inc();
+    let lease = |conn, stream| Lease {
+        cluster: cluster.clone(),
+        endpoint: ep.clone(),
+        conn,
+        _stream: stream,
+        _in_flight: in_flight,
+        _request: admitted,
+        grpc_status_pending: false,
+    };
+    let failed = |failure, request| Failed { failure, request, endpoint: Some(ep.clone()) };
+    let pool = ep.pool();
+    let pcx = cluster.pool_ctx(&ep);
+    let pool_failure = |e: PoolError| -> Failure {
+        match e {
+            PoolError::Overflow(o) => Failure::Overflow(o),
+            PoolError::Connect { timeout, error } => {
+                tracing::debug!(upstream = %ep.host, %error, "upstream connect failed");
+                cluster.report(&ep, Outcome::ConnectFailed);
+                Failure::ConnectFailed { timeout }
+            }
+            PoolError::Handshake(error) => {
+                tracing::debug!(upstream = %ep.host, %error, "upstream handshake failed");
+                cluster.report(&ep, Outcome::ConnectFailed);
+                Failure::ConnectionTerminated { before_request: true }
+            }
+        }
+    };
+    let mut req = req;
+    // A reused connection can turn out closed when written to; the request then comes
+    // back untouched and takes another connection (a few times at most).
+    let mut stale_left = 3;
+    loop {
+        let (sent, conn, stream, reused) = match t.mode {
+            Mode::H1 => {
+                let Acquired { mut conn, reused } = match pool.h1(&pcx).await {
+                    Ok(a) => a,
+                    Err(e) => return Err(failed(pool_failure(e), Some(req))),
+                };
+                cluster.report(&ep, Outcome::Connected);
+                let r = within(t, conn.send(req)).await;
+                (r, Some(conn), None, reused)
+            }
+            Mode::H2 => {
+                let stream = match pool.h2(&pcx).await {
+                    Ok(s) => s,
+                    Err(e) => return Err(failed(pool_failure(e), Some(req))),
+                };
+                cluster.report(&ep, Outcome::Connected);
+                let r = within(t, stream.send(req)).await;
+                (r, None, Some(stream), true)
+            }
+            Mode::Upgrade => {
+                let conn = match pool.fresh_h1(&pcx).await {
+                    Ok(c) => c,
+                    Err(e) => return Err(failed(pool_failure(e), Some(req))),
+                };
+                cluster.report(&ep, Outcome::Connected);
+                let r = within(t, conn.send_upgrade(req)).await;
+                (r, None, None, false)
+            }
+        };
+        match sent {
+            Some(Ok(resp)) => {
+                let mut grpc_status_pending = false;
+                if t.grpc {
+                    match resp
+                        .headers()
+                        .get("grpc-status")
+                        .and_then(|v| std::str::from_utf8(v.as_bytes()).ok()?.parse().ok())
+                    {
+                        Some(s) => cluster.report(&ep, Outcome::Status(grpc_to_http(s))),
+                        None => grpc_status_pending = true,
+                    }
+                } else {
+                    cluster.report(&ep, Outcome::Status(resp.status().as_u16()));
+                }
+                let mut lease = lease(conn, stream);
+                lease.grpc_status_pending = grpc_status_pending;
+                return Ok(Sent { resp, lease });
+            }
+            None => {
+                ClusterStats::inc(&cluster.stats.upstream_rq_per_try_timeout);
+                cluster.report(&ep, Outcome::Timeout);
+                return Err(failed(Failure::PerTryTimeout, None));
+            }
+            Some(Err(mut e)) => match e.take_message() {
+                Some(r) if reused && stale_left > 0 => {
+                    stale_left -= 1;
+                    req = r;
+                }
+                Some(r) => {
+                    cluster.report(&ep, Outcome::ConnectFailed);
+                    return Err(failed(Failure::ConnectionTerminated { before_request: true }, Some(r)));
+                }
+                None => {
+                    let error = e.into_error();
+                    let f = classify(&error);
+                    tracing::debug!(upstream = %ep.host, %error, failure = ?f, "upstream exchange failed");
+                    if f != Failure::DownstreamBody {
+                        ClusterStats::inc(&cluster.stats.upstream_rq_rx_reset);
+                        cluster.report(&ep, Outcome::ConnectFailed);
+                    }
+                    return Err(failed(f, None));
+                }
+            },
+        }
+    }
+}
+
+/// Waits for the response head under the per-try timeout (`None`: it ran out).
+async fn within<F>(t: &Try<'_>, send: F) -> Option<Result<Response<Incoming>, TrySendError<Request<ProxyBody>>>>
+where
+    F: std::future::Future<Output = Result<Response<Incoming>, TrySendError<Request<ProxyBody>>>>,
+{
+    match t.per_try {
+        None => Some(send.await),
+        Some(d) => tokio::select! {
+            r = send => Some(r),
+            () = timeout::per_try(t.end, d) => None,
+        },
+    }
+}
