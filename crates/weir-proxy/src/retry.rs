@@ -16,10 +16,15 @@ use crate::failure::Failure;
 use crate::stats::ClusterStats;
 
 static X_ENVOY_RATELIMITED: http::HeaderName = http::HeaderName::from_static("x-envoy-ratelimited");
+static X_ENVOY_OVERLOADED: http::HeaderName = http::HeaderName::from_static("x-envoy-overloaded");
 
-/// Envoy's `wouldRetryFromHeaders`: the first matching condition decides.
+/// Envoy's `wouldRetryFromHeaders`: the first matching condition decides. A response
+/// an upstream proxy shed (`x-envoy-overloaded`) is never retried (spec §2.9).
 pub(crate) fn retriable_response(plan: &RetryPlan<'_>, status: StatusCode, headers: &HeaderMap, grpc: bool) -> bool {
     let on = plan.retry_on;
+    if headers.contains_key(&X_ENVOY_OVERLOADED) {
+        return false;
+    }
     if headers.contains_key(&X_ENVOY_RATELIMITED) {
         return on.any(RetryOn::ENVOY_RATELIMITED);
     }
@@ -213,6 +218,12 @@ mod tests {
         p.header_names.push(http::HeaderName::from_static("x-try-again"));
         assert!(retriable_response(&p, status(200), &headers(&[("x-try-again", "1")]), false));
         assert!(!retriable_response(&p, status(200), &none, false));
+    }
+
+    #[test]
+    fn overloaded_responses_are_never_retried() {
+        let shed = headers(&[("x-envoy-overloaded", "true")]);
+        assert!(!retriable_response(&plan(RetryOn::FIVE_XX, &[]), status(503), &shed, false));
     }
 
     #[test]

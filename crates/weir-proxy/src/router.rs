@@ -124,7 +124,9 @@ pub(crate) async fn route(job: &Job<'_>, req: Request<ProxyBody>) -> Routed {
                 // request, which `resendable` rules out.
                 return (Err(Failure::ConnectionTerminated { before_request: false }), Flags::NONE);
             };
-            set_try_headers(req.headers_mut(), job, attempt, started.elapsed());
+            // Envoy advertises the whole timeout on the first try, what is left on retries.
+            let elapsed = if attempt == 1 { std::time::Duration::ZERO } else { started.elapsed() };
+            set_try_headers(req.headers_mut(), job, attempt, elapsed);
             let t = Try {
                 cluster,
                 mode: job.mode,

@@ -24,6 +24,11 @@ struct Behaviour {
     delay: Duration,
     fail_status: StatusCode,
     fail_remaining: u64,
+    slow_delay: Duration,
+    slow_remaining: u64,
+    hold: bool,
+    grpc_fail_status: u32,
+    grpc_fail_remaining: u64,
 }
 
 impl Default for Behaviour {
@@ -34,6 +39,11 @@ impl Default for Behaviour {
             delay: Duration::ZERO,
             fail_status: StatusCode::SERVICE_UNAVAILABLE,
             fail_remaining: 0,
+            slow_delay: Duration::ZERO,
+            slow_remaining: 0,
+            hold: false,
+            grpc_fail_status: 14,
+            grpc_fail_remaining: 0,
         }
     }
 }
@@ -46,6 +56,7 @@ struct Shared {
     hits: AtomicU64,
     behaviour: Mutex<Behaviour>,
     stream_gate: Semaphore,
+    request_gate: Semaphore,
 }
 
 /// What one request gets, decided when it arrives.
@@ -53,6 +64,7 @@ struct Decision {
     status: StatusCode,
     headers: Vec<(HeaderName, HeaderValue)>,
     delay: Duration,
+    hold: bool,
 }
 
 impl Shared {
@@ -64,7 +76,19 @@ impl Shared {
         } else {
             b.status.unwrap_or(StatusCode::OK)
         };
-        Decision { status, headers: b.headers.clone(), delay: b.delay }
+        let delay = if b.slow_remaining > 0 {
+            b.slow_remaining -= 1;
+            b.slow_delay
+        } else {
+            b.delay
+        };
+        let mut headers = b.headers.clone();
+        if b.grpc_fail_remaining > 0 {
+            b.grpc_fail_remaining -= 1;
+            headers.push((HeaderName::from_static("grpc-status"), HeaderValue::from(b.grpc_fail_status)));
+            headers.push((HeaderName::from_static("grpc-message"), HeaderValue::from_static("failed on command")));
+        }
+        Decision { status, headers, delay, hold: b.hold }
     }
 
     fn response(&self, decision: &Decision, content_type: &str, body: TestBody) -> Response<TestBody> {
@@ -130,6 +154,7 @@ impl BackendBuilder {
                 hits: AtomicU64::new(0),
                 behaviour: Mutex::new(self.behaviour),
                 stream_gate: Semaphore::new(0),
+                request_gate: Semaphore::new(0),
             });
             state = Some(Arc::clone(&shared));
             let handler: Handler = Arc::new(move |req| -> HandlerFuture { Box::pin(handle(Arc::clone(&shared), req)) });
@@ -246,6 +271,34 @@ impl Backend {
         b.fail_remaining = count;
     }
 
+    /// Answers the next `count` requests as a gRPC server failing with `status` would:
+    /// HTTP 200 with `grpc-status` (and `grpc-message`) in the response headers.
+    pub fn fail_next_grpc(&self, status: u32, count: u64) {
+        let mut b = self.behaviour();
+        b.grpc_fail_status = status;
+        b.grpc_fail_remaining = count;
+    }
+
+    /// Delays the next `count` requests by `delay` each (after reading their bodies),
+    /// then goes back to the usual delay.
+    pub fn delay_next(&self, delay: Duration, count: u64) {
+        let mut b = self.behaviour();
+        b.slow_delay = delay;
+        b.slow_remaining = count;
+    }
+
+    /// Holds every later request (counted in [`Backend::hits`] when it arrives) until
+    /// [`Backend::release`] lets it answer; `false` answers at once again (requests
+    /// already held stay held until released).
+    pub fn set_hold(&self, hold: bool) {
+        self.behaviour().hold = hold;
+    }
+
+    /// Lets `n` held requests answer.
+    pub fn release(&self, n: usize) {
+        self.shared.request_gate.add_permits(n);
+    }
+
     /// Lets `n` more chunks of gated `/stream?...&gated=1` responses go out.
     pub fn release_chunks(&self, n: usize) {
         self.shared.stream_gate.add_permits(n);
@@ -294,6 +347,11 @@ fn query_param<'a>(query: &'a str, key: &str) -> Option<&'a str> {
 async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Response<TestBody> {
     shared.hits.fetch_add(1, Ordering::SeqCst);
     let decision = shared.decide();
+    if decision.hold
+        && let Ok(permit) = shared.request_gate.acquire().await
+    {
+        permit.forget();
+    }
     match req.uri().path() {
         "/stream" => stream(shared, decision, req).await,
         "/echo-body" => echo_body(shared, decision, req).await,
