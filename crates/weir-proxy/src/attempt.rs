@@ -15,6 +15,7 @@ use weir_table::LbPolicy;
 use crate::body::ProxyBody;
 use crate::breaker::Permit;
 use crate::failure::Failure;
+use crate::limit::limited;
 use crate::outlier::{Outcome, grpc_to_http};
 use crate::pool::{Acquired, H1Conn, H2Stream, PoolError};
 use crate::stats::ClusterStats;
@@ -76,8 +77,9 @@ pub(crate) struct Sent {
 /// A try that did not.
 pub(crate) struct Failed {
     pub(crate) failure: Failure,
-    /// The request, when it was never written (it can go again as it is).
-    pub(crate) request: Option<Request<ProxyBody>>,
+    /// The request, when it was never written (it can go again as it is). Boxed: a
+    /// failure is rare, and a small result is cheap to move on the common path.
+    pub(crate) request: Option<Box<Request<ProxyBody>>>,
     /// The host tried, if one was picked.
     pub(crate) endpoint: Option<Arc<EndpointState>>,
 }
@@ -145,14 +147,14 @@ fn classify(err: &hyper::Error) -> Failure {
 }
 
 /// Runs one try of `req`.
-pub(crate) async fn run(t: &Try<'_>, req: Request<ProxyBody>) -> Result<Sent, Failed> {
+pub(crate) async fn run(t: &Try<'_>, mut req: Request<ProxyBody>) -> Result<Sent, Failed> {
     let cluster = t.cluster;
     let limits = &cluster.spec.limits;
     let admitted = match cluster.breakers.request(limits) {
         Ok(p) => p,
         Err(o) => {
             ClusterStats::inc(&cluster.stats.upstream_rq_pending_overflow);
-            return Err(Failed { failure: Failure::Overflow(o), request: Some(req), endpoint: None });
+            return Err(Failed { failure: Failure::Overflow(o), request: Some(Box::new(req)), endpoint: None });
         }
     };
     let ep = match pick(cluster, t.hash, t.avoid, t.host_selection_attempts) {
@@ -160,7 +162,9 @@ pub(crate) async fn run(t: &Try<'_>, req: Request<ProxyBody>) -> Result<Sent, Fa
         None if cluster.spec.lb == LbPolicy::Passthrough => {
             cluster.passthrough_endpoint(weir_table::hosts::strip_port(t.passthrough_host), cluster.spec.port)
         }
-        None => return Err(Failed { failure: Failure::NoHealthyUpstream, request: Some(req), endpoint: None }),
+        None => {
+            return Err(Failed { failure: Failure::NoHealthyUpstream, request: Some(Box::new(req)), endpoint: None });
+        }
     };
     let in_flight = InFlight::new(&ep);
     cluster.rq_total.inc();
@@ -173,7 +177,11 @@ pub(crate) async fn run(t: &Try<'_>, req: Request<ProxyBody>) -> Result<Sent, Fa
         _request: admitted,
         grpc_status_pending: false,
     };
-    let failed = |failure, request| Failed { failure, request, endpoint: Some(ep.clone()) };
+    let failed = |failure, request: Option<Request<ProxyBody>>| Failed {
+        failure,
+        request: request.map(Box::new),
+        endpoint: Some(ep.clone()),
+    };
     let pool = ep.pool();
     let pcx = cluster.pool_ctx(&ep);
     let pool_failure = |e: PoolError| -> Failure {
@@ -191,40 +199,18 @@ pub(crate) async fn run(t: &Try<'_>, req: Request<ProxyBody>) -> Result<Sent, Fa
             }
         }
     };
-    let mut req = req;
     // A reused connection can turn out closed when written to; the request then comes
     // back untouched and takes another connection (a few times at most).
     let mut stale_left = 3;
     loop {
-        let (sent, conn, stream, reused) = match t.mode {
-            Mode::H1 => {
-                let Acquired { mut conn, reused } = match pool.h1(&pcx).await {
-                    Ok(a) => a,
-                    Err(e) => return Err(failed(pool_failure(e), Some(req))),
-                };
-                cluster.report(&ep, Outcome::Connected);
-                let r = within(t, conn.send(req)).await;
-                (r, Some(conn), None, reused)
-            }
-            Mode::H2 => {
-                let stream = match pool.h2(&pcx).await {
-                    Ok(s) => s,
-                    Err(e) => return Err(failed(pool_failure(e), Some(req))),
-                };
-                cluster.report(&ep, Outcome::Connected);
-                let r = within(t, stream.send(req)).await;
-                (r, None, Some(stream), true)
-            }
-            Mode::Upgrade => {
-                let conn = match pool.fresh_h1(&pcx).await {
-                    Ok(c) => c,
-                    Err(e) => return Err(failed(pool_failure(e), Some(req))),
-                };
-                cluster.report(&ep, Outcome::Connected);
-                let r = within(t, conn.send_upgrade(req)).await;
-                (r, None, None, false)
-            }
+        let mut conn = match Conn::acquire(t.mode, pool, &pcx).await {
+            Ok(c) => c,
+            Err(e) => return Err(failed(pool_failure(e), Some(req))),
         };
+        cluster.report(&ep, Outcome::Connected);
+        let per_try = t.per_try.map(|d| timeout::per_try(t.end, d));
+        let sent = limited(conn.send(req), per_try).await.ok();
+        let reused = conn.reused;
         match sent {
             Some(Ok(resp)) => {
                 let mut grpc_status_pending = false;
@@ -240,7 +226,8 @@ pub(crate) async fn run(t: &Try<'_>, req: Request<ProxyBody>) -> Result<Sent, Fa
                 } else {
                     cluster.report(&ep, Outcome::Status(resp.status().as_u16()));
                 }
-                let mut lease = lease(conn, stream);
+                let (h1, h2) = conn.into_parts();
+                let mut lease = lease(h1, h2);
                 lease.grpc_status_pending = grpc_status_pending;
                 return Ok(Sent { resp, lease });
             }
@@ -273,16 +260,52 @@ pub(crate) async fn run(t: &Try<'_>, req: Request<ProxyBody>) -> Result<Sent, Fa
     }
 }
 
-/// Waits for the response head under the per-try timeout (`None`: it ran out).
-async fn within<F>(t: &Try<'_>, send: F) -> Option<Result<Response<Incoming>, TrySendError<Request<ProxyBody>>>>
-where
-    F: std::future::Future<Output = Result<Response<Incoming>, TrySendError<Request<ProxyBody>>>>,
-{
-    match t.per_try {
-        None => Some(send.await),
-        Some(d) => tokio::select! {
-            r = send => Some(r),
-            () = timeout::per_try(t.end, d) => None,
-        },
+/// A connection (or stream) had from the pool for one exchange.
+struct Conn {
+    kind: ConnKind,
+    /// Used before: it may turn out closed when written to.
+    reused: bool,
+}
+
+enum ConnKind {
+    H1(Box<H1Conn>),
+    H2(H2Stream),
+    /// A connection for an upgrade, driven by a task of its own.
+    Upgrade(hyper::client::conn::http1::SendRequest<ProxyBody>),
+}
+
+type SendResult = Result<Response<Incoming>, TrySendError<Request<ProxyBody>>>;
+
+impl Conn {
+    async fn acquire(mode: Mode, pool: &crate::pool::Pool, pcx: &crate::pool::PoolCtx<'_>) -> Result<Conn, PoolError> {
+        Ok(match mode {
+            Mode::H1 => {
+                let Acquired { conn, reused } = pool.h1(pcx).await?;
+                Conn { kind: ConnKind::H1(conn), reused }
+            }
+            Mode::H2 => Conn { kind: ConnKind::H2(pool.h2(pcx).await?), reused: true },
+            Mode::Upgrade => {
+                Conn { kind: ConnKind::Upgrade(pool.fresh_h1(pcx).await?.into_upgradeable()), reused: false }
+            }
+        })
+    }
+
+    /// One exchange up to the response head. (One future type for every protocol keeps
+    /// a try's state small.)
+    async fn send(&mut self, req: Request<ProxyBody>) -> SendResult {
+        match &mut self.kind {
+            ConnKind::H1(c) => c.send(req).await,
+            ConnKind::H2(s) => s.send(req).await,
+            ConnKind::Upgrade(sender) => sender.try_send_request(req).await,
+        }
+    }
+
+    /// What the response body keeps: the HTTP/1.1 connection, or the HTTP/2 stream.
+    fn into_parts(self) -> (Option<Box<H1Conn>>, Option<H2Stream>) {
+        match self.kind {
+            ConnKind::H1(c) => (Some(c), None),
+            ConnKind::H2(s) => (None, Some(s)),
+            ConnKind::Upgrade(_) => (None, None),
+        }
     }
 }

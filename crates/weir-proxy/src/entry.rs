@@ -139,10 +139,17 @@ pub(crate) async fn handle(req: Request<Incoming>, conn: Arc<ConnCtx>) -> Result
     };
     let mut guard = Abandoned { conn: conn.clone(), rec: Some(rec) };
     let rec = guard.rec.as_mut().expect("set above");
-    let outcome = match (authority, request_defect(&parts)) {
-        (_, Some(l)) => Outcome::Local(l),
-        (None, None) => Outcome::Local(Local::BAD_REQUEST),
-        (Some(authority), None) => route(&conn, &snapshot, parts, body, authority.as_str(), rec).await,
+    let step = match (&authority, request_defect(&parts)) {
+        (_, Some(l)) => Step::Done(Outcome::Local(l)),
+        (None, None) => Step::Done(Outcome::Local(Local::BAD_REQUEST)),
+        (Some(authority), None) => decide(&conn, &snapshot, &parts, authority.as_str(), rec),
+    };
+    let outcome = match step {
+        Step::Done(o) => o,
+        Step::Forward { plan, pq } => {
+            let authority = authority.as_ref().map_or("", AuthoritySource::as_str);
+            crate::forward::forward(&conn, &snapshot, &plan, &mut parts, body, authority, &pq, rec).await
+        }
     };
     let (mut resp, lease) = match outcome {
         Outcome::Local(l) => (local_reply(l, rec), None),
@@ -212,20 +219,21 @@ impl AuthoritySource {
     }
 }
 
-/// Normalizes the path, decides, and carries out the decision.
-async fn route(
-    conn: &Arc<ConnCtx>,
-    snapshot: &Arc<Snapshot>,
-    parts: Parts,
-    body: ProxyBody,
-    authority: &str,
-    rec: &mut Record,
-) -> Outcome {
+/// What happens next: a reply made here, or the forwarding chain with its plan.
+enum Step<'t> {
+    Done(Outcome),
+    Forward { plan: weir_table::Plan<'t>, pq: PathAndQuery },
+}
+
+/// Normalizes the path and decides; answers what needs no upstream (no route,
+/// redirects, direct responses).
+fn decide<'t>(conn: &ConnCtx, snapshot: &'t Snapshot, parts: &Parts, authority: &str, rec: &mut Record) -> Step<'t> {
+    let done = |o: Outcome| Step::Done(o);
     let listener = match conn.role {
         ListenerRole::Mesh => snapshot.mesh(),
         ListenerRole::Gateway => snapshot.listener(&conn.listener),
     };
-    let Some(listener) = listener else { return Outcome::Local(Local::NO_ROUTE) };
+    let Some(listener) = listener else { return done(Outcome::Local(Local::NO_ROUTE)) };
     let mut pq = parts.uri.path_and_query().cloned().unwrap_or_else(|| PathAndQuery::from_static("/"));
     // Istio's default path normalization, before routing; the normalized path is also
     // what goes upstream and into the access log.
@@ -236,7 +244,7 @@ async fn route(
         };
         pq = match PathAndQuery::try_from(text) {
             Ok(p) => p,
-            Err(_) => return Outcome::Local(Local::BAD_PATH),
+            Err(_) => return done(Outcome::Local(Local::BAD_PATH)),
         };
         if let Some(l) = rec.log.as_mut() {
             l.path = pq.as_str().to_string();
@@ -259,12 +267,12 @@ async fn route(
     let route = match &decision {
         Decision::NoRoute(_) => {
             rec.dest = Some(Arc::new(DestLabels::unknown(weir_table::hosts::strip_port(authority))));
-            return Outcome::Local(Local::NO_ROUTE);
+            return done(Outcome::Local(Local::NO_ROUTE));
         }
         Decision::RequireTls => {
             // Envoy's TLS redirect keeps the Host as sent, port included.
             let location = format!("https://{authority}{}", pq.as_str());
-            return Outcome::plain(redirect::redirect_response(StatusCode::MOVED_PERMANENTLY, &location));
+            return done(Outcome::plain(redirect::redirect_response(StatusCode::MOVED_PERMANENTLY, &location)));
         }
         Decision::Redirect { route, .. } | Decision::Direct { route, .. } => *route,
         Decision::Forward(plan) => plan.route,
@@ -283,7 +291,7 @@ async fn route(
         cluster: "",
     };
     match decision {
-        Decision::NoRoute(_) | Decision::RequireTls => Outcome::Local(Local::NO_ROUTE),
+        Decision::NoRoute(_) | Decision::RequireTls => done(Outcome::Local(Local::NO_ROUTE)),
         Decision::Direct { response: d, .. } => {
             rec.details = Cow::Borrowed("direct_response");
             let mut r = text(d.status, d.body.clone());
@@ -291,17 +299,35 @@ async fn route(
                 r.headers_mut().remove(header::CONTENT_TYPE);
             }
             headers::apply_response(r.headers_mut(), d.status, &d.headers, &tctx);
-            Outcome::plain(r)
+            done(Outcome::plain(r))
         }
         Decision::Redirect { redirect: rd, port, .. } => {
             rec.details = Cow::Borrowed("direct_response");
             let location = redirect::redirect_location(rd, scheme, authority, path, query, port, conn.local.port());
             let mut r = redirect::redirect_response(rd.status, &location);
             headers::apply_response(r.headers_mut(), rd.status, &rd.headers, &tctx);
-            Outcome::plain(r)
+            done(Outcome::plain(r))
         }
-        Decision::Forward(plan) => {
-            crate::forward::forward(conn, snapshot, &plan, parts, body, authority, &pq, rec).await
-        }
+        Decision::Forward(plan) => Step::Forward { plan, pq: pq.clone() },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// The size of a future type, from a closure that is never called.
+    fn future_size<F>(_: impl FnOnce() -> F) -> usize {
+        std::mem::size_of::<F>()
+    }
+
+    /// Every HTTP/2 stream is a task holding the whole request future, copied into the
+    /// task when the stream opens: keeping it small is measured per-request cost
+    /// (rarely used states, like opening a connection, are boxed out of line).
+    #[test]
+    #[allow(unreachable_code, clippy::diverging_sub_expression)]
+    fn request_futures_stay_small() {
+        let handle = future_size(|| super::handle(unreachable!(), unreachable!()));
+        let attempt = future_size(|| crate::attempt::run(unreachable!(), unreachable!()));
+        assert!(handle <= 8 * 1024, "the request future grew to {handle} bytes");
+        assert!(attempt <= 2 * 1024, "a try's future grew to {attempt} bytes");
     }
 }

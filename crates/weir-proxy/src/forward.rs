@@ -35,7 +35,7 @@ pub(crate) async fn forward(
     conn: &Arc<ConnCtx>,
     snapshot: &Arc<Snapshot>,
     plan: &Plan<'_>,
-    mut parts: Parts,
+    parts: &mut Parts,
     body: ProxyBody,
     authority: &str,
     pq: &PathAndQuery,
@@ -46,7 +46,7 @@ pub(crate) async fn forward(
     // 1. CORS: a preflight from an allowed origin is answered here.
     let origin = parts.headers.get(header::ORIGIN).cloned();
     if let Some(cors) = &f.cors
-        && let Some(pre) = cors::preflight(cors, &parts, origin.as_ref())
+        && let Some(pre) = cors::preflight(cors, parts, origin.as_ref())
     {
         rec.details = "cors_response".into();
         return Outcome::plain(pre);
@@ -76,7 +76,7 @@ pub(crate) async fn forward(
     let cluster = snapshot.clusters[cluster_id.0].clone();
     rec.dest = Some(cluster.labels.clone());
     // 3. The upstream request.
-    let up = upstream_request::build(plan, cluster.spec.protocol, &mut parts, body, authority, pq, conn.edge(), &tctx);
+    let up = upstream_request::build(plan, cluster.spec.protocol, parts, body, authority, pq, conn.edge(), &tctx);
     // Envoy's access log reads the request headers after the router edited them: the
     // authority as rewritten, X-Forwarded-For with the peer appended.
     if let Some(l) = rec.log.as_mut() {
@@ -89,7 +89,7 @@ pub(crate) async fn forward(
     // 4. The router: route timeout, retries, tries.
     let job = Job { cluster: &cluster, plan, mode: up.mode, end: &rec.end, grpc: rec.grpc, authority };
     let upstream_started = Instant::now();
-    let routed = router::route(&job, up.req).await;
+    let routed = router::route(&job, router::Outgoing::new(&job, up.req)).await;
     rec.flags.insert(routed.flags);
     if let Some(ep) = &routed.host {
         rec.upstream_host = Some(ep.host.clone());

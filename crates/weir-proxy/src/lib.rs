@@ -21,6 +21,7 @@ mod entry;
 mod failure;
 mod forward;
 mod headers;
+mod limit;
 mod outlier;
 mod pool;
 mod record;

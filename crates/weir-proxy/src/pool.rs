@@ -161,19 +161,16 @@ impl H1Conn {
         driving(self, fut).await
     }
 
-    /// Sends a request that asks to switch protocols (a WebSocket upgrade): the
-    /// connection is never pooled, and a task of its own drives it until a `101` hands
-    /// the socket over to the tunnel.
-    pub(crate) async fn send_upgrade(
-        self: Box<Self>,
-        req: Request<ProxyBody>,
-    ) -> Result<Response<Incoming>, hyper::client::conn::TrySendError<Request<ProxyBody>>> {
-        let H1Conn { mut sender, conn, _counted, .. } = *self;
+    /// Readies the connection for a request that asks to switch protocols (a
+    /// WebSocket upgrade): it is never pooled, and a task of its own drives it until a
+    /// `101` hands the socket over to the tunnel.
+    pub(crate) fn into_upgradeable(self: Box<Self>) -> http1::SendRequest<ProxyBody> {
+        let H1Conn { sender, conn, _counted, .. } = *self;
         tokio::spawn(async move {
             let _counted = _counted;
             let _ = conn.with_upgrades().await;
         });
-        sender.try_send_request(req).await
+        sender
     }
 
     fn expired(&self, limits: &ConnectionLimits, now: Instant) -> Option<Expiry> {
@@ -429,6 +426,12 @@ impl Pool {
         if let Some(conn) = self.pop_idle(cx) {
             return Ok(Acquired { conn, reused: true });
         }
+        // The slow path (a new connection, or a wait for one) is boxed: it is rare, and
+        // keeping its state out of line keeps every request's future small.
+        Box::pin(self.h1_slow(cx)).await
+    }
+
+    async fn h1_slow(&self, cx: &PoolCtx<'_>) -> Result<Acquired<Box<H1Conn>>, PoolError> {
         let _pending = self.pending(cx)?;
         loop {
             if let Some(c) = self.reserve(cx) {
@@ -445,15 +448,18 @@ impl Pool {
 
     /// A new HTTP/1.1 connection that is never pooled (a WebSocket upgrade).
     pub(crate) async fn fresh_h1(&self, cx: &PoolCtx<'_>) -> Result<Box<H1Conn>, PoolError> {
-        let _pending = self.pending(cx)?;
-        loop {
-            if let Some(c) = self.reserve(cx) {
-                return self.open_h1(cx, c).await;
+        Box::pin(async {
+            let _pending = self.pending(cx)?;
+            loop {
+                if let Some(c) = self.reserve(cx) {
+                    return self.open_h1(cx, c).await;
+                }
+                if let Some(c) = self.wait(cx, || self.reserve(cx)).await {
+                    return self.open_h1(cx, c).await;
+                }
             }
-            if let Some(c) = self.wait(cx, || self.reserve(cx)).await {
-                return self.open_h1(cx, c).await;
-            }
-        }
+        })
+        .await
     }
 
     fn pending(&self, cx: &PoolCtx<'_>) -> Result<Permit, PoolError> {
@@ -503,6 +509,10 @@ impl Pool {
         if let Some(s) = self.h2_stream(cx) {
             return Ok(s);
         }
+        Box::pin(self.h2_slow(cx)).await
+    }
+
+    async fn h2_slow(&self, cx: &PoolCtx<'_>) -> Result<H2Stream, PoolError> {
         let _pending = self.pending(cx)?;
         loop {
             {

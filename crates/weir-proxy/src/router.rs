@@ -14,6 +14,7 @@ use crate::attempt::{self, Failed, Mode, Sent, Try};
 use crate::body::ProxyBody;
 use crate::failure::Failure;
 use crate::headers;
+use crate::limit::limited;
 use crate::outlier::Outcome;
 use crate::replay::{BUFFER_LIMIT, Replay};
 use crate::retry::{RetryState, Verdict, retriable_failure, retriable_response};
@@ -35,7 +36,7 @@ pub(crate) struct Routed {
 }
 
 /// The request as each try sends it.
-enum Outgoing {
+pub(crate) enum Outgoing {
     /// The request itself; a try that failed before writing it gives it back.
     Once(Option<Request<ProxyBody>>),
     /// Its head and a replayable body (`None`: the request has no body).
@@ -43,7 +44,11 @@ enum Outgoing {
 }
 
 impl Outgoing {
-    fn new(req: Request<ProxyBody>, replay: bool) -> Self {
+    /// What `job` needs kept of `req` to send it again: the request alone when only
+    /// failures before sending can be retried, else its head and a replayable body.
+    pub(crate) fn new(job: &Job<'_>, req: Request<ProxyBody>) -> Self {
+        let replay = job.mode != Mode::Upgrade
+            && job.plan.retry.as_ref().is_some_and(|p| p.retry_on.needs_replay(job.grpc, job.mode == Mode::H2));
         if !replay {
             return Outgoing::Once(Some(req));
         }
@@ -100,96 +105,98 @@ pub(crate) struct Job<'a> {
     pub(crate) authority: &'a str,
 }
 
-/// Sends `req` (its head ready for the upstream) within the route timeout, retrying as
-/// the plan's retry policy says.
-pub(crate) async fn route(job: &Job<'_>, req: Request<ProxyBody>) -> Routed {
+/// Sends the request (its head ready for the upstream, kept as [`Outgoing::new`] says)
+/// within the route timeout, retrying as the plan's retry policy says.
+pub(crate) async fn route(job: &Job<'_>, mut outgoing: Outgoing) -> Routed {
     let plan = job.plan;
     let retry_plan = plan.retry.as_ref();
-    let replay = job.mode != Mode::Upgrade
-        && retry_plan.is_some_and(|p| p.retry_on.needs_replay(job.grpc, job.mode == Mode::H2));
-    let mut outgoing = Outgoing::new(req, replay);
     let mut retry = RetryState::new(retry_plan);
     // The host the current try went to, for the global timeout's report.
     let current: Mutex<Option<Arc<EndpointState>>> = Mutex::new(None);
     let set_current = |h: Option<Arc<EndpointState>>| *current.lock().unwrap_or_else(|e| e.into_inner()) = h;
     let started = std::time::Instant::now();
     let cluster = job.cluster;
-    let work = async {
-        let mut tried: Vec<Arc<EndpointState>> = Vec::new();
-        let mut attempt = 0u32;
-        loop {
-            attempt += 1;
-            let Some(mut req) = outgoing.next() else {
-                // Nothing left to send: only reachable if a retry was decided without a
-                // request, which `resendable` rules out.
-                return (Err(Failure::ConnectionTerminated { before_request: false }), Flags::NONE);
-            };
-            // Envoy advertises the whole timeout on the first try, what is left on retries.
-            let elapsed = if attempt == 1 { std::time::Duration::ZERO } else { started.elapsed() };
-            set_try_headers(req.headers_mut(), job, attempt, elapsed);
-            let t = Try {
-                cluster,
-                mode: job.mode,
-                hash: plan.affinity.hash,
-                avoid: &tried,
-                host_selection_attempts: retry_plan
-                    .filter(|p| p.previous_hosts)
-                    .map_or(1, |p| p.host_selection_attempts),
-                passthrough_host: job.authority,
-                per_try: plan.timeouts.per_try,
-                end: job.end,
-                grpc: job.grpc,
-            };
-            let outcome = attempt::run(&t, req).await;
-            let (would, host) = match (&outcome, retry.plan()) {
-                (Ok(sent), Some(p)) => (
-                    retriable_response(p, sent.resp.status(), sent.resp.headers(), job.grpc),
-                    Some(sent.lease.endpoint.clone()),
-                ),
-                (Err(f), Some(p)) => (retriable_failure(p, f.failure), f.endpoint.clone()),
-                (Ok(sent), None) => (false, Some(sent.lease.endpoint.clone())),
-                (Err(f), None) => (false, f.endpoint.clone()),
-            };
-            set_current(host.clone());
-            let outcome = match outcome {
-                Ok(sent) => Ok(sent),
-                Err(Failed { failure, request, .. }) => {
-                    if let Some(r) = request {
-                        outgoing.give_back(r);
-                    }
-                    Err(failure)
+    let timer = plan.timeouts.global.map(|g| timeout::global(job.end.clone(), g));
+    let raced = limited(
+        async {
+            let mut tried: Vec<Arc<EndpointState>> = Vec::new();
+            let mut attempt = 0u32;
+            loop {
+                attempt += 1;
+                let t = Try {
+                    cluster,
+                    mode: job.mode,
+                    hash: plan.affinity.hash,
+                    avoid: &tried,
+                    host_selection_attempts: retry_plan
+                        .filter(|p| p.previous_hosts)
+                        .map_or(1, |p| p.host_selection_attempts),
+                    passthrough_host: job.authority,
+                    per_try: plan.timeouts.per_try,
+                    end: job.end,
+                    grpc: job.grpc,
+                };
+                // The request is made in a block of its own: only the try's future is
+                // kept across the wait.
+                let outcome = {
+                    let Some(mut req) = outgoing.next() else {
+                        // Nothing left to send: only reachable if a retry was decided without a
+                        // request, which `resendable` rules out.
+                        return (Err(Failure::ConnectionTerminated { before_request: false }), Flags::NONE);
+                    };
+                    // Envoy advertises the whole timeout on the first try, what is left on retries.
+                    let elapsed = if attempt == 1 { std::time::Duration::ZERO } else { started.elapsed() };
+                    set_try_headers(req.headers_mut(), job, attempt, elapsed);
+                    attempt::run(&t, req)
                 }
-            };
-            let limits = &cluster.spec.limits;
-            match retry.decide(would, outgoing.resendable(), &cluster.breakers, limits, &cluster.stats) {
-                Verdict::Retry(backoff) => {
-                    if let Some(h) = host {
-                        tried.push(h);
+                .await;
+                let (would, host) = match (&outcome, retry.plan()) {
+                    (Ok(sent), Some(p)) => (
+                        retriable_response(p, sent.resp.status(), sent.resp.headers(), job.grpc),
+                        Some(sent.lease.endpoint.clone()),
+                    ),
+                    (Err(f), Some(p)) => (retriable_failure(p, f.failure), f.endpoint.clone()),
+                    (Ok(sent), None) => (false, Some(sent.lease.endpoint.clone())),
+                    (Err(f), None) => (false, f.endpoint.clone()),
+                };
+                set_current(host.clone());
+                let outcome = match outcome {
+                    Ok(sent) => Ok(sent),
+                    Err(Failed { failure, request, .. }) => {
+                        if let Some(r) = request {
+                            outgoing.give_back(*r);
+                        }
+                        Err(failure)
                     }
-                    drop(outcome);
-                    set_current(None);
-                    tokio::time::sleep(backoff).await;
-                }
-                Verdict::Final => return (outcome, Flags::NONE),
-                Verdict::LimitExceeded => return (outcome, Flags::UPSTREAM_RETRY_LIMIT),
-                Verdict::Overflow => return (outcome, Flags::UPSTREAM_OVERFLOW),
-            }
-        }
-    };
-    let (result, flags) = match plan.timeouts.global {
-        None => work.await,
-        Some(g) => {
-            tokio::select! {
-                r = work => r,
-                () = timeout::global(job.end.clone(), g) => {
-                    ClusterStats::inc(&cluster.stats.upstream_rq_timeout);
-                    let last = current.lock().unwrap_or_else(|e| e.into_inner()).clone();
-                    if let Some(ep) = last {
-                        cluster.report(&ep, Outcome::Timeout);
+                };
+                let limits = &cluster.spec.limits;
+                match retry.decide(would, outgoing.resendable(), &cluster.breakers, limits, &cluster.stats) {
+                    Verdict::Retry(backoff) => {
+                        if let Some(h) = host {
+                            tried.push(h);
+                        }
+                        drop(outcome);
+                        set_current(None);
+                        tokio::time::sleep(backoff).await;
                     }
-                    (Err(Failure::Timeout), Flags::NONE)
+                    Verdict::Final => return (outcome, Flags::NONE),
+                    Verdict::LimitExceeded => return (outcome, Flags::UPSTREAM_RETRY_LIMIT),
+                    Verdict::Overflow => return (outcome, Flags::UPSTREAM_OVERFLOW),
                 }
             }
+        },
+        timer,
+    )
+    .await;
+    let (result, flags) = match raced {
+        Ok(r) => r,
+        Err(_) => {
+            ClusterStats::inc(&cluster.stats.upstream_rq_timeout);
+            let last = current.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            if let Some(ep) = last {
+                cluster.report(&ep, Outcome::Timeout);
+            }
+            (Err(Failure::Timeout), Flags::NONE)
         }
     };
     outgoing.commit();

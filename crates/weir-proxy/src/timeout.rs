@@ -12,12 +12,19 @@ use tokio::time::Instant;
 
 use crate::body::{Completion, Finished};
 
-/// When the client finished sending the request, and how many body bytes it sent.
+/// When the client finished sending the request, and how many body bytes it sent. A
+/// request without a body (most of them) is complete when it arrives and costs no
+/// allocation.
 #[derive(Debug, Clone)]
-pub(crate) struct RequestEnd(Arc<EndState>);
+pub(crate) enum RequestEnd {
+    /// Complete at this instant, with no body.
+    Complete(Instant),
+    /// A body is still coming (or came).
+    Streaming(Arc<EndState>),
+}
 
 #[derive(Debug, Default)]
-struct EndState {
+pub(crate) struct EndState {
     at: OnceLock<Instant>,
     bytes: AtomicU64,
     ended: Notify,
@@ -26,14 +33,12 @@ struct EndState {
 impl RequestEnd {
     /// A request that is complete already (it has no body).
     pub(crate) fn complete(at: Instant) -> Self {
-        let s = EndState::default();
-        let _ = s.at.set(at);
-        RequestEnd(Arc::new(s))
+        RequestEnd::Complete(at)
     }
 
     /// A request whose body is still coming; [`RequestEnd::completion`] goes on the body.
     pub(crate) fn streaming() -> Self {
-        RequestEnd(Arc::new(EndState::default()))
+        RequestEnd::Streaming(Arc::new(EndState::default()))
     }
 
     /// What the request body runs when it ends (or is dropped).
@@ -43,16 +48,23 @@ impl RequestEnd {
 
     /// Body bytes received so far (final once the body ended).
     pub(crate) fn bytes(&self) -> u64 {
-        self.0.bytes.load(Ordering::Relaxed)
+        match self {
+            RequestEnd::Complete(_) => 0,
+            RequestEnd::Streaming(s) => s.bytes.load(Ordering::Relaxed),
+        }
     }
 
     /// Waits until the request is complete; returns when it completed.
     pub(crate) async fn wait(&self) -> Instant {
+        let s = match self {
+            RequestEnd::Complete(at) => return *at,
+            RequestEnd::Streaming(s) => s,
+        };
         loop {
-            let notified = self.0.ended.notified();
+            let notified = s.ended.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            if let Some(at) = self.0.at.get() {
+            if let Some(at) = s.at.get() {
                 return *at;
             }
             notified.await;
@@ -62,9 +74,11 @@ impl RequestEnd {
 
 impl Completion for RequestEnd {
     fn finish(self: Box<Self>, how: Finished) {
-        self.0.bytes.store(how.bytes, Ordering::Relaxed);
-        let _ = self.0.at.set(Instant::now());
-        self.0.ended.notify_waiters();
+        if let RequestEnd::Streaming(s) = *self {
+            s.bytes.store(how.bytes, Ordering::Relaxed);
+            let _ = s.at.set(Instant::now());
+            s.ended.notify_waiters();
+        }
     }
 }
 

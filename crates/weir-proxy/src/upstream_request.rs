@@ -89,7 +89,12 @@ pub(crate) fn build(
     let uri: Uri = if use_h2 {
         let mut up = http::uri::Parts::default();
         up.scheme = Some(http::uri::Scheme::HTTP);
-        up.authority = up_authority.parse().ok();
+        // The client's own `:authority` when it is the one to send (a shared clone, no
+        // copy), else the rewritten or `Host` one, parsed.
+        up.authority = match (new_authority, parts.uri.authority()) {
+            (None, Some(a)) if a.as_str() == up_authority => Some(a.clone()),
+            _ => up_authority.parse().ok(),
+        };
         up.path_and_query = Some(up_pq);
         Uri::from_parts(up).unwrap_or_else(|_| Uri::from_static("/"))
     } else {
