@@ -170,12 +170,7 @@ impl<'a> Clusters<'a> {
             }
         };
         let pol = policy::effective(rule.as_ref(), port, subset_def.as_ref());
-        if pol.retry_budget.as_ref().and_then(|b| b.budget_interval).is_some_and(|d| d.as_nanos() > 0) {
-            self.missing.push(format!(
-                "retryBudget.budgetInterval of host {:?} is not applied (Envoy's retry budget counts requests in flight)",
-                svc.host
-            ));
-        }
+        self.missing.extend(not_executed(&pol, &svc.host));
         let selector = subset_def.as_ref().map(|s| &s.labels);
         let cluster = make_cluster(svc, sp, subset, selector, &pol);
         let id = ClusterId(self.clusters.len());
@@ -183,6 +178,46 @@ impl<'a> Clusters<'a> {
         self.ids.insert(key, id);
         Some(id)
     }
+}
+
+/// DestinationRule settings weir does not execute yet: they stay out of the table, and
+/// each is named once in a warning (a policy in the table is a policy in force).
+fn not_executed(pol: &EffectivePolicy, host: &str) -> Vec<String> {
+    use weir_model::types::ClientTlsMode;
+    let mut out = Vec::new();
+    if pol.retry_budget.as_ref().and_then(|b| b.budget_interval).is_some_and(|d| d.as_nanos() > 0) {
+        out.push(format!(
+            "retryBudget.budgetInterval of host {host:?} is not applied (Envoy's retry budget counts requests in flight)"
+        ));
+    }
+    let mode = match pol.tls.as_ref().and_then(|t| t.mode) {
+        Some(ClientTlsMode::Simple) => Some("SIMPLE"),
+        Some(ClientTlsMode::Mutual) => Some("MUTUAL"),
+        Some(ClientTlsMode::IstioMutual) => Some("ISTIO_MUTUAL"),
+        Some(ClientTlsMode::Disable) | None => None,
+    };
+    if let Some(mode) = mode {
+        out.push(format!(
+            "trafficPolicy.tls mode {mode} of host {host:?} is not executed by weir yet: upstream connections are plaintext"
+        ));
+    }
+    if let Some(lb) = &pol.load_balancer {
+        if lb
+            .locality_lb_setting
+            .as_ref()
+            .is_some_and(|l| !l.distribute.is_empty() || !l.failover.is_empty() || !l.failover_priority.is_empty())
+        {
+            out.push(format!(
+                "loadBalancer.localityLbSetting of host {host:?} is not executed by weir yet: every locality is one priority"
+            ));
+        }
+        if lb.effective_warmup().is_some() {
+            out.push(format!(
+                "loadBalancer warm-up of host {host:?} is not executed by weir yet: new endpoints get full load"
+            ));
+        }
+    }
+    out
 }
 
 fn make_cluster(

@@ -167,7 +167,6 @@ pub(crate) async fn run(t: &Try<'_>, mut req: Request<ProxyBody>) -> Result<Sent
         }
     };
     let in_flight = InFlight::new(&ep);
-    cluster.rq_total.inc();
     let lease = |conn, stream| Lease {
         cluster: cluster.clone(),
         endpoint: ep.clone(),
@@ -208,6 +207,10 @@ pub(crate) async fn run(t: &Try<'_>, mut req: Request<ProxyBody>) -> Result<Sent
             Err(e) => return Err(failed(pool_failure(e), Some(req))),
         };
         cluster.report(&ep, Outcome::Connected);
+        if stale_left == 3 {
+            // Envoy counts a request upstream once it has its connection.
+            cluster.rq_total.inc();
+        }
         let per_try = t.per_try.map(|d| timeout::per_try(t.end, d));
         let sent = limited(conn.send(req), per_try).await.ok();
         let reused = conn.reused;

@@ -133,6 +133,7 @@ async fn circuit_breaking_task_overflows_the_third_concurrent_request() {
     assert_eq!(second.await.unwrap().status, 200);
     assert_eq!(b.hits(), 2);
     assert_eq!(stat(&h, "upstream_rq_pending_overflow").await, 1);
+    assert_eq!(stat(&h, "upstream_rq_total").await, 2, "the overflow never went upstream");
     assert_eq!(requests_with(&h, 503, "UO").await, 1);
     assert_eq!(requests_with(&h, 200, "-").await, 2);
     // The same limits, read back from /clusters.

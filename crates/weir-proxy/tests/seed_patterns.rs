@@ -1,0 +1,104 @@
+//! Seed patterns 3 (circuit breaker) and 4 (retry and timeout) of `examples/seed/`,
+//! unchanged, carrying real traffic: only ServiceEntries for their hosts are added, with
+//! loopback backends behind them.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::Harness;
+use weir_testkit::{Backend, http1_client};
+
+const PATTERN_3: &str = include_str!("../../../examples/seed/3-circuit-breaker.yaml");
+const PATTERN_4: &str = include_str!("../../../examples/seed/4-retry-timeout.yaml");
+
+/// A ServiceEntry for `name.default.svc.cluster.local` over `backends`.
+fn entry(name: &str, backends: &[&Backend]) -> String {
+    let eps: String = backends
+        .iter()
+        .map(|b| {
+            format!("  - {{address: 127.0.0.1, ports: {{http: {}}}, labels: {{version: {}}}}}\n", b.port(), b.version())
+        })
+        .collect();
+    format!(
+        "apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {{name: {name}}}
+spec:
+  hosts: [{name}.default.svc.cluster.local]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  ports: [{{number: 80, name: http, protocol: HTTP}}]
+  endpoints:
+{eps}---
+"
+    )
+}
+
+/// Pattern 3: connection-pool limits in force (read back from `/clusters`), and outlier
+/// detection ejecting the endpoint that fails after `consecutive5xxErrors: 5`, within
+/// `maxEjectionPercent: 50`; `maxRequestsPerConnection: 10` recycles connections.
+#[tokio::test]
+async fn pattern_3_circuit_breaker() {
+    let good = Backend::start("my-service", "v1").await;
+    let bad = Backend::start("my-service", "v2").await;
+    bad.set_status(Some(500));
+    let yaml = format!("{}---\n{PATTERN_3}", entry("my-service", &[&good, &bad]));
+    let h = Harness::start(&yaml, Some("default")).await;
+    let c = http1_client();
+    let mut failed = 0;
+    for _ in 0..100 {
+        if c.get(&h.mesh_url("/"), "my-service", &[]).await.status != 200 {
+            failed += 1;
+        }
+    }
+    assert_eq!(failed, 5, "five consecutive 5xx, then the host is ejected for 30 s");
+    assert_eq!(bad.hits(), 5);
+    assert!(good.connections() >= good.hits() / 10, "{} connections for {} requests", good.connections(), good.hits());
+    let clusters = c.get(&h.admin_url("/clusters"), "", &[]).await.text();
+    let cluster = "outbound|80||my-service.default.svc.cluster.local";
+    for line in [
+        format!("{cluster}::default_priority::max_connections::100"),
+        format!("{cluster}::default_priority::max_pending_requests::100"),
+        format!("{cluster}::default_priority::max_requests::1000"),
+        format!("{cluster}::default_priority::max_retries::3"),
+        format!("{cluster}::127.0.0.1:{}::health_flags::/failed_outlier_check", bad.port()),
+    ] {
+        assert!(clusters.contains(&line), "no {line} in\n{clusters}");
+    }
+}
+
+/// Pattern 4: 503 and 409 (`retriable-4xx`) are retried up to three times, 500 is not;
+/// a try slower than `perTryTimeout: 3s` is cut at 3 s. (Envoy retries a per-try
+/// timeout only under `reset`, `5xx` or `gateway-error`, none of which this list has:
+/// the client gets 504 `UT` then, well inside `timeout: 10s`.)
+#[tokio::test]
+async fn pattern_4_retry_and_timeout() {
+    let b = Backend::start("ratings", "v1").await;
+    let yaml = format!("{}---\n{PATTERN_4}", entry("ratings", &[&b]));
+    let h = Harness::start(&yaml, Some("default")).await;
+    let c = http1_client();
+    b.fail_next(503, 2);
+    let r = c.get(&h.mesh_url("/"), "ratings", &[]).await;
+    assert_eq!((r.status.as_u16(), b.hits()), (200, 3));
+    assert_eq!(r.json()["headers"]["x-envoy-attempt-count"], "3");
+    b.reset_hits();
+    b.fail_next(409, 1);
+    assert_eq!(c.get(&h.mesh_url("/"), "ratings", &[]).await.status, 200);
+    assert_eq!(b.hits(), 2);
+    b.reset_hits();
+    b.fail_next(500, 1);
+    assert_eq!(c.get(&h.mesh_url("/"), "ratings", &[]).await.status, 500, "500 is not in retryOn");
+    b.reset_hits();
+    b.fail_next(503, 4);
+    assert_eq!(c.get(&h.mesh_url("/"), "ratings", &[]).await.status, 503, "three retries, then the 503 stands");
+    assert_eq!(b.hits(), 4);
+    b.reset_hits();
+    b.delay_next(Duration::from_secs(60), 1);
+    let t = Instant::now();
+    let r = c.get(&h.mesh_url("/"), "ratings", &[]).await;
+    let took = t.elapsed();
+    assert_eq!((r.status.as_u16(), r.text().as_str()), (504, "upstream request timeout"));
+    assert!(took >= Duration::from_secs(3) && took < Duration::from_secs(10), "{took:?}");
+    assert_eq!(b.hits(), 1);
+}
