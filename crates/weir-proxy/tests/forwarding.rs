@@ -526,19 +526,14 @@ async fn ambiguous_requests_are_refused_and_the_routed_host_goes_upstream() {
 
 /// An upstream that answers every request with the same raw bytes, then closes.
 async fn raw_upstream(response: &'static [u8]) -> u16 {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::AsyncWriteExt;
     let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = l.local_addr().unwrap().port();
     tokio::spawn(async move {
         while let Ok((mut s, _)) = l.accept().await {
             tokio::spawn(async move {
-                let mut buf = vec![0u8; 4096];
-                let mut seen = Vec::new();
-                while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match s.read(&mut buf).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => seen.extend_from_slice(&buf[..n]),
-                    }
+                if !common::read_head(&mut s).await {
+                    return;
                 }
                 let _ = s.write_all(response).await;
             });

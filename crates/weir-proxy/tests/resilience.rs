@@ -61,6 +61,17 @@ async fn get(c: &HttpClient, h: &Harness, path: &str) -> TestResponse {
     c.get(&h.mesh_url(path), "svc", &[]).await
 }
 
+/// How many of `n` requests for `/` did not get 200.
+async fn failures(c: &HttpClient, h: &Harness, n: usize) -> usize {
+    let mut failed = 0;
+    for _ in 0..n {
+        if get(c, h, "/").await.status != 200 {
+            failed += 1;
+        }
+    }
+    failed
+}
+
 /// `cluster.<CLUSTER>.<name>` from `/stats`.
 async fn stat(h: &Harness, name: &str) -> u64 {
     let text = http1_client().get(&h.admin_url("/stats"), "", &[]).await.text();
@@ -312,12 +323,7 @@ async fn retries_go_to_another_host() {
         start(&[&good, &bad], Some("    loadBalancer: {simple: RANDOM}"), "    retries: {attempts: 1, retryOn: 5xx}")
             .await;
     let c = http1_client();
-    let mut failed = 0;
-    for _ in 0..200 {
-        if get(&c, &h, "/").await.status != 200 {
-            failed += 1;
-        }
-    }
+    let failed = failures(&c, &h, 200).await;
     // Expected about 3 (1/2 x 1/32); six standard deviations is about 14.
     assert!(failed < 15, "{failed} of 200 failed");
     assert!(bad.hits() > 50, "the bad host was picked first about half the time: {}", bad.hits());
@@ -461,19 +467,13 @@ async fn request_bodies_are_replayed_up_to_the_buffer_limit() {
 
 /// A backend that resets the connection after reading the request head.
 async fn resetting_upstream() -> u16 {
-    use tokio::io::AsyncReadExt;
     let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = l.local_addr().unwrap().port();
     tokio::spawn(async move {
         while let Ok((mut s, _)) = l.accept().await {
             tokio::spawn(async move {
-                let mut buf = vec![0u8; 4096];
-                let mut seen = Vec::new();
-                while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match s.read(&mut buf).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => seen.extend_from_slice(&buf[..n]),
-                    }
+                if !common::read_head(&mut s).await {
+                    return;
                 }
                 // SO_LINGER 0: the close is a reset.
                 let _ = socket2::SockRef::from(&s).set_linger(Some(Duration::ZERO));
@@ -557,12 +557,7 @@ async fn a_failing_endpoint_is_ejected_and_returns() {
     bad.set_status(Some(500));
     let h = start(&[&good, &bad], Some(EJECT_AFTER_3), "    retries: {attempts: 0}").await;
     let c = http1_client();
-    let mut failed = 0;
-    for _ in 0..200 {
-        if get(&c, &h, "/").await.status != 200 {
-            failed += 1;
-        }
-    }
+    let failed = failures(&c, &h, 200).await;
     // It may have come back (after 300 ms) and been ejected again meanwhile: each
     // ejection costs exactly three errors.
     assert_eq!(failed % 3, 0, "{failed}");
@@ -676,12 +671,7 @@ async fn gateway_errors_and_connect_failures_eject() {
     outlierDetection: {consecutiveGatewayErrors: 2, consecutive5xxErrors: 0, interval: 10s, baseEjectionTime: 60s, maxEjectionPercent: 50}";
     let h = start(&[&good, &gone], Some(policy), "    retries: {attempts: 0}").await;
     let c = http1_client();
-    let mut failed = 0;
-    for _ in 0..20 {
-        if get(&c, &h, "/").await.status != 200 {
-            failed += 1;
-        }
-    }
+    let failed = failures(&c, &h, 20).await;
     assert_eq!(failed, 2);
     assert_eq!(stat(&h, "outlier_detection.ejections_enforced_consecutive_gateway_failure").await, 1);
 }
@@ -697,12 +687,7 @@ async fn local_origin_failures_count_apart_when_split() {
     outlierDetection: {splitExternalLocalOriginErrors: true, consecutiveLocalOriginFailures: 3, consecutive5xxErrors: 100, interval: 10s, baseEjectionTime: 60s, maxEjectionPercent: 50}";
     let h = start(&[&good, &gone], Some(policy), "    retries: {attempts: 0}").await;
     let c = http1_client();
-    let mut failed = 0;
-    for _ in 0..20 {
-        if get(&c, &h, "/").await.status != 200 {
-            failed += 1;
-        }
-    }
+    let failed = failures(&c, &h, 20).await;
     assert_eq!(failed, 3);
     assert_eq!(stat(&h, "outlier_detection.ejections_enforced_consecutive_local_origin_failure").await, 1);
 }

@@ -117,3 +117,18 @@ spec:
     hosts: ['*']
 ---
 ";
+
+/// Reads from `s` until the end of a request head (`\r\n\r\n`); false if the peer
+/// closed first.
+pub async fn read_head(s: &mut tokio::net::TcpStream) -> bool {
+    use tokio::io::AsyncReadExt;
+    let mut buf = vec![0u8; 4096];
+    let mut seen = Vec::new();
+    while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
+        match s.read(&mut buf).await {
+            Ok(0) | Err(_) => return false,
+            Ok(n) => seen.extend_from_slice(&buf[..n]),
+        }
+    }
+    true
+}
