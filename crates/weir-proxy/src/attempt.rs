@@ -17,7 +17,7 @@ use crate::breaker::Permit;
 use crate::failure::Failure;
 use crate::limit::limited;
 use crate::outlier::{Outcome, grpc_to_http};
-use crate::pool::{Acquired, H1Conn, H2Stream, PoolError};
+use crate::pool::{Acquired, H1Conn, H2Stream, PoolError, UpgradeSlot};
 use crate::stats::ClusterStats;
 use crate::timeout::{self, RequestEnd};
 use crate::upstream::{ClusterState, EndpointState, InFlight};
@@ -40,11 +40,10 @@ pub(crate) struct Lease {
     /// The HTTP/1.1 connection, given back to its pool when the body ends.
     pub(crate) conn: Option<Box<H1Conn>>,
     _stream: Option<H2Stream>,
+    /// An upgraded connection's place in the counts, for the tunnel to hold.
+    pub(crate) upgrade: Option<UpgradeSlot>,
     _in_flight: InFlight,
     _request: Option<Permit>,
-    /// A gRPC response whose status comes in the trailers: outlier detection hears it
-    /// when the body ends.
-    pub(crate) grpc_status_pending: bool,
 }
 
 impl std::fmt::Debug for Lease {
@@ -54,14 +53,8 @@ impl std::fmt::Debug for Lease {
 }
 
 impl Lease {
-    /// The body ended: the connection goes back, and a gRPC status from the trailers
-    /// reaches outlier detection.
-    pub(crate) fn finish(mut self, complete: bool, grpc_status: Option<u16>) {
-        if self.grpc_status_pending
-            && let Some(s) = grpc_status
-        {
-            self.cluster.report(&self.endpoint, Outcome::Status(grpc_to_http(s)));
-        }
+    /// The body ended: the HTTP/1.1 connection goes back to its pool.
+    pub(crate) fn finish(mut self, complete: bool) {
         if complete && let Some(c) = self.conn.take() {
             self.endpoint.pool().give_back(c, &self.cluster.spec.limits, &self.cluster.stats);
         }
@@ -98,6 +91,8 @@ pub(crate) struct Try<'a> {
     pub(crate) per_try: Option<Duration>,
     pub(crate) end: &'a RequestEnd,
     pub(crate) grpc: bool,
+    /// Where the try publishes the host it picked.
+    pub(crate) current: &'a std::sync::Mutex<Option<Arc<EndpointState>>>,
 }
 
 /// The endpoint for a try: the balancer's pick among hosts not ejected, picked again
@@ -109,8 +104,9 @@ pub(crate) fn pick(
     avoid: &[Arc<EndpointState>],
     attempts: u32,
 ) -> Option<Arc<EndpointState>> {
-    let set = cluster.lb.load();
-    let tries = if avoid.is_empty() || set.balancer.is_hashing() { 1 } else { attempts.max(1) };
+    let set = cluster.lb();
+    // Envoy's `host_selection_retry_max_attempts` counts the picks after the first.
+    let tries = if avoid.is_empty() || set.balancer.is_hashing() { 1 } else { attempts + 1 };
     let mut last = None;
     for _ in 0..tries {
         let ep = &set.endpoints[set.balancer.pick(&set.endpoints, hash)?];
@@ -166,15 +162,16 @@ pub(crate) async fn run(t: &Try<'_>, mut req: Request<ProxyBody>) -> Result<Sent
             return Err(Failed { failure: Failure::NoHealthyUpstream, request: Some(Box::new(req)), endpoint: None });
         }
     };
+    *t.current.lock().unwrap_or_else(|e| e.into_inner()) = Some(ep.clone());
     let in_flight = InFlight::new(&ep);
-    let lease = |conn, stream| Lease {
+    let lease = |conn, stream, upgrade| Lease {
         cluster: cluster.clone(),
         endpoint: ep.clone(),
         conn,
         _stream: stream,
+        upgrade,
         _in_flight: in_flight,
         _request: admitted,
-        grpc_status_pending: false,
     };
     let failed = |failure, request: Option<Request<ProxyBody>>| Failed {
         failure,
@@ -216,23 +213,17 @@ pub(crate) async fn run(t: &Try<'_>, mut req: Request<ProxyBody>) -> Result<Sent
         let reused = conn.reused;
         match sent {
             Some(Ok(resp)) => {
-                let mut grpc_status_pending = false;
-                if t.grpc {
-                    match resp
-                        .headers()
-                        .get("grpc-status")
-                        .and_then(|v| std::str::from_utf8(v.as_bytes()).ok()?.parse().ok())
-                    {
-                        Some(s) => cluster.report(&ep, Outcome::Status(grpc_to_http(s))),
-                        None => grpc_status_pending = true,
-                    }
+                // As Envoy's router: a gRPC status in the response head (trailers-only)
+                // is the outcome, else the HTTP status.
+                let grpc_status = if t.grpc {
+                    resp.headers().get("grpc-status").and_then(|v| std::str::from_utf8(v.as_bytes()).ok()?.parse().ok())
                 } else {
-                    cluster.report(&ep, Outcome::Status(resp.status().as_u16()));
-                }
-                let (h1, h2) = conn.into_parts();
-                let mut lease = lease(h1, h2);
-                lease.grpc_status_pending = grpc_status_pending;
-                return Ok(Sent { resp, lease });
+                    None
+                };
+                let code = grpc_status.map_or(resp.status().as_u16(), grpc_to_http);
+                cluster.report(&ep, Outcome::Status(code));
+                let (h1, h2, up) = conn.into_parts();
+                return Ok(Sent { resp, lease: lease(h1, h2, up) });
             }
             None => {
                 ClusterStats::inc(&cluster.stats.upstream_rq_per_try_timeout);
@@ -274,7 +265,7 @@ enum ConnKind {
     H1(Box<H1Conn>),
     H2(H2Stream),
     /// A connection for an upgrade, driven by a task of its own.
-    Upgrade(hyper::client::conn::http1::SendRequest<ProxyBody>),
+    Upgrade(hyper::client::conn::http1::SendRequest<ProxyBody>, UpgradeSlot),
 }
 
 type SendResult = Result<Response<Incoming>, TrySendError<Request<ProxyBody>>>;
@@ -288,7 +279,10 @@ impl Conn {
             }
             Mode::H2 => Conn { kind: ConnKind::H2(pool.h2(pcx).await?), reused: true },
             Mode::Upgrade => {
-                Conn { kind: ConnKind::Upgrade(pool.fresh_h1(pcx).await?.into_upgradeable()), reused: false }
+                // From the HTTP/1.1 pool (idle or new), never to go back to it.
+                let Acquired { conn, reused } = pool.h1(pcx).await?;
+                let (sender, slot) = conn.into_upgradeable();
+                Conn { kind: ConnKind::Upgrade(sender, slot), reused }
             }
         })
     }
@@ -299,16 +293,17 @@ impl Conn {
         match &mut self.kind {
             ConnKind::H1(c) => c.send(req).await,
             ConnKind::H2(s) => s.send(req).await,
-            ConnKind::Upgrade(sender) => sender.try_send_request(req).await,
+            ConnKind::Upgrade(sender, _) => sender.try_send_request(req).await,
         }
     }
 
-    /// What the response body keeps: the HTTP/1.1 connection, or the HTTP/2 stream.
-    fn into_parts(self) -> (Option<Box<H1Conn>>, Option<H2Stream>) {
+    /// What the response keeps: the HTTP/1.1 connection, the HTTP/2 stream, or an
+    /// upgraded connection's slot.
+    fn into_parts(self) -> (Option<Box<H1Conn>>, Option<H2Stream>, Option<UpgradeSlot>) {
         match self.kind {
-            ConnKind::H1(c) => (Some(c), None),
-            ConnKind::H2(s) => (None, Some(s)),
-            ConnKind::Upgrade(_) => (None, None),
+            ConnKind::H1(c) => (Some(c), None, None),
+            ConnKind::H2(s) => (None, Some(s), None),
+            ConnKind::Upgrade(_, slot) => (None, None, Some(slot)),
         }
     }
 }

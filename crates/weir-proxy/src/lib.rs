@@ -112,8 +112,11 @@ async fn sweep_idle(shared: Arc<Shared>, stop: CancellationToken) {
         }
         let snapshot = shared.snapshot.load();
         for cluster in &snapshot.clusters {
-            for ep in &cluster.endpoints {
-                ep.pool().sweep(&cluster.spec.limits, &cluster.stats);
+            let sweep = |ep: &upstream::EndpointState| ep.pool().sweep(&cluster.spec.limits, &cluster.stats);
+            if cluster.spec.lb == weir_table::LbPolicy::Passthrough {
+                cluster.pooled_endpoints().iter().for_each(|e| sweep(e));
+            } else {
+                cluster.endpoints.iter().for_each(|e| sweep(e));
             }
         }
     }

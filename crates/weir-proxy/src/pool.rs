@@ -66,30 +66,70 @@ pub(crate) enum PoolError {
 pub(crate) struct PoolCounts {
     /// Open (and opening) connections.
     pub(crate) connections: AtomicU32,
+    /// The same by protocol: a pool with none of a protocol may always open one.
+    h1: AtomicU32,
+    h2: AtomicU32,
     /// Requests waiting for a connection of this pool.
     waiting: AtomicU32,
     wake: Notify,
+    /// The cluster limits connections: requests may wait here.
+    limited: bool,
 }
 
 impl PoolCounts {
-    fn wake_one(&self) {
+    /// Wakes every waiting request to look again (a connection was given back, a
+    /// stream ended, a connection closed). Only pools of clusters with a connection
+    /// limit ever have waiters.
+    fn wake(&self) {
+        if !self.limited {
+            return;
+        }
+        // Pairs with the waiter's registration (a SeqCst increment before it looks):
+        // either it sees what was just given back, or this sees it waiting.
+        std::sync::atomic::fence(Ordering::SeqCst);
         if self.waiting.load(Ordering::SeqCst) > 0 {
-            self.wake.notify_one();
+            self.wake.notify_waiters();
         }
     }
+
+    fn of(&self, proto: Proto) -> &AtomicU32 {
+        match proto {
+            Proto::H1 => &self.h1,
+            Proto::H2 => &self.h2,
+        }
+    }
+}
+
+/// Which kind of connection a slot is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Proto {
+    H1,
+    H2,
 }
 
 /// Holds a connection's place in the pool's and the cluster's counts until dropped.
 struct Counted {
     pool: Arc<PoolCounts>,
     breakers: Arc<Breakers>,
+    proto: Proto,
 }
 
 impl Drop for Counted {
     fn drop(&mut self) {
         self.pool.connections.fetch_sub(1, Ordering::AcqRel);
+        self.pool.of(self.proto).fetch_sub(1, Ordering::AcqRel);
         self.breakers.release_connection();
-        self.pool.wake_one();
+        self.pool.wake();
+    }
+}
+
+/// The place of an upgraded connection in the counts, held by its tunnel: the socket
+/// stays open (and counted against `maxConnections`) as long as the tunnel does.
+pub(crate) struct UpgradeSlot(#[allow(dead_code)] Counted);
+
+impl std::fmt::Debug for UpgradeSlot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("UpgradeSlot")
     }
 }
 
@@ -162,15 +202,15 @@ impl H1Conn {
     }
 
     /// Readies the connection for a request that asks to switch protocols (a
-    /// WebSocket upgrade): it is never pooled, and a task of its own drives it until a
-    /// `101` hands the socket over to the tunnel.
-    pub(crate) fn into_upgradeable(self: Box<Self>) -> http1::SendRequest<ProxyBody> {
+    /// WebSocket upgrade): it is never pooled again, a task of its own drives it until
+    /// a `101` hands the socket over, and the returned slot keeps it counted for the
+    /// tunnel's life.
+    pub(crate) fn into_upgradeable(self: Box<Self>) -> (http1::SendRequest<ProxyBody>, UpgradeSlot) {
         let H1Conn { sender, conn, _counted, .. } = *self;
         tokio::spawn(async move {
-            let _counted = _counted;
             let _ = conn.with_upgrades().await;
         });
-        sender
+        (sender, UpgradeSlot(_counted))
     }
 
     fn expired(&self, limits: &ConnectionLimits, now: Instant) -> Option<Expiry> {
@@ -209,7 +249,9 @@ pub(crate) struct Acquired<C> {
 
 /// An HTTP/2 connection and its streams in flight.
 pub(crate) struct H2Conn {
-    sender: http2::SendRequest<ProxyBody>,
+    /// The pool's handle; dropped when the connection drains, which closes the
+    /// connection once its last stream ends (the streams hold handles of their own).
+    sender: arc_swap::ArcSwapOption<http2::SendRequest<ProxyBody>>,
     active: AtomicU32,
     started: AtomicU32,
     created: Instant,
@@ -223,7 +265,11 @@ impl H2Conn {
     /// Takes a stream if the connection has room (`maxConcurrentStreams`) and may take
     /// more (`maxRequestsPerConnection`, `maxConnectionDuration`).
     fn try_stream(self: &Arc<Self>, limits: &ConnectionLimits, stats: &ClusterStats) -> Option<H2Stream> {
-        if self.draining.load(Ordering::Acquire) || self.sender.is_closed() {
+        if self.draining.load(Ordering::Acquire) {
+            return None;
+        }
+        let sender = self.sender.load_full()?;
+        if sender.is_closed() {
             return None;
         }
         if let Some(d) = limits.max_connection_duration
@@ -242,7 +288,12 @@ impl H2Conn {
             self.draining.store(true, Ordering::Release);
             ClusterStats::inc(&stats.upstream_cx_max_requests);
         }
-        Some(H2Stream { conn: self.clone() })
+        Some(H2Stream { conn: self.clone(), sender: (*sender).clone() })
+    }
+
+    /// True when the connection takes no more streams.
+    fn closed(&self) -> bool {
+        self.sender.load().as_ref().is_none_or(|s| s.is_closed())
     }
 
     fn idle_for(&self, now_ms: u64) -> Option<Duration> {
@@ -254,6 +305,7 @@ impl H2Conn {
 /// One stream of an HTTP/2 connection, held until its response ends.
 pub(crate) struct H2Stream {
     conn: Arc<H2Conn>,
+    sender: http2::SendRequest<ProxyBody>,
 }
 
 impl std::fmt::Debug for H2Stream {
@@ -266,14 +318,13 @@ impl H2Stream {
     /// Sends `req` on the stream's connection. An error with the request in it means the
     /// connection was found closed before the request was written.
     pub(crate) async fn send(
-        &self,
+        &mut self,
         req: Request<ProxyBody>,
     ) -> Result<Response<Incoming>, hyper::client::conn::TrySendError<Request<ProxyBody>>> {
-        let mut sender = self.conn.sender.clone();
-        if sender.ready().await.is_err() {
+        if self.sender.ready().await.is_err() {
             self.conn.draining.store(true, Ordering::Release);
         }
-        sender.try_send_request(req).await
+        self.sender.try_send_request(req).await
     }
 }
 
@@ -281,8 +332,13 @@ impl Drop for H2Stream {
     fn drop(&mut self) {
         if self.conn.active.fetch_sub(1, Ordering::AcqRel) == 1 {
             self.conn.idle_since.store(epoch_ms(), Ordering::Release);
+            if self.conn.draining.load(Ordering::Acquire) {
+                // The last stream of a draining connection: let it close now, freeing
+                // its slot for whoever waits, not at the next sweep.
+                self.conn.sender.store(None);
+            }
         }
-        self.conn.pool.wake_one();
+        self.conn.pool.wake();
     }
 }
 
@@ -307,6 +363,8 @@ pub(crate) struct Pool {
     idle_len: AtomicUsize,
     h2: ArcSwap<Vec<Arc<H2Conn>>>,
     h2_connecting: tokio::sync::Mutex<()>,
+    /// HTTP/2 connects that failed: requests that waited for one fail with it.
+    h2_connect_failures: AtomicU64,
     pub(crate) counts: Arc<PoolCounts>,
 }
 
@@ -316,14 +374,16 @@ impl std::fmt::Debug for Pool {
     }
 }
 
-impl Default for Pool {
-    fn default() -> Self {
+impl Pool {
+    /// A pool; `limited` when its cluster limits connections (requests may wait).
+    pub(crate) fn new(limited: bool) -> Self {
         Pool {
             idle: SegQueue::new(),
             idle_len: AtomicUsize::new(0),
             h2: ArcSwap::from_pointee(Vec::new()),
             h2_connecting: tokio::sync::Mutex::new(()),
-            counts: Arc::new(PoolCounts::default()),
+            h2_connect_failures: AtomicU64::new(0),
+            counts: Arc::new(PoolCounts { limited, ..PoolCounts::default() }),
         }
     }
 }
@@ -360,8 +420,8 @@ impl Pool {
 
     /// Room for one more connection: always for a pool with none, else within
     /// `maxConnections`. The slot is counted from now on.
-    fn reserve(&self, cx: &PoolCtx<'_>) -> Option<Counted> {
-        let first = self.counts.connections.fetch_add(1, Ordering::AcqRel) == 0;
+    fn reserve(&self, cx: &PoolCtx<'_>, proto: Proto) -> Option<Counted> {
+        let first = self.counts.of(proto).fetch_add(1, Ordering::AcqRel) == 0;
         let ok = if first {
             cx.breakers.force_connection();
             true
@@ -369,11 +429,12 @@ impl Pool {
             cx.breakers.reserve_connection(cx.limits)
         };
         if !ok {
-            self.counts.connections.fetch_sub(1, Ordering::AcqRel);
+            self.counts.of(proto).fetch_sub(1, Ordering::AcqRel);
             ClusterStats::inc(&cx.stats.upstream_cx_overflow);
             return None;
         }
-        Some(Counted { pool: self.counts.clone(), breakers: cx.breakers.clone() })
+        self.counts.connections.fetch_add(1, Ordering::AcqRel);
+        Some(Counted { pool: self.counts.clone(), breakers: cx.breakers.clone(), proto })
     }
 
     async fn tcp(&self, cx: &PoolCtx<'_>) -> Result<TcpStream, PoolError> {
@@ -410,6 +471,7 @@ impl Pool {
         mine.as_mut().enable();
         room.as_mut().enable();
         self.counts.waiting.fetch_add(1, Ordering::SeqCst);
+        std::sync::atomic::fence(Ordering::SeqCst);
         let _w = Waiting(&self.counts);
         if let Some(t) = check() {
             return Some(t);
@@ -434,32 +496,17 @@ impl Pool {
     async fn h1_slow(&self, cx: &PoolCtx<'_>) -> Result<Acquired<Box<H1Conn>>, PoolError> {
         let _pending = self.pending(cx)?;
         loop {
-            if let Some(c) = self.reserve(cx) {
+            if let Some(c) = self.reserve(cx, Proto::H1) {
                 return Ok(Acquired { conn: self.open_h1(cx, c).await?, reused: false });
             }
-            let got = self.wait(cx, || self.pop_idle(cx).map(Ok).or_else(|| self.reserve(cx).map(Err))).await;
+            let got =
+                self.wait(cx, || self.pop_idle(cx).map(Ok).or_else(|| self.reserve(cx, Proto::H1).map(Err))).await;
             match got {
                 Some(Ok(conn)) => return Ok(Acquired { conn, reused: true }),
                 Some(Err(c)) => return Ok(Acquired { conn: self.open_h1(cx, c).await?, reused: false }),
                 None => {}
             }
         }
-    }
-
-    /// A new HTTP/1.1 connection that is never pooled (a WebSocket upgrade).
-    pub(crate) async fn fresh_h1(&self, cx: &PoolCtx<'_>) -> Result<Box<H1Conn>, PoolError> {
-        Box::pin(async {
-            let _pending = self.pending(cx)?;
-            loop {
-                if let Some(c) = self.reserve(cx) {
-                    return self.open_h1(cx, c).await;
-                }
-                if let Some(c) = self.wait(cx, || self.reserve(cx)).await {
-                    return self.open_h1(cx, c).await;
-                }
-            }
-        })
-        .await
     }
 
     fn pending(&self, cx: &PoolCtx<'_>) -> Result<Permit, PoolError> {
@@ -496,7 +543,7 @@ impl Pool {
         }
         conn.idle_since = now;
         self.idle.push(conn);
-        self.counts.wake_one();
+        self.counts.wake();
     }
 
     fn h2_stream(&self, cx: &PoolCtx<'_>) -> Option<H2Stream> {
@@ -514,30 +561,61 @@ impl Pool {
 
     async fn h2_slow(&self, cx: &PoolCtx<'_>) -> Result<H2Stream, PoolError> {
         let _pending = self.pending(cx)?;
+        let mut slot = None;
         loop {
-            {
+            let counted = {
+                // One connect at a time; those who waited for a connect that failed fail
+                // with it rather than each trying in turn.
+                let failures = self.h2_connect_failures.load(Ordering::Acquire);
                 let _connecting = self.h2_connecting.lock().await;
                 if let Some(s) = self.h2_stream(cx) {
                     return Ok(s);
                 }
-                if let Some(counted) = self.reserve(cx) {
-                    let conn = self.open_h2(cx, counted).await?;
-                    let stream = conn.try_stream(cx.limits, cx.stats);
-                    self.h2.rcu(|list| {
-                        let mut l: Vec<Arc<H2Conn>> = list.iter().filter(|c| !c.sender.is_closed()).cloned().collect();
-                        l.push(conn.clone());
-                        l
+                if self.h2_connect_failures.load(Ordering::Acquire) != failures {
+                    return Err(PoolError::Connect {
+                        error: std::io::Error::new(
+                            std::io::ErrorKind::ConnectionRefused,
+                            "the connection being made failed",
+                        ),
+                        timeout: false,
                     });
-                    if let Some(s) = stream {
-                        return Ok(s);
-                    }
-                    continue;
                 }
+                match slot.take().or_else(|| self.reserve(cx, Proto::H2)) {
+                    Some(counted) => Some(self.connect_h2(cx, counted).await?),
+                    None => None,
+                }
+            };
+            if let Some(stream) = counted {
+                return Ok(stream);
             }
-            if let Some(s) = self.wait(cx, || self.h2_stream(cx)).await {
-                return Ok(s);
+            match self.wait(cx, || self.h2_stream(cx).map(Ok).or_else(|| self.reserve(cx, Proto::H2).map(Err))).await {
+                Some(Ok(s)) => return Ok(s),
+                Some(Err(c)) => slot = Some(c),
+                None => {}
             }
         }
+    }
+
+    /// Opens an HTTP/2 connection into the pool and takes a stream on it.
+    async fn connect_h2(&self, cx: &PoolCtx<'_>, counted: Counted) -> Result<H2Stream, PoolError> {
+        let conn = match self.open_h2(cx, counted).await {
+            Ok(c) => c,
+            Err(e) => {
+                self.h2_connect_failures.fetch_add(1, Ordering::AcqRel);
+                return Err(e);
+            }
+        };
+        let stream = conn.try_stream(cx.limits, cx.stats);
+        self.h2.rcu(|list| {
+            let mut l: Vec<Arc<H2Conn>> = list.iter().filter(|c| !c.closed()).cloned().collect();
+            l.push(conn.clone());
+            l
+        });
+        // A connection that takes no stream at all (a limit of 0) is of no use.
+        stream.ok_or_else(|| PoolError::Connect {
+            error: std::io::Error::other("the new connection takes no stream"),
+            timeout: false,
+        })
     }
 
     async fn open_h2(&self, cx: &PoolCtx<'_>, counted: Counted) -> Result<Arc<H2Conn>, PoolError> {
@@ -553,7 +631,7 @@ impl Pool {
             let _ = conn.await;
         });
         Ok(Arc::new(H2Conn {
-            sender,
+            sender: arc_swap::ArcSwapOption::from_pointee(sender),
             active: AtomicU32::new(0),
             started: AtomicU32::new(0),
             created: Instant::now(),
@@ -600,13 +678,13 @@ impl Pool {
             _ => false,
         };
         let gone = |c: &H2Conn| {
-            c.sender.is_closed()
+            c.closed()
                 || (c.draining.load(Ordering::Acquire) && c.active.load(Ordering::Acquire) == 0)
                 || limits.max_connection_duration.is_some_and(|d| c.created.elapsed() >= d)
                 || idle_out(c)
         };
         if list.iter().any(|c| gone(c)) {
-            for _ in list.iter().filter(|c| !c.sender.is_closed() && idle_out(c)) {
+            for _ in list.iter().filter(|c| !c.closed() && idle_out(c)) {
                 ClusterStats::inc(&stats.upstream_cx_idle_timeout);
             }
             self.h2.rcu(|l| l.iter().filter(|c| !gone(c)).cloned().collect::<Vec<_>>());

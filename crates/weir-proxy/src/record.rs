@@ -70,7 +70,7 @@ impl Completion for Done {
             if let Some(c) = how.conn.take() {
                 lease.conn = Some(c);
             }
-            lease.finish(how.complete, how.grpc_status);
+            lease.finish(how.complete);
         }
         if how.timed_out {
             // The route timeout ran out while the response streamed: reset, `UT`.

@@ -4,16 +4,17 @@
 //! bound (Envoy's default 1 MiB connection buffer limit) the copy is dropped and the
 //! request can no longer be retried, as in Envoy; the try in flight keeps streaming.
 //!
-//! Each try reads through its own [`ReplayBody`]; only the newest may read on. A try
-//! that was abandoned (timed out, answered with a retriable status) may still be held
-//! by its connection for a moment: it gives the client's stream back when dropped, and
-//! the next try waits for that instead of failing.
+//! Each try reads through its own [`ReplayBody`]; only the newest may read on. The
+//! client's stream stays in the shared state and is polled by whichever try is
+//! current, so a try that was abandoned (timed out, answered with a retriable status)
+//! never has to hand it back: an HTTP/2 connection may hold an abandoned try's body
+//! for as long as it likes, and reading it only says it was superseded.
 //!
 //! The copy costs no byte copying: frames are reference-counted [`Bytes`].
 
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use http::HeaderMap;
@@ -25,8 +26,8 @@ use crate::body::{BoxError, ProxyBody};
 pub(crate) const BUFFER_LIMIT: usize = 1024 * 1024;
 
 struct State {
-    /// The client's body, while no try holds it.
-    source: Option<Box<ProxyBody>>,
+    /// The client's body.
+    source: ProxyBody,
     /// Data frames read so far (empty once overflowed or committed).
     frames: Vec<Bytes>,
     buffered: usize,
@@ -40,8 +41,6 @@ struct State {
     ended: bool,
     /// The try that may read.
     current: u64,
-    /// The current try waiting for the source to be given back.
-    waiting: Option<Waker>,
     size_hint: SizeHint,
 }
 
@@ -60,7 +59,7 @@ impl Replay {
     pub(crate) fn new(source: ProxyBody, limit: usize) -> Replay {
         let size_hint = source.size_hint();
         Replay(Arc::new(Mutex::new(State {
-            source: Some(Box::new(source)),
+            source,
             frames: Vec::new(),
             buffered: 0,
             limit,
@@ -69,7 +68,6 @@ impl Replay {
             trailers: None,
             ended: false,
             current: 0,
-            waiting: None,
             size_hint,
         })))
     }
@@ -86,7 +84,7 @@ impl Replay {
             return None;
         }
         st.current += 1;
-        Some(ReplayBody { shared: self.clone(), generation: st.current, frame: 0, trailers_sent: false, source: None })
+        Some(ReplayBody { shared: self.clone(), generation: st.current, frame: 0, trailers_sent: false, live: false })
     }
 
     /// True while another try could still send the whole body.
@@ -109,8 +107,8 @@ pub(crate) struct ReplayBody {
     /// Next buffered frame to send.
     frame: usize,
     trailers_sent: bool,
-    /// The client's body, while this try reads it.
-    source: Option<Box<ProxyBody>>,
+    /// Past the copy: reading the client's stream itself.
+    live: bool,
 }
 
 impl std::fmt::Debug for ReplayBody {
@@ -131,17 +129,6 @@ impl std::fmt::Display for Superseded {
 
 impl std::error::Error for Superseded {}
 
-impl ReplayBody {
-    fn give_back(&mut self, st: &mut State) {
-        if let Some(src) = self.source.take() {
-            st.source = Some(src);
-            if let Some(w) = st.waiting.take() {
-                w.wake();
-            }
-        }
-    }
-}
-
 impl Body for ReplayBody {
     type Data = Bytes;
     type Error = BoxError;
@@ -151,17 +138,19 @@ impl Body for ReplayBody {
         let shared = this.shared.clone();
         let mut st = shared.lock();
         if st.current != this.generation {
-            this.give_back(&mut st);
             return Poll::Ready(Some(Err(Box::new(Superseded))));
         }
-        // What an earlier try already read (a copy that is dropped on overflow, and
-        // after a commit once this try has sent it).
-        if this.source.is_none() && this.frame < st.frames.len() {
-            let data = st.frames[this.frame].clone();
-            this.frame += 1;
-            return Poll::Ready(Some(Ok(Frame::data(data))));
+        if !this.live {
+            // What an earlier try already read.
+            if this.frame < st.frames.len() {
+                let data = st.frames[this.frame].clone();
+                this.frame += 1;
+                return Poll::Ready(Some(Ok(Frame::data(data))));
+            }
+            this.live = true;
         }
         if st.committed && !st.frames.is_empty() {
+            // No try will start again, and this one has sent the copy: release it.
             st.frames = Vec::new();
             st.buffered = 0;
         }
@@ -174,22 +163,8 @@ impl Body for ReplayBody {
             }
             return Poll::Ready(None);
         }
-        if this.source.is_none() {
-            match st.source.take() {
-                Some(src) => this.source = Some(src),
-                None => {
-                    // An earlier try still holds it; it gives it back when dropped.
-                    st.waiting = Some(cx.waker().clone());
-                    return Poll::Pending;
-                }
-            }
-        }
         let keep = !st.overflowed && !st.committed;
-        drop(st);
-        let Some(src) = this.source.as_mut() else { return Poll::Ready(None) };
-        let polled = Pin::new(&mut **src).poll_frame(cx);
-        let mut st = shared.lock();
-        match polled {
+        match Pin::new(&mut st.source).poll_frame(cx) {
             Poll::Pending => Poll::Pending,
             Poll::Ready(None) => {
                 st.ended = true;
@@ -207,7 +182,6 @@ impl Body for ReplayBody {
                             st.frames.push(d.clone());
                         }
                     }
-                    this.frame = st.frames.len();
                 } else if let Some(t) = frame.trailers_ref() {
                     st.trailers = Some(t.clone());
                     st.ended = true;
@@ -223,24 +197,13 @@ impl Body for ReplayBody {
         let st = self.shared.lock();
         st.current == self.generation
             && st.ended
-            && self.source.is_none()
-            && self.frame >= st.frames.len()
+            && (self.live || self.frame >= st.frames.len())
             && (self.trailers_sent || st.trailers.is_none())
     }
 
     fn size_hint(&self) -> SizeHint {
         // Every try sends the whole body.
         self.shared.lock().size_hint
-    }
-}
-
-impl Drop for ReplayBody {
-    fn drop(&mut self) {
-        if self.source.is_some() {
-            let shared = self.shared.clone();
-            let mut st = shared.lock();
-            self.give_back(&mut st);
-        }
     }
 }
 
@@ -278,14 +241,12 @@ mod tests {
         let mut first = r.next_try().unwrap();
         let f = first.frame().await.unwrap().unwrap();
         assert_eq!(f.into_data().unwrap(), "a");
-        // The first try is abandoned while holding the client's stream.
+        // The first try is abandoned, still held (by its connection, say): the next
+        // one reads on without waiting for it.
         let second = r.next_try().unwrap();
-        let reader = tokio::spawn(read_all(second));
-        tokio::task::yield_now().await;
-        // The old try may not read on, and gives the stream back when dropped.
+        assert_eq!(read_all(second).await.unwrap(), b"abc");
+        // The old try may not read on.
         assert!(first.frame().await.unwrap().is_err());
-        drop(first);
-        assert_eq!(reader.await.unwrap().unwrap(), b"abc");
     }
 
     #[tokio::test]

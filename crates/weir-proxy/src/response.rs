@@ -35,7 +35,7 @@ pub(crate) fn respond(sent: Sent, cx: Context<'_>) -> (Response<ProxyBody>, Leas
     if status == StatusCode::SWITCHING_PROTOCOLS
         && let Some(down) = cx.upgrade
     {
-        tokio::spawn(tunnel::run(down, hyper::upgrade::on(&mut resp)));
+        tokio::spawn(tunnel::run(down, hyper::upgrade::on(&mut resp), lease.upgrade.take()));
     }
     let switched =
         (status == StatusCode::SWITCHING_PROTOCOLS).then(|| resp.headers().get(header::UPGRADE).cloned()).flatten();

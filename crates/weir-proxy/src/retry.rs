@@ -63,7 +63,12 @@ pub(crate) fn retriable_failure(plan: &RetryPlan<'_>, failure: Failure) -> bool 
     match failure {
         Failure::Overflow(_) | Failure::DownstreamBody | Failure::NoHealthyUpstream | Failure::Timeout => false,
         Failure::ConnectFailed { .. } if on.any(RetryOn::CONNECT_FAILURE) => true,
-        Failure::ConnectionTerminated { before_request: true } if on.any(RetryOn::RESET_BEFORE_REQUEST) => true,
+        // Nothing reached the upstream: a connect failure too.
+        Failure::ConnectFailed { .. } | Failure::ConnectionTerminated { before_request: true }
+            if on.any(RetryOn::RESET_BEFORE_REQUEST) =>
+        {
+            true
+        }
         _ if on.any(RetryOn::RESET | RetryOn::FIVE_XX | RetryOn::GATEWAY_ERROR) => true,
         Failure::RemoteReset { refused: true } => on.any(RetryOn::REFUSED_STREAM),
         _ => false,
@@ -253,6 +258,7 @@ mod tests {
         assert!(!retriable_failure(&cf, Failure::ConnectionTerminated { before_request: true }));
         let rbr = plan(RetryOn::RESET_BEFORE_REQUEST, &[]);
         assert!(retriable_failure(&rbr, Failure::ConnectionTerminated { before_request: true }));
+        assert!(retriable_failure(&rbr, Failure::ConnectFailed { timeout: false }), "nothing was sent");
         assert!(!retriable_failure(&rbr, Failure::ConnectionTerminated { before_request: false }));
         for on in [RetryOn::RESET, RetryOn::FIVE_XX, RetryOn::GATEWAY_ERROR] {
             let p = plan(on, &[]);

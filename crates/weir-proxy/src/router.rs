@@ -111,9 +111,9 @@ pub(crate) async fn route(job: &Job<'_>, mut outgoing: Outgoing) -> Routed {
     let plan = job.plan;
     let retry_plan = plan.retry.as_ref();
     let mut retry = RetryState::new(retry_plan);
-    // The host the current try went to, for the global timeout's report.
+    // The host the current try went to (set by the try as soon as it picks one): the
+    // route timeout reports it to outlier detection and the access log names it.
     let current: Mutex<Option<Arc<EndpointState>>> = Mutex::new(None);
-    let set_current = |h: Option<Arc<EndpointState>>| *current.lock().unwrap_or_else(|e| e.into_inner()) = h;
     let started = std::time::Instant::now();
     let cluster = job.cluster;
     let timer = plan.timeouts.global.map(|g| timeout::global(job.end.clone(), g));
@@ -135,6 +135,7 @@ pub(crate) async fn route(job: &Job<'_>, mut outgoing: Outgoing) -> Routed {
                     per_try: plan.timeouts.per_try,
                     end: job.end,
                     grpc: job.grpc,
+                    current: &current,
                 };
                 // The request is made in a block of its own: only the try's future is
                 // kept across the wait.
@@ -159,7 +160,6 @@ pub(crate) async fn route(job: &Job<'_>, mut outgoing: Outgoing) -> Routed {
                     (Ok(sent), None) => (false, Some(sent.lease.endpoint.clone())),
                     (Err(f), None) => (false, f.endpoint.clone()),
                 };
-                set_current(host.clone());
                 let outcome = match outcome {
                     Ok(sent) => Ok(sent),
                     Err(Failed { failure, request, .. }) => {
@@ -176,7 +176,8 @@ pub(crate) async fn route(job: &Job<'_>, mut outgoing: Outgoing) -> Routed {
                             tried.push(h);
                         }
                         drop(outcome);
-                        set_current(None);
+                        // A route timeout during the back-off blames no host.
+                        *current.lock().unwrap_or_else(|e| e.into_inner()) = None;
                         tokio::time::sleep(backoff).await;
                     }
                     Verdict::Final => return (outcome, Flags::NONE),

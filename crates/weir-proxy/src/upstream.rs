@@ -8,7 +8,7 @@
 //! nor ejections.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
@@ -43,12 +43,19 @@ pub(crate) struct EndpointState {
 }
 
 impl EndpointState {
-    fn new(address: Address, weight: u32, host: Arc<str>, labels: Arc<DestLabels>, pools: usize) -> Self {
+    fn new(
+        address: Address,
+        weight: u32,
+        host: Arc<str>,
+        labels: Arc<DestLabels>,
+        pools: usize,
+        limited: bool,
+    ) -> Self {
         EndpointState {
             address,
             weight,
             active: AtomicU32::new(0),
-            pools: (0..pools.max(1)).map(|_| Pool::default()).collect(),
+            pools: (0..pools.max(1)).map(|_| Pool::new(limited)).collect(),
             host,
             labels,
             health: Mutex::new(HostState::default()),
@@ -120,6 +127,26 @@ pub(crate) struct LbSet {
     pub(crate) balancer: Balancer,
 }
 
+/// Outlier bookkeeping of one cluster, kept across reloads like the endpoints' own
+/// outlier state: a reload may leave requests on the cluster's previous state for a
+/// while (a long stream), and both must agree on who is ejected.
+#[derive(Debug, Default)]
+pub(crate) struct OutlierShared {
+    /// Serializes ejection decisions (the share of ejected hosts).
+    ejecting: Mutex<()>,
+    /// Bumped on every ejection and return; a cluster state whose balancer was built
+    /// from an older version rebuilds it before its next pick.
+    version: AtomicU64,
+    /// The cluster state whose sweep task runs (the newest; older ones stop).
+    sweeper: AtomicU64,
+}
+
+/// Passthrough hosts whose endpoints (and pools) a cluster keeps.
+const MAX_PASSTHROUGH: usize = 1024;
+
+/// Identifies each cluster state built.
+static EPOCH: AtomicU64 = AtomicU64::new(1);
+
 /// One cluster at run time.
 #[derive(Debug)]
 pub(crate) struct ClusterState {
@@ -131,14 +158,16 @@ pub(crate) struct ClusterState {
     pub(crate) lb: ArcSwap<LbSet>,
     /// Labels for requests that reach no endpoint of this cluster.
     pub(crate) labels: Arc<DestLabels>,
-    /// Pools for passthrough destinations, by address.
-    pub(crate) passthrough: Mutex<HashMap<String, Arc<EndpointState>>>,
+    /// Pools for passthrough destinations, by host.
+    pub(crate) passthrough: Mutex<HashMap<Box<str>, Arc<EndpointState>>>,
     pub(crate) breakers: Arc<Breakers>,
     pub(crate) stats: Arc<ClusterStats>,
     /// `upstream_rq_total`, per worker.
     pub(crate) rq_total: Arc<Sharded>,
-    /// Serializes ejection decisions (the share of ejected hosts).
-    ejecting: Mutex<()>,
+    outliers: Arc<OutlierShared>,
+    /// The outlier version `lb` was built from.
+    lb_version: AtomicU64,
+    epoch: u64,
     pools_per_endpoint: usize,
 }
 
@@ -149,19 +178,30 @@ fn pools_for(c: &Cluster, workers: usize) -> usize {
 }
 
 impl ClusterState {
-    /// An endpoint for a passthrough request to `host:port` (kept for reuse).
+    /// An endpoint for a passthrough request to `host` on the cluster's port, kept for
+    /// reuse (for at most [`MAX_PASSTHROUGH`] hosts: the names come from clients).
     pub(crate) fn passthrough_endpoint(&self, host: &str, port: u16) -> Arc<EndpointState> {
-        let key = format!("{host}:{port}");
         let mut map = self.passthrough.lock().unwrap_or_else(|e| e.into_inner());
-        map.entry(key.clone())
-            .or_insert_with(|| {
-                let address = match host.trim_start_matches('[').trim_end_matches(']').parse() {
-                    Ok(ip) => Address::Socket(std::net::SocketAddr::new(ip, port)),
-                    Err(_) => Address::Dns(host.into(), port),
-                };
-                Arc::new(EndpointState::new(address, 1, key.into(), self.labels.clone(), self.pools_per_endpoint))
-            })
-            .clone()
+        if let Some(e) = map.get(host) {
+            return e.clone();
+        }
+        let address = match host.trim_start_matches('[').trim_end_matches(']').parse() {
+            Ok(ip) => Address::Socket(std::net::SocketAddr::new(ip, port)),
+            Err(_) => Address::Dns(host.into(), port),
+        };
+        let key: Arc<str> = format!("{host}:{port}").into();
+        let limited = self.spec.limits.max_connections != u32::MAX;
+        let ep = Arc::new(EndpointState::new(address, 1, key, self.labels.clone(), self.pools_per_endpoint, limited));
+        if map.len() < MAX_PASSTHROUGH {
+            map.insert(host.into(), ep.clone());
+        }
+        ep
+    }
+
+    /// Every endpoint with pools: the cluster's and the passthrough ones.
+    pub(crate) fn pooled_endpoints(&self) -> Vec<Arc<EndpointState>> {
+        let map = self.passthrough.lock().unwrap_or_else(|e| e.into_inner());
+        self.endpoints.iter().chain(map.values()).cloned().collect()
     }
 
     /// What a pool of `ep` needs.
@@ -183,8 +223,24 @@ impl ClusterState {
         LbSet { balancer: Balancer::new(policy, &chosen), endpoints: chosen }
     }
 
-    fn rebuild_lb(&self) {
+    /// The hosts to pick from now.
+    pub(crate) fn lb(&self) -> arc_swap::Guard<Arc<LbSet>> {
+        let v = self.outliers.version.load(Ordering::Acquire);
+        if self.lb_version.load(Ordering::Acquire) != v {
+            self.rebuild_lb(v);
+        }
+        self.lb.load()
+    }
+
+    fn rebuild_lb(&self, version: u64) {
         self.lb.store(Arc::new(Self::lb_set(&self.spec, &self.endpoints)));
+        self.lb_version.store(version, Ordering::Release);
+    }
+
+    /// An ejection changed: every state of this cluster rebuilds its balancer.
+    fn ejections_changed(&self) {
+        let v = self.outliers.version.fetch_add(1, Ordering::AcqRel) + 1;
+        self.rebuild_lb(v);
     }
 
     /// Hosts ejected now.
@@ -196,6 +252,9 @@ impl ClusterState {
     /// outlier of it. Does nothing for clusters without outlier detection.
     pub(crate) fn report(&self, ep: &EndpointState, outcome: Outcome) {
         let Some(policy) = &self.spec.outlier else { return };
+        if outcome == Outcome::Connected && !policy.split_local_origin {
+            return;
+        }
         let fired = ep.health().record(policy, outcome);
         if let Some(kind) = fired {
             self.eject(ep, kind, Instant::now());
@@ -216,7 +275,7 @@ impl ClusterState {
                 &s.outlier_detection_ejections_detected_consecutive_local_origin_failure
             }
         });
-        let _one_at_a_time = self.ejecting.lock().unwrap_or_else(|e| e.into_inner());
+        let _one_at_a_time = self.outliers.ejecting.lock().unwrap_or_else(|e| e.into_inner());
         if ep.ejected.load(Ordering::Acquire) {
             return;
         }
@@ -236,13 +295,13 @@ impl ClusterState {
             }
         });
         tracing::info!(cluster = %self.name, host = %ep.host, reason = ?kind, "outlier ejected");
-        self.rebuild_lb();
+        self.ejections_changed();
     }
 
     /// The interval sweep: brings back hosts whose ejection time has passed.
     pub(crate) fn sweep_outliers(&self, now: Instant) {
         let Some(policy) = &self.spec.outlier else { return };
-        let _one_at_a_time = self.ejecting.lock().unwrap_or_else(|e| e.into_inner());
+        let _one_at_a_time = self.outliers.ejecting.lock().unwrap_or_else(|e| e.into_inner());
         let mut changed = false;
         for ep in &self.endpoints {
             if ep.health().sweep(policy, now) {
@@ -252,13 +311,18 @@ impl ClusterState {
             }
         }
         if changed {
-            self.rebuild_lb();
+            self.ejections_changed();
         }
+    }
+
+    /// True while this is the newest state of its cluster (the one that sweeps).
+    fn sweeps(&self) -> bool {
+        self.outliers.sweeper.load(Ordering::Acquire) == self.epoch
     }
 }
 
-/// Sweeps a cluster's outliers every `interval` until the cluster is gone (replaced by
-/// a reload and no longer used by any request).
+/// Sweeps a cluster's outliers every `interval` until a reload replaces it (the newer
+/// state sweeps then) or it is gone.
 pub(crate) async fn sweep_outliers(cluster: Weak<ClusterState>, interval: Duration) {
     let mut tick = tokio::time::interval(interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -266,6 +330,9 @@ pub(crate) async fn sweep_outliers(cluster: Weak<ClusterState>, interval: Durati
     loop {
         tick.tick().await;
         let Some(c) = cluster.upgrade() else { return };
+        if !c.sweeps() {
+            return;
+        }
         c.sweep_outliers(Instant::now());
     }
 }
@@ -342,18 +409,28 @@ impl Snapshot {
                             e.address.to_string().into(),
                             Arc::new(labels_for(c, Some(e))),
                             pools,
+                            c.limits.max_connections != u32::MAX,
                         )),
                     })
                     .collect();
+                let outliers: Arc<OutlierShared> = prev.map(|p| p.outliers.clone()).unwrap_or_default();
+                let epoch = EPOCH.fetch_add(1, Ordering::Relaxed);
+                outliers.sweeper.store(epoch, Ordering::Release);
                 if c.outlier.is_none() {
-                    // No detector any more: nobody is ejected.
+                    // No detector any more: nobody is ejected (and states still in use
+                    // rebuild their balancers).
                     for e in &endpoints {
                         e.ejected.store(false, Ordering::Release);
                         *e.health() = HostState::default();
                     }
+                    outliers.version.fetch_add(1, Ordering::AcqRel);
                 }
+                let version = outliers.version.load(Ordering::Acquire);
                 let state = Arc::new(ClusterState {
                     lb: ArcSwap::from_pointee(ClusterState::lb_set(c, &endpoints)),
+                    lb_version: AtomicU64::new(version),
+                    outliers,
+                    epoch,
                     spec: c.clone(),
                     name: c.name.as_ref().into(),
                     endpoints,
@@ -362,7 +439,6 @@ impl Snapshot {
                     breakers: prev.map(|p| p.breakers.clone()).unwrap_or_default(),
                     stats: prev.map(|p| p.stats.clone()).unwrap_or_default(),
                     rq_total: prev.map(|p| p.rq_total.clone()).unwrap_or_else(|| Arc::new(Sharded::new(workers))),
-                    ejecting: Mutex::new(()),
                     pools_per_endpoint: pools,
                 });
                 if c.outlier.is_some() {

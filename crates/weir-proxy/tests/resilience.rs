@@ -886,3 +886,227 @@ async fn cluster_statistics_in_prometheus() {
     let filtered = http1_client().get(&h.admin_url("/stats?filter=retry%24"), "", &[]).await.text();
     assert_eq!(filtered.trim(), format!("cluster.{CLUSTER}.upstream_rq_retry: 1"));
 }
+
+// === found in review: waits that must end ===
+
+/// An upstream that answers plain requests with 200 on a kept-alive connection and a
+/// WebSocket handshake with 101, then echoes upper-cased.
+async fn plain_and_websocket_upstream() -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = l.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = l.accept().await {
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                loop {
+                    let mut head = Vec::new();
+                    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match s.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => head.extend_from_slice(&buf[..n]),
+                        }
+                    }
+                    if !String::from_utf8_lossy(&head).to_ascii_lowercase().contains("upgrade: websocket") {
+                        let _ = s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok").await;
+                        continue;
+                    }
+                    let _ = s
+                        .write_all(
+                            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n",
+                        )
+                        .await;
+                    while let Ok(n) = s.read(&mut buf).await {
+                        if n == 0 || s.write_all(&buf[..n].to_ascii_uppercase()).await.is_err() {
+                            return;
+                        }
+                    }
+                    return;
+                }
+            });
+        }
+    });
+    port
+}
+
+/// With `maxConnections: 1` and that one connection idle in the pool, a WebSocket
+/// upgrade takes it (as Envoy serves upgrades from the HTTP/1.1 pool) instead of
+/// waiting for a second one that may never be allowed.
+#[tokio::test]
+async fn an_upgrade_takes_the_idle_connection_within_the_limit() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let port = plain_and_websocket_upstream().await;
+    let yaml = format!(
+        "apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {{name: ws, namespace: ns}}
+spec:
+  hosts: [ws.ns.svc.cluster.local]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  ports: [{{number: 80, name: http, protocol: HTTP}}]
+  endpoints: [{{address: 127.0.0.1, ports: {{http: {port}}}}}]
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {{name: ws, namespace: ns}}
+spec:
+  host: ws
+  trafficPolicy: {{connectionPool: {{tcp: {{maxConnections: 1}}}}}}
+"
+    );
+    let h = Harness::start(&yaml, Some("ns")).await;
+    assert_eq!(http1_client().get(&h.mesh_url("/"), "ws", &[]).await.text(), "ok");
+    let mut s = tokio::net::TcpStream::connect(h.mesh()).await.unwrap();
+    s.write_all(b"GET /chat HTTP/1.1\r\nHost: ws\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")
+        .await
+        .unwrap();
+    let mut head = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = tokio::time::timeout(TEST_TIMEOUT, s.read(&mut buf)).await.expect("the upgrade got an answer").unwrap();
+        assert!(n > 0);
+        head.extend_from_slice(&buf[..n]);
+    }
+    assert!(String::from_utf8_lossy(&head).starts_with("HTTP/1.1 101"));
+    s.write_all(b"hi").await.unwrap();
+    let mut got = [0u8; 2];
+    tokio::time::timeout(TEST_TIMEOUT, s.read_exact(&mut got)).await.unwrap().unwrap();
+    assert_eq!(&got, b"HI");
+    // The tunnel holds the cluster's one connection.
+    assert!(clusters(&h).await.contains("::cx_active::1"));
+}
+
+/// A route timeout while a try waits is that host's timeout for outlier detection (a
+/// 504 when errors are not split), and the access log names the host.
+#[tokio::test]
+async fn route_timeouts_count_against_the_host() {
+    let b = Backend::start("svc", "v1").await;
+    b.set_delay(Duration::from_secs(30));
+    let policy = "    outlierDetection: {consecutive5xxErrors: 1, interval: 10s, baseEjectionTime: 60s, maxEjectionPercent: 100}";
+    let h = start(&[&b], Some(policy), "    timeout: 100ms\n    retries: {attempts: 0}").await;
+    assert_eq!(get(&http1_client(), &h, "/").await.status, 504);
+    assert_eq!(stat(&h, "outlier_detection.ejections_active").await, 1);
+    let r = get(&http1_client(), &h, "/").await;
+    assert_eq!((r.status.as_u16(), r.text().as_str()), (503, "no healthy upstream"));
+}
+
+/// Ejections and returns agree across a reload that changes the cluster (so requests
+/// may run on both its old and new state): the host ejected before the reload stays
+/// out after it, and comes back when its time is up.
+#[tokio::test]
+async fn ejections_agree_across_a_reload_that_changes_the_cluster() {
+    let good = Backend::start("svc", "v1").await;
+    let bad = Backend::start("svc", "v2").await;
+    bad.set_status(Some(500));
+    let policy = |connect: &str| {
+        format!(
+            "    loadBalancer: {{simple: ROUND_ROBIN}}
+    connectionPool: {{tcp: {{connectTimeout: {connect}}}}}
+    outlierDetection: {{consecutive5xxErrors: 2, interval: 100ms, baseEjectionTime: 1s, maxEjectionPercent: 50}}"
+        )
+    };
+    let yaml = |connect: &str| {
+        format!(
+            "{}{}{}",
+            service("svc", "ns", "HTTP", &[&good, &bad]),
+            dr(&policy(connect)),
+            vs("    retries: {attempts: 0}")
+        )
+    };
+    let h = Harness::start(&yaml("1s"), Some("ns")).await;
+    let c = http1_client();
+    for _ in 0..10 {
+        get(&c, &h, "/").await;
+    }
+    assert_eq!(bad.hits(), 2);
+    h.reload(&yaml("2s"));
+    for _ in 0..10 {
+        assert_eq!(get(&c, &h, "/").await.status, 200);
+    }
+    assert_eq!(bad.hits(), 2, "still ejected on the new cluster state");
+    bad.set_status(None);
+    let line = format!("{CLUSTER}::127.0.0.1:{}::health_flags::healthy", bad.port());
+    weir_testkit::wait_for_async(
+        || {
+            let (h, line) = (&h, line.clone());
+            async move { clusters(h).await.contains(&line) }
+        },
+        TEST_TIMEOUT,
+    )
+    .await;
+    for _ in 0..10 {
+        assert_eq!(get(&c, &h, "/").await.status, 200);
+    }
+    assert!(bad.hits() >= 6, "back in the new state's rotation: {}", bad.hits());
+}
+
+/// An HTTP/2 upstream that answers its first request 503 at once without reading the
+/// request body (and keeps the stream open), and reads the whole body of later ones.
+/// Its stream windows are small and its connection window large: the first try's body
+/// is stuck in its stream, the connection still has room for the next.
+async fn h2_early_503_upstream() -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = l.local_addr().unwrap().port();
+    let seen = Arc::new(AtomicUsize::new(0));
+    let count = seen.clone();
+    tokio::spawn(async move {
+        while let Ok((s, _)) = l.accept().await {
+            let count = count.clone();
+            tokio::spawn(async move {
+                let mut b = h2::server::Builder::new();
+                b.initial_window_size(16 * 1024).initial_connection_window_size(8 * 1024 * 1024);
+                let Ok(mut conn) = b.handshake(s).await else { return };
+                let mut held = Vec::new();
+                while let Some(Ok((req, mut respond))) = conn.accept().await {
+                    if count.fetch_add(1, Ordering::SeqCst) == 0 {
+                        let mut r = http::Response::new(());
+                        *r.status_mut() = http::StatusCode::SERVICE_UNAVAILABLE;
+                        let _ = respond.send_response(r, true);
+                        held.push(req);
+                        continue;
+                    }
+                    tokio::spawn(async move {
+                        let mut body = req.into_body();
+                        let mut n = 0usize;
+                        while let Some(Ok(d)) = body.data().await {
+                            n += d.len();
+                            let _ = body.flow_control().release_capacity(d.len());
+                        }
+                        if let Ok(mut send) = respond.send_response(http::Response::new(()), false) {
+                            let _ = send.send_data(bytes::Bytes::from(n.to_string()), true);
+                        }
+                    });
+                }
+            });
+        }
+    });
+    (port, seen)
+}
+
+/// A retry does not wait for the abandoned try's body: here the HTTP/2 connection
+/// keeps the first try's stream (and its body) open, and the retry still goes.
+#[tokio::test]
+async fn a_retry_does_not_wait_for_an_abandoned_http2_try() {
+    let (port, seen) = h2_early_503_upstream().await;
+    let yaml = format!(
+        "{}apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {{name: up, namespace: ns}}
+spec:
+  hosts: [up]
+  http:
+  - retries: {{attempts: 2, retryOn: 5xx}}
+    route: [{{destination: {{host: up}}}}]
+",
+        h2_entry("up", port)
+    );
+    let h = Harness::start(&yaml, Some("ns")).await;
+    let body = vec![b'x'; 300 * 1024];
+    let r = http1_client().request(Method::POST, &h.mesh_url("/"), "up", &[], body).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.text(), (300 * 1024).to_string(), "the retry sent the whole body");
+    assert_eq!(seen.load(std::sync::atomic::Ordering::SeqCst), 2);
+}
