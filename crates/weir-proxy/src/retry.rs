@@ -22,6 +22,11 @@ static X_ENVOY_OVERLOADED: http::HeaderName = http::HeaderName::from_static("x-e
 /// an upstream proxy shed (`x-envoy-overloaded`) is never retried (spec §2.9).
 pub(crate) fn retriable_response(plan: &RetryPlan<'_>, status: StatusCode, headers: &HeaderMap, grpc: bool) -> bool {
     let on = plan.retry_on;
+    // No condition reads responses (Istio's default for a plain request): nothing to
+    // look at.
+    if !on.any(RetryOn::RESPONSE) && !(grpc && on.any(RetryOn::GRPC)) {
+        return false;
+    }
     if headers.contains_key(&X_ENVOY_OVERLOADED) {
         return false;
     }

@@ -46,7 +46,7 @@ impl RetryOn {
     /// No condition.
     pub const NONE: RetryOn = RetryOn(0);
     /// The conditions read from a response's status line and headers.
-    const RESPONSE: RetryOn = RetryOn(
+    pub const RESPONSE: RetryOn = RetryOn(
         RetryOn::FIVE_XX.0
             | RetryOn::GATEWAY_ERROR.0
             | RetryOn::ENVOY_RATELIMITED.0
