@@ -286,6 +286,8 @@ fn default_route(host: &str, clusters: &mut Clusters<'_>) -> Vec<Route> {
         headers: HeaderOps::default(),
         timeout: None,
         retry: Some(route_policy::default_retry()),
+        fault: None,
+        mirrors: Box::new([]),
         cors: None,
     };
     vec![Route {

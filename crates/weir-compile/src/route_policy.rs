@@ -1,9 +1,9 @@
-//! The policies a forwarding route carries: retries (with Istio's defaults, spec §2.9)
-//! and CORS.
+//! The policies a forwarding route carries: retries (with Istio's defaults, spec §2.9),
+//! fault injection (§2.10) and CORS.
 
 use http::{HeaderValue, StatusCode};
 use weir_model::types::{CorsPolicy, HttpRoute, UnmatchedPreflights};
-use weir_table::{RetryOn, RetryPolicy};
+use weir_table::{AbortStatus, FaultAbort, FaultDelay, FaultPolicy, RetryOn, RetryPolicy, Share};
 
 use crate::routes::str_match;
 
@@ -60,6 +60,30 @@ pub(crate) fn retry_policy(route: &HttpRoute) -> Option<RetryPolicy> {
     }
     p.previous_hosts = r.retry_ignore_previous_hosts.unwrap_or(true);
     Some(p)
+}
+
+/// Istio's `translateFault`: a fixed delay on its share (`percentage`, else the
+/// deprecated integer `percent`, else none), an abort with an HTTP status or a gRPC
+/// status by name on its share (absent = none). No delay and no abort: no fault.
+pub(crate) fn fault(route: &HttpRoute) -> Option<FaultPolicy> {
+    let f = route.fault.as_ref()?;
+    let delay = f.delay.as_ref().and_then(|d| {
+        Some(FaultDelay { duration: d.fixed_delay?.to_std(), share: Share::percent(d.effective_percentage()) })
+    });
+    let abort = f.abort.as_ref().and_then(|a| {
+        let status = match (a.http_status, a.grpc_status.as_deref()) {
+            (Some(code), _) => AbortStatus::Http(u16::try_from(code).ok()?),
+            (None, Some(name)) => AbortStatus::Grpc(grpc_code(name)?),
+            (None, None) => return None,
+        };
+        Some(FaultAbort { status, share: Share::percent(a.effective_percentage()) })
+    });
+    (delay.is_some() || abort.is_some()).then_some(FaultPolicy { delay, abort })
+}
+
+/// A gRPC status name (`UNAVAILABLE`) as its code.
+fn grpc_code(name: &str) -> Option<u16> {
+    weir_model::validate::GRPC_STATUSES.iter().position(|n| *n == name).map(|i| i as u16)
 }
 
 pub(crate) fn cors(c: &CorsPolicy) -> weir_table::CorsPolicy {

@@ -12,8 +12,8 @@ use weir_model::types::{
     Destination, HttpMatchRequest, HttpRoute, MatchForm, RedirectPortSelection, StringMatch, VirtualService,
 };
 use weir_table::{
-    Action, DirectResponse, Forward, HeaderKey, HeaderMatch, HeaderOps, HttpMatch, PathMatch, PathRewrite, QueryMatch,
-    Redirect, RedirectPath, RedirectPort, Route, StrMatch, WeightedCluster,
+    Action, DirectResponse, Forward, HeaderKey, HeaderMatch, HeaderOps, HttpMatch, MirrorPolicy, PathMatch,
+    PathRewrite, QueryMatch, Redirect, RedirectPath, RedirectPort, Route, Share, StrMatch, WeightedCluster,
 };
 
 use crate::clusters::{Clusters, PortContext};
@@ -165,7 +165,6 @@ fn entries(
             (false, false) => format!("{}.{}", route.name, m.name).into(),
         };
         let action = action(route, &matcher, dest_ns, place, clusters);
-        not_executed(route, vs_ns, notes);
         out.push(Route { name, origin: "".into(), matcher, action: Arc::new(action) });
     }
     out
@@ -349,6 +348,25 @@ fn action(route: &HttpRoute, matcher: &HttpMatch, dest_ns: &str, place: &Place, 
         });
         cumulative = 1;
     }
+    // Istio's mirror policies: `mirror` with `mirrorPercentage` (else the deprecated
+    // `mirrorPercent`, else 100%), or each of `mirrors` with its `percentage` (absent =
+    // 100%); an explicit 0 mirrors nothing.
+    let mut mirrors = Vec::new();
+    if let (Some(m), Some(pct)) = (&route.mirror, route.effective_mirror_percentage()) {
+        let (cluster, name) = destination(m, dest_ns, place, clusters, &domain);
+        mirrors.push(MirrorPolicy { cluster, name, share: Share::percent(pct) });
+    }
+    for m in &route.mirrors {
+        if let Some(d) = &m.destination {
+            let (cluster, name) = destination(d, dest_ns, place, clusters, &domain);
+            mirrors.push(MirrorPolicy {
+                cluster,
+                name,
+                share: Share::percent(m.percentage.map_or(100.0, |p| p.value)),
+            });
+        }
+    }
+    mirrors.retain(|m| !m.share.is_none());
     Action::Forward(Forward {
         destinations: destinations.into(),
         total_weight: cumulative,
@@ -357,24 +375,10 @@ fn action(route: &HttpRoute, matcher: &HttpMatch, dest_ns: &str, place: &Place, 
         headers,
         timeout: route.timeout.map(|d| d.to_std()).filter(|d| !d.is_zero()),
         retry: route_policy::retry_policy(route),
+        fault: route_policy::fault(route),
+        mirrors: mirrors.into(),
         cors: route.cors_policy.as_ref().map(route_policy::cors),
     })
-}
-
-/// Policies weir does not execute yet are left out of the table (a policy in the table
-/// is a policy in force), with a warning.
-fn not_executed(route: &HttpRoute, vs_ns: &str, notes: &mut Notes) {
-    let name = if route.name.is_empty() { "(unnamed)" } else { route.name.as_str() };
-    if route.fault.is_some() {
-        notes.push(format!(
-            "route {name:?} in namespace {vs_ns}: fault injection is not executed by weir yet; the route is served without it"
-        ));
-    }
-    if route.mirror.is_some() || !route.mirrors.is_empty() {
-        notes.push(format!(
-            "route {name:?} in namespace {vs_ns}: mirroring is not executed by weir yet; the route is served without it"
-        ));
-    }
 }
 
 /// `\1` (RE2 style) to `${1}` (the regex crate's replacement syntax); `$` escaped.

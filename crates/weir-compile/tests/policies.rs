@@ -168,7 +168,7 @@ fn outlier_detection_over_envoys_defaults() {
 }
 
 #[test]
-fn settings_not_executed_stay_out_of_the_table_with_a_warning() {
+fn destination_rule_settings_not_executed_stay_out_of_the_table_with_a_warning() {
     let (_, _, notes) = cluster_policy(
         "    tls: {mode: SIMPLE}
     loadBalancer:
@@ -179,21 +179,94 @@ fn settings_not_executed_stay_out_of_the_table_with_a_warning() {
     assert!(all.contains("tls mode SIMPLE") && all.contains("plaintext"), "{all}");
     assert!(all.contains("localityLbSetting"), "{all}");
     assert!(all.contains("warm-up"), "{all}");
-    let (t, notes) = compiled(
+}
+
+/// The route of `svc` with the given extra fields.
+fn forward_of(fields: &str) -> weir_table::Forward {
+    let (t, _) = compiled(&format!(
         "apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {{name: svc, namespace: ns}}
+spec:
+  host: svc
+  subsets: [{{name: v2, labels: {{version: v2}}}}]
+---
+apiVersion: networking.istio.io/v1
 kind: VirtualService
-metadata: {name: svc, namespace: ns}
+metadata: {{name: svc, namespace: ns}}
 spec:
   hosts: [svc]
   http:
-  - name: chaos
-    fault: {abort: {httpStatus: 503, percentage: {value: 100}}}
-    mirror: {host: svc}
-    route: [{destination: {host: svc}}]
+  - route: [{{destination: {{host: svc}}}}]
+{fields}"
+    ));
+    let vh = t.mesh().unwrap().virtual_host("svc").unwrap();
+    match &*vh.routes[0].action {
+        Action::Forward(f) => f.clone(),
+        _ => panic!("not a forward"),
+    }
+}
+
+#[test]
+fn faults_as_istio_translates_them() {
+    use weir_table::{AbortStatus, Share};
+    let f = forward_of("    fault: {delay: {fixedDelay: 5s, percentage: {value: 10}}, abort: {httpStatus: 503, percentage: {value: 5}}}
+");
+    let fault = f.fault.unwrap();
+    let d = fault.delay.unwrap();
+    assert_eq!((d.duration, d.share), (Duration::from_secs(5), Share::percent(10.0)));
+    let a = fault.abort.unwrap();
+    assert_eq!((a.status, a.share), (AbortStatus::Http(503), Share::percent(5.0)));
+    // The deprecated integer percent; an abort without a share aborts nothing.
+    let f = forward_of(
+        "    fault: {delay: {fixedDelay: 1s, percent: 30}, abort: {grpcStatus: UNAVAILABLE}}
 ",
     );
-    assert!(notes.iter().any(|n| n.contains("fault injection is not executed")), "{notes:?}");
-    assert!(notes.iter().any(|n| n.contains("mirroring is not executed")), "{notes:?}");
-    let dump = serde_json::to_string(&t).unwrap();
-    assert!(!dump.contains("\"fault\"") && !dump.contains("mirror"), "{dump}");
+    let fault = f.fault.unwrap();
+    assert_eq!(fault.delay.unwrap().share, Share::percent(30.0));
+    let a = fault.abort.unwrap();
+    assert_eq!((a.status, a.share.is_none()), (AbortStatus::Grpc(14), true));
+    // Neither percentage nor percent: no delay at all.
+    let f = forward_of(
+        "    fault: {delay: {fixedDelay: 1s}}
+",
+    );
+    assert!(f.fault.unwrap().delay.unwrap().share.is_none());
+}
+
+#[test]
+fn mirrors_as_istio_translates_them() {
+    use weir_table::Share;
+    let f = forward_of(
+        "    mirror: {host: svc, subset: v2}
+",
+    );
+    assert_eq!(f.mirrors.len(), 1);
+    assert_eq!((&*f.mirrors[0].name, f.mirrors[0].share), ("outbound|80|v2|svc.ns.svc.cluster.local", Share::ALL));
+    let f = forward_of(
+        "    mirror: {host: svc}
+    mirrorPercentage: {value: 12.5}
+",
+    );
+    assert_eq!(f.mirrors[0].share, Share::percent(12.5));
+    let f = forward_of(
+        "    mirror: {host: svc}
+    mirrorPercentage: {value: 0}
+",
+    );
+    assert!(f.mirrors.is_empty(), "0% mirrors nothing");
+    let f = forward_of(
+        "    mirrors:
+    - {destination: {host: svc, subset: v2}, percentage: {value: 50}}
+    - {destination: {host: svc}}
+",
+    );
+    let shares: Vec<_> = f.mirrors.iter().map(|m| (m.name.to_string(), m.share)).collect();
+    assert_eq!(
+        shares,
+        [
+            ("outbound|80|v2|svc.ns.svc.cluster.local".to_string(), Share::percent(50.0)),
+            ("outbound|80||svc.ns.svc.cluster.local".to_string(), Share::ALL)
+        ]
+    );
 }

@@ -93,6 +93,9 @@ pub(crate) struct Try<'a> {
     pub(crate) grpc: bool,
     /// Where the try publishes the host it picked.
     pub(crate) current: &'a std::sync::Mutex<Option<Arc<EndpointState>>>,
+    /// Fail at once instead of waiting for a connection (mirrors are dropped, not
+    /// queued, when their cluster is at its limits).
+    pub(crate) no_wait: bool,
 }
 
 /// The endpoint for a try: the balancer's pick among hosts not ejected, picked again
@@ -179,7 +182,7 @@ pub(crate) async fn run(t: &Try<'_>, mut req: Request<ProxyBody>) -> Result<Sent
         endpoint: Some(ep.clone()),
     };
     let pool = ep.pool();
-    let pcx = cluster.pool_ctx(&ep);
+    let pcx = cluster.pool_ctx(&ep, t.no_wait);
     let pool_failure = |e: PoolError| -> Failure {
         match e {
             PoolError::Overflow(o) => Failure::Overflow(o),

@@ -18,7 +18,7 @@ use http_body_util::BodyExt as _;
 use hyper::body::{Body, Frame, Incoming, SizeHint};
 
 use crate::pool::H1Conn;
-use crate::replay::ReplayBody;
+use crate::replay::{MirrorBody, ReplayBody};
 
 /// An error from either side of the proxy.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -53,6 +53,8 @@ enum Inner {
     Upstream(Incoming, Option<Box<H1Conn>>),
     /// One try's copy of a request body kept for retries.
     Replay(ReplayBody),
+    /// A mirror's copy of a request body.
+    Mirror(MirrorBody),
     Full(Option<Bytes>),
     /// Frames held in memory (tests).
     #[cfg(test)]
@@ -106,6 +108,11 @@ impl ProxyBody {
     /// One try's copy of a replayable request body.
     pub(crate) fn replay(b: ReplayBody) -> Self {
         ProxyBody::of(Inner::Replay(b))
+    }
+
+    /// A mirror's copy of a request body.
+    pub(crate) fn mirror(b: MirrorBody) -> Self {
+        ProxyBody::of(Inner::Mirror(b))
     }
 
     /// Data frames, then trailers, from memory.
@@ -180,6 +187,10 @@ impl Body for ProxyBody {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(r) => r,
             },
+            Inner::Mirror(b) => match Pin::new(b).poll_frame(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(r) => r,
+            },
             Inner::Full(b) => b.take().map(|d| Ok(Frame::data(d))),
             #[cfg(test)]
             Inner::Chunks(f) => f.pop_front().map(Ok),
@@ -211,6 +222,7 @@ impl Body for ProxyBody {
         match &self.inner {
             Inner::Incoming(b) | Inner::Upstream(b, _) => b.size_hint(),
             Inner::Replay(b) => b.size_hint(),
+            Inner::Mirror(b) => b.size_hint(),
             Inner::Full(Some(b)) => SizeHint::with_exact(b.len() as u64),
             Inner::Full(None) => SizeHint::with_exact(0),
             #[cfg(test)]
@@ -226,6 +238,7 @@ impl ProxyBody {
         match &self.inner {
             Inner::Incoming(b) | Inner::Upstream(b, _) => b.is_end_stream(),
             Inner::Replay(b) => b.is_end_stream(),
+            Inner::Mirror(b) => b.is_end_stream(),
             Inner::Full(b) => b.is_none(),
             #[cfg(test)]
             Inner::Chunks(f) => f.is_empty(),

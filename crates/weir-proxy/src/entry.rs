@@ -36,6 +36,8 @@ pub(crate) struct Shared {
     pub(crate) metrics: Metrics,
     pub(crate) access_log: AccessLog,
     pub(crate) hostname: String,
+    /// Mirrors get Envoy's `-shadow` host suffix (Istio before 1.28).
+    pub(crate) shadow_host_suffix: bool,
 }
 
 /// What a request knows about the connection it came on.
@@ -182,7 +184,7 @@ pub(crate) fn local_reply(l: Local, rec: &mut Record) -> Response<ProxyBody> {
     rec.flags.insert(l.flags);
     rec.details = l.take_details();
     if rec.grpc {
-        rec.grpc_status = Some(crate::respond::grpc_status(l.status));
+        rec.grpc_status = Some(l.grpc_code());
     }
     l.response(rec.grpc)
 }

@@ -3,10 +3,11 @@
 //! interface; a new one is a module and a line here.
 //!
 //! ```text
-//! cors preflight ─> cluster (503 NC) ─> upstream request ─> router ─> response
-//!                                                           │ route timeout
-//!                                                           │ retry loop
-//!                                                           └ try: admission ─> pick ─> pool ─> send
+//! cors preflight ─> fault (delay, abort) ─> cluster (503 NC) ─> upstream request
+//!   ─> mirror copies (own tasks) ─> router ─> response
+//!                                     │ route timeout
+//!                                     │ retry loop
+//!                                     └ try: admission ─> pick ─> pool ─> send
 //! ```
 
 use std::sync::Arc;
@@ -68,14 +69,20 @@ pub(crate) async fn forward(
         cluster: &dest.name,
     };
     let edits = [&f.headers, &dest.headers];
-    // 2. The cluster (none for this port, service or subset: 503 NC).
+    // 2. Faults: a delay holds the request here, an abort answers it.
+    if (plan.fault.delay.is_some() || plan.fault.abort.is_some())
+        && let Some(abort) = crate::fault::inject(&plan.fault, rec).await
+    {
+        return Outcome::plain(route_reply(abort, rec, &edits, &tctx));
+    }
+    // 3. The cluster (none for this port, service or subset: 503 NC).
     let Some(cluster_id) = plan.cluster else {
         rec.dest = Some(Arc::new(DestLabels::unknown(weir_table::hosts::strip_port(authority))));
         return Outcome::plain(route_reply(Local::NO_CLUSTER, rec, &edits, &tctx));
     };
     let cluster = snapshot.clusters[cluster_id.0].clone();
     rec.dest = Some(cluster.labels.clone());
-    // 3. The upstream request.
+    // 4. The upstream request.
     let up = upstream_request::build(plan, cluster.spec.protocol, parts, body, authority, pq, conn.edge(), &tctx);
     // Envoy's access log reads the request headers after the router edited them: the
     // authority as rewritten, X-Forwarded-For with the peer appended.
@@ -86,16 +93,20 @@ pub(crate) async fn forward(
         l.xff = up.req.headers().get(&headers::X_FORWARDED_FOR).and_then(|v| v.to_str().ok()).map(str::to_string);
     }
     let upgrade = up.websocket.is_some().then(|| parts.extensions.remove::<hyper::upgrade::OnUpgrade>()).flatten();
-    // 4. The router: route timeout, retries, tries.
-    let job = Job { cluster: &cluster, plan, mode: up.mode, end: &rec.end, grpc: rec.grpc, authority };
+    // 5. Mirrors, then the router: route timeout, retries, tries.
+    let router_start = tokio::time::Instant::now();
+    let job =
+        Job { cluster: &cluster, plan, mode: up.mode, end: &rec.end, grpc: rec.grpc, authority, started: router_start };
     let upstream_started = Instant::now();
-    let routed = router::route(&job, router::Outgoing::new(&job, up.req)).await;
+    let outgoing = router::Outgoing::new(&job, up.req);
+    crate::mirror::start(conn, snapshot, &job, &outgoing, rec, downstream_version == http::Version::HTTP_2);
+    let routed = router::route(&job, outgoing).await;
     rec.flags.insert(routed.flags);
     if let Some(ep) = &routed.host {
         rec.upstream_host = Some(ep.host.clone());
         rec.dest = Some(ep.labels.clone());
     }
-    // 5. The response, or the reply for why there is none.
+    // 6. The response, or the reply for why there is none.
     match routed.result {
         // Envoy refuses a response with both Content-Length and Transfer-Encoding.
         Ok(sent)
@@ -123,7 +134,7 @@ pub(crate) async fn forward(
             }
             if let Some(g) = plan.timeouts.global {
                 // The route timeout also covers the response body.
-                resp.body_mut().set_deadline(Box::pin(crate::timeout::global(rec.end.clone(), g)));
+                resp.body_mut().set_deadline(Box::pin(crate::timeout::global(rec.end.clone(), g, router_start)));
             }
             Outcome::Response { resp, lease: Some(lease) }
         }

@@ -19,9 +19,11 @@ mod cors;
 mod dice;
 mod entry;
 mod failure;
+mod fault;
 mod forward;
 mod headers;
 mod limit;
+mod mirror;
 mod outlier;
 mod pool;
 mod record;
@@ -71,9 +73,13 @@ pub struct ProxyConfig {
     pub hostname: String,
     /// Worker threads (event loops); 0 means one per CPU this process may use.
     pub workers: usize,
-    /// Seed of the per-request random draws (weighted picks, balancers, back-off
-    /// jitter), for reproducible runs; `None`: seeded from the system.
+    /// Seed of the per-request random draws (weighted picks, faults, mirrors,
+    /// balancers, back-off jitter), for reproducible runs; `None`: seeded from the
+    /// system.
     pub seed: Option<u64>,
+    /// Give mirrored requests Envoy's `-shadow` host suffix (Istio before 1.28; off,
+    /// as current Istio, by default).
+    pub shadow_host_suffix: bool,
 }
 
 impl Default for ProxyConfig {
@@ -93,6 +99,7 @@ impl Default for ProxyConfig {
             hostname: "weir".into(),
             workers: 0,
             seed: None,
+            shadow_host_suffix: false,
         }
     }
 }
@@ -211,6 +218,7 @@ impl Proxy {
             metrics: Metrics::new(config.source.clone()),
             access_log: AccessLog::new(config.access_log),
             hostname: config.hostname.clone(),
+            shadow_host_suffix: config.shadow_host_suffix,
         });
         let stop = CancellationToken::new();
         for handle in workers.handles() {

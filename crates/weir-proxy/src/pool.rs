@@ -48,6 +48,8 @@ pub(crate) struct PoolCtx<'a> {
     pub(crate) limits: &'a ConnectionLimits,
     pub(crate) breakers: &'a Arc<Breakers>,
     pub(crate) stats: &'a ClusterStats,
+    /// No room now: overflow instead of waiting.
+    pub(crate) no_wait: bool,
 }
 
 /// Why no connection was had.
@@ -464,7 +466,15 @@ impl Pool {
     /// Registers the caller as waiting, then waits to be woken (a connection given
     /// back or closed, or room in the cluster); `check` runs once registered, so a
     /// wake-up between the check and the wait is not lost.
-    async fn wait<T>(&self, cx: &PoolCtx<'_>, mut check: impl FnMut() -> Option<T>) -> Option<T> {
+    async fn wait<T>(&self, cx: &PoolCtx<'_>, mut check: impl FnMut() -> Option<T>) -> Result<Option<T>, PoolError> {
+        if cx.no_wait {
+            ClusterStats::inc(&cx.stats.upstream_rq_pending_overflow);
+            return Err(PoolError::Overflow(Overflow::Pending));
+        }
+        Ok(self.wait_registered(cx, &mut check).await)
+    }
+
+    async fn wait_registered<T>(&self, cx: &PoolCtx<'_>, check: &mut impl FnMut() -> Option<T>) -> Option<T> {
         let mine = self.counts.wake.notified();
         let room = cx.breakers.capacity.notified();
         tokio::pin!(mine, room);
@@ -500,7 +510,7 @@ impl Pool {
                 return Ok(Acquired { conn: self.open_h1(cx, c).await?, reused: false });
             }
             let got =
-                self.wait(cx, || self.pop_idle(cx).map(Ok).or_else(|| self.reserve(cx, Proto::H1).map(Err))).await;
+                self.wait(cx, || self.pop_idle(cx).map(Ok).or_else(|| self.reserve(cx, Proto::H1).map(Err))).await?;
             match got {
                 Some(Ok(conn)) => return Ok(Acquired { conn, reused: true }),
                 Some(Err(c)) => return Ok(Acquired { conn: self.open_h1(cx, c).await?, reused: false }),
@@ -588,7 +598,7 @@ impl Pool {
             if let Some(stream) = counted {
                 return Ok(stream);
             }
-            match self.wait(cx, || self.h2_stream(cx).map(Ok).or_else(|| self.reserve(cx, Proto::H2).map(Err))).await {
+            match self.wait(cx, || self.h2_stream(cx).map(Ok).or_else(|| self.reserve(cx, Proto::H2).map(Err))).await? {
                 Some(Ok(s)) => return Ok(s),
                 Some(Err(c)) => slot = Some(c),
                 None => {}

@@ -10,11 +10,15 @@
 //! never has to hand it back: an HTTP/2 connection may hold an abandoned try's body
 //! for as long as it likes, and reading it only says it was superseded.
 //!
+//! Mirrors read the same copy through a [`MirrorBody`] as it grows (a tee): they get
+//! the body as the primary request sends it, never slow it down, and fail (the mirror
+//! is dropped) if the body outgrows the buffer or the primary request goes away first.
+//!
 //! The copy costs no byte copying: frames are reference-counted [`Bytes`].
 
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 
 use bytes::Bytes;
 use http::HeaderMap;
@@ -42,11 +46,47 @@ struct State {
     /// The try that may read.
     current: u64,
     size_hint: SizeHint,
+    /// Mirror readers alive: the copy is kept for them.
+    mirrors: usize,
+    /// Mirror readers waiting for more of the copy.
+    mirror_wakers: Vec<Waker>,
+    /// The primary request is gone (no try nor router holds the body any more).
+    closed: bool,
+}
+
+impl State {
+    fn wake_mirrors(&mut self) {
+        for w in self.mirror_wakers.drain(..) {
+            w.wake();
+        }
+    }
+}
+
+type Shared = Arc<Mutex<State>>;
+
+fn lock(s: &Shared) -> MutexGuard<'_, State> {
+    s.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Held by the primary side (the router and each try): when the last one goes, the
+/// body will not be read further and mirrors still waiting for it give up.
+struct Owner(Shared);
+
+impl Drop for Owner {
+    fn drop(&mut self) {
+        let mut st = lock(&self.0);
+        st.closed = true;
+        st.wake_mirrors();
+    }
 }
 
 /// The shared body of one request; hands out one [`ReplayBody`] per try.
 #[derive(Clone)]
-pub(crate) struct Replay(Arc<Mutex<State>>);
+pub(crate) struct Replay {
+    shared: Shared,
+    /// Dropped with the last primary-side handle.
+    _owner: Arc<Owner>,
+}
 
 impl std::fmt::Debug for Replay {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -58,7 +98,7 @@ impl Replay {
     /// Wraps the client's body, keeping up to `limit` bytes for replays.
     pub(crate) fn new(source: ProxyBody, limit: usize) -> Replay {
         let size_hint = source.size_hint();
-        Replay(Arc::new(Mutex::new(State {
+        let shared = Arc::new(Mutex::new(State {
             source,
             frames: Vec::new(),
             buffered: 0,
@@ -69,11 +109,22 @@ impl Replay {
             ended: false,
             current: 0,
             size_hint,
-        })))
+            mirrors: 0,
+            mirror_wakers: Vec::new(),
+            closed: false,
+        }));
+        Replay { shared: shared.clone(), _owner: Arc::new(Owner(shared)) }
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner())
+        lock(&self.shared)
+    }
+
+    /// A reader for a mirror: the body as the primary request sends it.
+    pub(crate) fn mirror(&self) -> MirrorBody {
+        let mut st = self.lock();
+        st.mirrors += 1;
+        MirrorBody { shared: self.shared.clone(), frame: 0, trailers_sent: false, size_hint: st.size_hint }
     }
 
     /// The body for the next try; earlier tries stop reading. `None` when the body
@@ -102,6 +153,7 @@ impl Replay {
 
 /// One try's view of the body.
 pub(crate) struct ReplayBody {
+    /// Also keeps the primary side's [`Owner`] alive while the try reads.
     shared: Replay,
     generation: u64,
     /// Next buffered frame to send.
@@ -149,8 +201,9 @@ impl Body for ReplayBody {
             }
             this.live = true;
         }
-        if st.committed && !st.frames.is_empty() {
-            // No try will start again, and this one has sent the copy: release it.
+        if st.committed && st.mirrors == 0 && !st.frames.is_empty() {
+            // No try will start again, no mirror reads, and this try has sent the copy:
+            // release it.
             st.frames = Vec::new();
             st.buffered = 0;
         }
@@ -163,8 +216,12 @@ impl Body for ReplayBody {
             }
             return Poll::Ready(None);
         }
-        let keep = !st.overflowed && !st.committed;
-        match Pin::new(&mut st.source).poll_frame(cx) {
+        let keep = !st.overflowed && (!st.committed || st.mirrors > 0);
+        let polled = Pin::new(&mut st.source).poll_frame(cx);
+        if polled.is_ready() {
+            st.wake_mirrors();
+        }
+        match polled {
             Poll::Pending => Poll::Pending,
             Poll::Ready(None) => {
                 st.ended = true;
@@ -204,6 +261,79 @@ impl Body for ReplayBody {
     fn size_hint(&self) -> SizeHint {
         // Every try sends the whole body.
         self.shared.lock().size_hint
+    }
+}
+
+/// A mirror's view of the body: the copy, as it grows.
+pub(crate) struct MirrorBody {
+    shared: Shared,
+    frame: usize,
+    trailers_sent: bool,
+    size_hint: SizeHint,
+}
+
+impl std::fmt::Debug for MirrorBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MirrorBody").field("frame", &self.frame).finish()
+    }
+}
+
+/// Why a mirror cannot have the whole body.
+#[derive(Debug)]
+struct Unmirrorable(&'static str);
+
+impl std::fmt::Display for Unmirrorable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+impl std::error::Error for Unmirrorable {}
+
+impl Body for MirrorBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = &mut *self;
+        let mut st = lock(&this.shared);
+        if st.overflowed {
+            return Poll::Ready(Some(Err(Box::new(Unmirrorable("the body outgrew the mirror buffer")))));
+        }
+        if this.frame < st.frames.len() {
+            let data = st.frames[this.frame].clone();
+            this.frame += 1;
+            return Poll::Ready(Some(Ok(Frame::data(data))));
+        }
+        if st.ended {
+            if !this.trailers_sent {
+                this.trailers_sent = true;
+                if let Some(t) = st.trailers.clone() {
+                    return Poll::Ready(Some(Ok(Frame::trailers(t))));
+                }
+            }
+            return Poll::Ready(None);
+        }
+        if st.closed {
+            return Poll::Ready(Some(Err(Box::new(Unmirrorable("the request went away before its body ended")))));
+        }
+        st.mirror_wakers.push(cx.waker().clone());
+        Poll::Pending
+    }
+
+    fn is_end_stream(&self) -> bool {
+        let st = lock(&self.shared);
+        st.ended && self.frame >= st.frames.len() && (self.trailers_sent || st.trailers.is_none())
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.size_hint
+    }
+}
+
+impl Drop for MirrorBody {
+    fn drop(&mut self) {
+        lock(&self.shared).mirrors -= 1;
     }
 }
 
@@ -281,6 +411,42 @@ mod tests {
         assert_eq!(second.frame().await.unwrap().unwrap().into_data().unwrap(), "a");
         r.commit();
         assert_eq!(read_all(second).await.unwrap(), b"bc");
+    }
+
+    async fn read_mirror(mut b: MirrorBody) -> Result<Vec<u8>, BoxError> {
+        let mut out = Vec::new();
+        while let Some(f) = b.frame().await {
+            if let Ok(d) = f?.into_data() {
+                out.extend_from_slice(&d);
+            }
+        }
+        Ok(out)
+    }
+
+    #[tokio::test]
+    async fn a_mirror_reads_the_body_as_the_primary_sends_it() {
+        let r = Replay::new(chunks(&[b"he", b"llo"]), 1024);
+        let mirror = tokio::spawn(read_mirror(r.mirror()));
+        tokio::task::yield_now().await;
+        assert!(!mirror.is_finished(), "nothing sent yet");
+        let first = r.next_try().unwrap();
+        r.commit();
+        assert_eq!(read_all(first).await.unwrap(), b"hello");
+        assert_eq!(mirror.await.unwrap().unwrap(), b"hello", "the copy is kept for the mirror after the commit");
+    }
+
+    #[tokio::test]
+    async fn a_mirror_gives_up_when_the_primary_goes_away_or_the_body_is_too_big() {
+        let r = Replay::new(chunks(&[b"abc", b"def"]), 1024);
+        let mirror = r.mirror();
+        let mut first = r.next_try().unwrap();
+        first.frame().await.unwrap().unwrap();
+        drop((first, r));
+        assert!(read_mirror(mirror).await.is_err(), "half a body is not mirrored");
+        let r = Replay::new(chunks(&[b"0123456789", b"0123456789"]), 15);
+        let mirror = r.mirror();
+        read_all(r.next_try().unwrap()).await.unwrap();
+        assert!(read_mirror(mirror).await.is_err());
     }
 
     #[tokio::test]

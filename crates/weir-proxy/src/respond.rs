@@ -18,16 +18,40 @@ pub(crate) struct Local {
     /// `%RESPONSE_CODE_DETAILS%`.
     details: Cow<'static, str>,
     body: Cow<'static, str>,
+    /// The gRPC status a gRPC client gets (else the mapping of `status`).
+    grpc: Option<u16>,
 }
 
 impl Local {
     const fn fixed(status: StatusCode, flags: Flags, details: &'static str, body: &'static str) -> Local {
-        Local { status, flags, details: Cow::Borrowed(details), body: Cow::Borrowed(body) }
+        Local { status, flags, details: Cow::Borrowed(details), body: Cow::Borrowed(body), grpc: None }
     }
 
     /// A reply whose details and body are made per request.
     pub(crate) fn dynamic(status: StatusCode, flags: Flags, details: String, body: String) -> Local {
-        Local { status, flags, details: Cow::Owned(details), body: Cow::Owned(body) }
+        Local { status, flags, details: Cow::Owned(details), body: Cow::Owned(body), grpc: None }
+    }
+
+    /// Envoy's fault filter abort: `status`, or for a gRPC status HTTP 200 carrying it.
+    pub(crate) fn fault_abort(abort: weir_table::AbortStatus) -> Local {
+        let (status, grpc) = match abort {
+            weir_table::AbortStatus::Http(code) => {
+                (StatusCode::from_u16(code).unwrap_or(StatusCode::SERVICE_UNAVAILABLE), None)
+            }
+            weir_table::AbortStatus::Grpc(code) => (StatusCode::OK, Some(code)),
+        };
+        Local {
+            status,
+            flags: Flags::FAULT_INJECTED,
+            details: Cow::Borrowed("fault_filter_abort"),
+            body: Cow::Borrowed("fault filter abort"),
+            grpc,
+        }
+    }
+
+    /// The gRPC status a gRPC client gets.
+    pub(crate) fn grpc_code(&self) -> u16 {
+        self.grpc.unwrap_or_else(|| grpc_status(self.status))
     }
 
     /// `%RESPONSE_CODE_DETAILS%`.
@@ -108,7 +132,7 @@ impl Local {
             let mut r = Response::new(ProxyBody::empty());
             let h = r.headers_mut();
             h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
-            h.insert("grpc-status", HeaderValue::from(grpc_status(self.status)));
+            h.insert("grpc-status", HeaderValue::from(self.grpc_code()));
             let msg = if self.body.is_empty() { self.status.canonical_reason().unwrap_or("") } else { &self.body };
             if let Ok(v) = HeaderValue::from_str(msg) {
                 h.insert("grpc-message", v);

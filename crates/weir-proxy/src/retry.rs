@@ -24,7 +24,8 @@ pub(crate) fn retriable_response(plan: &RetryPlan<'_>, status: StatusCode, heade
     let on = plan.retry_on;
     // No condition reads responses (Istio's default for a plain request): nothing to
     // look at.
-    if !on.any(RetryOn::RESPONSE) && !(grpc && on.any(RetryOn::GRPC)) {
+    let reads_responses = on.any(RetryOn::RESPONSE) || (grpc && on.any(RetryOn::GRPC));
+    if !reads_responses {
         return false;
     }
     if headers.contains_key(&X_ENVOY_OVERLOADED) {

@@ -46,9 +46,11 @@ pub(crate) enum Outgoing {
 impl Outgoing {
     /// What `job` needs kept of `req` to send it again: the request alone when only
     /// failures before sending can be retried, else its head and a replayable body.
+    /// Mirrors also read the kept body, so a mirrored request always keeps it.
     pub(crate) fn new(job: &Job<'_>, req: Request<ProxyBody>) -> Self {
         let replay = job.mode != Mode::Upgrade
-            && job.plan.retry.as_ref().is_some_and(|p| p.retry_on.needs_replay(job.grpc, job.mode == Mode::H2));
+            && (!job.plan.mirrors.is_empty()
+                || job.plan.retry.as_ref().is_some_and(|p| p.retry_on.needs_replay(job.grpc, job.mode == Mode::H2)));
         if !replay {
             return Outgoing::Once(Some(req));
         }
@@ -73,6 +75,22 @@ impl Outgoing {
                 Some(r)
             }
         }
+    }
+
+    /// A copy of the request for a mirror: its head and the body as the request sends
+    /// it (`None` for a request that cannot be mirrored: a WebSocket upgrade).
+    pub(crate) fn mirror(&self) -> Option<Request<ProxyBody>> {
+        let Outgoing::Replay { method, uri, version, headers, body } = self else { return None };
+        let body = match body {
+            Some(b) => ProxyBody::mirror(b.mirror()),
+            None => ProxyBody::empty(),
+        };
+        let mut r = Request::new(body);
+        *r.method_mut() = method.clone();
+        *r.uri_mut() = uri.clone();
+        *r.version_mut() = *version;
+        *r.headers_mut() = headers.clone();
+        Some(r)
     }
 
     fn give_back(&mut self, req: Request<ProxyBody>) {
@@ -103,6 +121,8 @@ pub(crate) struct Job<'a> {
     pub(crate) end: &'a RequestEnd,
     pub(crate) grpc: bool,
     pub(crate) authority: &'a str,
+    /// When the router got the request (after any injected delay).
+    pub(crate) started: tokio::time::Instant,
 }
 
 /// Sends the request (its head ready for the upstream, kept as [`Outgoing::new`] says)
@@ -116,7 +136,7 @@ pub(crate) async fn route(job: &Job<'_>, mut outgoing: Outgoing) -> Routed {
     let current: Mutex<Option<Arc<EndpointState>>> = Mutex::new(None);
     let started = std::time::Instant::now();
     let cluster = job.cluster;
-    let timer = plan.timeouts.global.map(|g| timeout::global(job.end.clone(), g));
+    let timer = plan.timeouts.global.map(|g| timeout::global(job.end.clone(), g, job.started));
     let raced = limited(
         async {
             let mut tried: Vec<Arc<EndpointState>> = Vec::new();
@@ -136,6 +156,7 @@ pub(crate) async fn route(job: &Job<'_>, mut outgoing: Outgoing) -> Routed {
                     end: job.end,
                     grpc: job.grpc,
                     current: &current,
+                    no_wait: false,
                 };
                 // The request is made in a block of its own: only the try's future is
                 // kept across the wait.

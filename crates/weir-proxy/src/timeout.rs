@@ -1,7 +1,8 @@
 //! The timers of a forwarded request, started where Envoy's router starts them: the
-//! route (global) timeout when the client has sent the whole request, covering every
-//! try, the back-offs and the response body; a per-try timeout when the try has its
-//! connection (and the request is whole), covering the wait for the response head.
+//! route (global) timeout when the router has the whole request (after the client sent
+//! it, and after any injected delay), covering every try, the back-offs and the
+//! response body; a per-try timeout when the try has its connection (and the request
+//! is whole), covering the wait for the response head.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -83,9 +84,9 @@ impl Completion for RequestEnd {
 }
 
 /// Completes when the global timeout has run out: `timeout` after the request is
-/// complete.
-pub(crate) async fn global(end: RequestEnd, timeout: Duration) {
-    let at = end.wait().await;
+/// complete, counted from no earlier than `router_start`.
+pub(crate) async fn global(end: RequestEnd, timeout: Duration, router_start: Instant) {
+    let at = end.wait().await.max(router_start);
     tokio::time::sleep_until(at + timeout).await;
 }
 
@@ -105,7 +106,7 @@ mod tests {
     async fn the_global_timer_starts_when_the_request_is_complete() {
         let end = RequestEnd::streaming();
         let t0 = Instant::now();
-        let timer = tokio::spawn(global(end.clone(), Duration::from_secs(1)));
+        let timer = tokio::spawn(global(end.clone(), Duration::from_secs(1), t0));
         // The client takes 5 s to send its body: the timer has not started yet.
         tokio::time::sleep(Duration::from_secs(5)).await;
         assert!(!timer.is_finished());
@@ -113,6 +114,16 @@ mod tests {
         timer.await.unwrap();
         assert!(t0.elapsed() >= Duration::from_secs(6));
         assert_eq!(end.bytes(), 10);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_global_timer_starts_no_earlier_than_the_router() {
+        // A bodiless request, complete on arrival, then delayed 3 s by a fault.
+        let end = RequestEnd::complete(Instant::now());
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let router_start = Instant::now();
+        global(end, Duration::from_secs(1), router_start).await;
+        assert_eq!(router_start.elapsed(), Duration::from_secs(1));
     }
 
     #[tokio::test(start_paused = true)]

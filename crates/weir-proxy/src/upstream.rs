@@ -204,9 +204,15 @@ impl ClusterState {
         self.endpoints.iter().chain(map.values()).cloned().collect()
     }
 
-    /// What a pool of `ep` needs.
-    pub(crate) fn pool_ctx<'a>(&'a self, ep: &'a EndpointState) -> PoolCtx<'a> {
-        PoolCtx { address: &ep.address, limits: &self.spec.limits, breakers: &self.breakers, stats: &self.stats }
+    /// What a pool of `ep` needs; `no_wait`: fail rather than wait for a connection.
+    pub(crate) fn pool_ctx<'a>(&'a self, ep: &'a EndpointState, no_wait: bool) -> PoolCtx<'a> {
+        PoolCtx {
+            address: &ep.address,
+            limits: &self.spec.limits,
+            breakers: &self.breakers,
+            stats: &self.stats,
+            no_wait,
+        }
     }
 
     /// The hosts to pick from, as outlier detection leaves them.

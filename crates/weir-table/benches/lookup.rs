@@ -30,6 +30,8 @@ fn forward(id: usize) -> Arc<Action> {
         headers: HeaderOps::default(),
         timeout: None,
         retry: None,
+        fault: None,
+        mirrors: Box::new([]),
         cors: None,
     }))
 }

@@ -89,6 +89,10 @@ pub struct Forward {
     pub timeout: Option<Duration>,
     /// Retry policy (`None`: no retries, `attempts: 0`).
     pub retry: Option<RetryPolicy>,
+    /// Fault injection (Envoy's fault filter, before the router).
+    pub fault: Option<FaultPolicy>,
+    /// Mirrors (shadow requests, fire and forget).
+    pub mirrors: Box<[MirrorPolicy]>,
     /// CORS.
     pub cors: Option<CorsPolicy>,
 }
@@ -102,6 +106,88 @@ impl Forward {
         let x = ((u64::from(r) * u64::from(self.total_weight)) >> 32) as u32;
         self.destinations.iter().find(|d| x < d.cumulative).unwrap_or(&self.destinations[self.destinations.len() - 1])
     }
+}
+
+/// A share of requests in millionths, as Istio gives Envoy its percentages
+/// (`FractionalPercent` over a million); it serializes as a percentage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Share(u32);
+
+impl Share {
+    /// All requests.
+    pub const ALL: Share = Share(1_000_000);
+
+    /// `percent` (0..=100; out of range is clamped) of requests.
+    pub fn percent(percent: f64) -> Share {
+        Share((percent.clamp(0.0, 100.0) * 10_000.0).round() as u32)
+    }
+
+    /// True when a uniform `draw` falls in the share (Envoy: `draw % 10⁶ < numerator`).
+    pub fn hit(self, draw: u64) -> bool {
+        (draw % 1_000_000) < u64::from(self.0)
+    }
+
+    /// True for 0%.
+    pub fn is_none(self) -> bool {
+        self.0 == 0
+    }
+}
+
+impl Serialize for Share {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_f64(f64::from(self.0) / 10_000.0)
+    }
+}
+
+/// Fault injection on a route (spec §2.10): a delay and an abort, each drawn on its
+/// own share of requests; both may hit one request (delayed, then aborted).
+#[derive(Debug, Clone, Serialize)]
+pub struct FaultPolicy {
+    /// Delay before the request goes on.
+    pub delay: Option<FaultDelay>,
+    /// Answer without contacting the upstream.
+    pub abort: Option<FaultAbort>,
+}
+
+/// A fixed delay.
+#[derive(Debug, Clone, Serialize)]
+pub struct FaultDelay {
+    /// How long.
+    #[serde(serialize_with = "crate::ser::duration")]
+    pub duration: Duration,
+    /// Of which requests.
+    pub share: Share,
+}
+
+/// An abort.
+#[derive(Debug, Clone, Serialize)]
+pub struct FaultAbort {
+    /// What the client gets.
+    pub status: AbortStatus,
+    /// Of which requests.
+    pub share: Share,
+}
+
+/// What an abort answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AbortStatus {
+    /// An HTTP status (a gRPC client gets its gRPC mapping, as Envoy sends it).
+    Http(u16),
+    /// A gRPC status: HTTP 200 with `grpc-status` (trailers-only for gRPC clients).
+    Grpc(u16),
+}
+
+/// A mirror: a copy of each drawn request sent to another destination, whose answer
+/// nobody waits for (spec §2.11).
+#[derive(Debug, Clone, Serialize)]
+pub struct MirrorPolicy {
+    /// Where copies go.
+    pub cluster: ClusterRef,
+    /// Its name (`outbound|port|subset|host`), also when unknown.
+    pub name: Box<str>,
+    /// Of which requests.
+    pub share: Share,
 }
 
 /// A path rewrite.
@@ -391,6 +477,8 @@ mod tests {
             headers: HeaderOps::default(),
             timeout: None,
             retry: None,
+            fault: None,
+            mirrors: Box::new([]),
             cors: None,
         };
         let mut counts = [0u32; 2];

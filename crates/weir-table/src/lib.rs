@@ -24,8 +24,9 @@ pub mod route;
 pub mod ser;
 
 pub use action::{
-    Action, ClusterRef, CorsPolicy, DirectResponse, Forward, HeaderOps, HeaderTemplate, PathRewrite, Redirect,
-    RedirectPath, RedirectPort, TemplatePart, WeightedCluster,
+    AbortStatus, Action, ClusterRef, CorsPolicy, DirectResponse, FaultAbort, FaultDelay, FaultPolicy, Forward,
+    HeaderOps, HeaderTemplate, MirrorPolicy, PathRewrite, Redirect, RedirectPath, RedirectPort, Share, TemplatePart,
+    WeightedCluster,
 };
 pub use cluster::{
     Address, Cluster, ClusterId, ConnectionLimits, Endpoint, HashKey, Http2Keepalive, LbPolicy, OutlierPolicy,
@@ -33,6 +34,6 @@ pub use cluster::{
 };
 pub use hosts::HostMap;
 pub use matcher::{HeaderKey, HeaderMatch, HttpMatch, PathMatch, QueryMatch, StrMatch};
-pub use plan::{Affinity, Decision, Dice, Facts, Plan, RetryPlan, Timeouts, decide};
+pub use plan::{Affinity, Decision, Dice, Facts, Fault, Plan, RetryPlan, Timeouts, decide};
 pub use retry::{RetryOn, RetryPolicy};
 pub use route::{Listener, ListenerRole, NoRoute, RequestView, Route, RouteTable, Routed, VirtualHost};

@@ -14,7 +14,7 @@ use std::time::Duration;
 use http::{HeaderMap, HeaderName, HeaderValue};
 use xxhash_rust::xxh64::xxh64;
 
-use crate::action::{Action, DirectResponse, Forward, Redirect, WeightedCluster};
+use crate::action::{AbortStatus, Action, DirectResponse, Forward, MirrorPolicy, Redirect, WeightedCluster};
 use crate::cluster::{ClusterId, HashKey, LbPolicy};
 use crate::retry::{RetryOn, RetryPolicy};
 use crate::route::{Listener, NoRoute, RequestView, Route, RouteTable, VirtualHost};
@@ -91,9 +91,23 @@ pub struct Plan<'t> {
     pub retry: Option<RetryPlan<'t>>,
     /// The consistent-hash input, when the cluster hashes.
     pub affinity: Affinity,
+    /// The faults drawn for this request.
+    pub fault: Fault,
+    /// The mirrors drawn for this request.
+    pub mirrors: Vec<&'t MirrorPolicy>,
     /// The request carries Envoy control headers (`x-envoy-retry-on`,
     /// `x-envoy-upstream-rq-timeout-ms`...) that must not go upstream.
     pub strip_control_headers: bool,
+}
+
+/// The faults a request gets, drawn from the route's fault policy (Envoy's fault
+/// filter draws the delay, then the abort, each on its own share).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Fault {
+    /// Wait this long before going on (`DI`).
+    pub delay: Option<Duration>,
+    /// Then answer with this instead of going upstream (`FI`).
+    pub abort: Option<AbortStatus>,
 }
 
 /// The timeouts of a forwarded request.
@@ -192,6 +206,14 @@ pub fn decide<'t>(
         Some(LbPolicy::RingHash { key, .. } | LbPolicy::Maglev { key, .. }) => affinity(key, req, facts.peer, dice),
         _ => Affinity::default(),
     };
+    let fault = match &forward.fault {
+        None => Fault::default(),
+        Some(f) => Fault {
+            delay: f.delay.as_ref().filter(|d| d.share.hit(dice.roll())).map(|d| d.duration),
+            abort: f.abort.as_ref().filter(|a| a.share.hit(dice.roll())).map(|a| a.status),
+        },
+    };
+    let mirrors = forward.mirrors.iter().filter(|m| m.share.hit(dice.roll())).collect();
     Decision::Forward(Plan {
         vhost: routed.vhost,
         route,
@@ -202,6 +224,8 @@ pub fn decide<'t>(
         timeouts: timeouts(forward, req.headers, facts, &control),
         retry: retry_plan(forward.retry.as_ref(), &control),
         affinity,
+        fault,
+        mirrors,
         strip_control_headers: control.seen,
     })
 }

@@ -54,6 +54,8 @@ struct Shared {
     version: String,
     port: u16,
     hits: AtomicU64,
+    body_bytes: AtomicU64,
+    last_authority: Mutex<Option<String>>,
     behaviour: Mutex<Behaviour>,
     stream_gate: Semaphore,
     request_gate: Semaphore,
@@ -152,6 +154,8 @@ impl BackendBuilder {
                 version: self.version,
                 port: addr.port(),
                 hits: AtomicU64::new(0),
+                body_bytes: AtomicU64::new(0),
+                last_authority: Mutex::new(None),
                 behaviour: Mutex::new(self.behaviour),
                 stream_gate: Semaphore::new(0),
                 request_gate: Semaphore::new(0),
@@ -231,6 +235,17 @@ impl Backend {
     /// response is sent).
     pub fn hits(&self) -> u64 {
         self.shared.hits.load(Ordering::SeqCst)
+    }
+
+    /// Request body bytes received so far (bodies read to their end by the plain
+    /// handler).
+    pub fn body_bytes(&self) -> u64 {
+        self.shared.body_bytes.load(Ordering::SeqCst)
+    }
+
+    /// The authority (`:authority`, else `Host`) of the last request that arrived.
+    pub fn last_authority(&self) -> Option<String> {
+        self.shared.last_authority.lock().expect("authority lock").clone()
     }
 
     /// Sets the hit counter back to zero.
@@ -345,6 +360,12 @@ fn query_param<'a>(query: &'a str, key: &str) -> Option<&'a str> {
 }
 
 async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Response<TestBody> {
+    let authority = req
+        .uri()
+        .authority()
+        .map(|a| a.as_str().to_owned())
+        .or_else(|| req.headers().get(HOST).map(|h| String::from_utf8_lossy(h.as_bytes()).into_owned()));
+    *shared.last_authority.lock().expect("authority lock") = authority;
     shared.hits.fetch_add(1, Ordering::SeqCst);
     let decision = shared.decide();
     if decision.hold
@@ -393,6 +414,7 @@ async fn describe(shared: Arc<Shared>, decision: Decision, req: Request<Incoming
         .map(|a| a.as_str().to_owned())
         .or_else(|| parts.headers.get(HOST).map(|h| String::from_utf8_lossy(h.as_bytes()).into_owned()))
         .unwrap_or_default();
+    shared.body_bytes.fetch_add(body_len, Ordering::SeqCst);
     let path = parts.uri.path_and_query().map(|pq| pq.as_str().to_owned()).unwrap_or_else(|| "/".to_owned());
     let doc = json!({
         "service": shared.name,

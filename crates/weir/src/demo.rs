@@ -162,6 +162,7 @@ pub(crate) fn run(args: Args) -> ExitCode {
             drain_seconds: 5,
             concurrency: None,
             seed: None,
+            shadow_host_suffix: false,
         };
         print_guide();
         run::serve(run_args, Some(resources)).await

@@ -56,6 +56,10 @@ pub(crate) struct Args {
     /// back-off), so a run can be reproduced.
     #[arg(long, value_name = "N", env = "WEIR_SEED")]
     pub(crate) seed: Option<u64>,
+    /// Mirror requests with Envoy's `-shadow` suffix on their Host, as Istio did before
+    /// 1.28 (current Istio keeps the Host as it is).
+    #[arg(long)]
+    pub(crate) shadow_host_suffix: bool,
 }
 
 fn parse_labels(s: &str) -> Result<BTreeMap<String, String>, String> {
@@ -129,6 +133,7 @@ pub(crate) fn proxy_config(args: &Args) -> ProxyConfig {
         hostname: std::env::var("HOSTNAME").unwrap_or_else(|_| "weir".into()),
         workers: args.concurrency.unwrap_or(0),
         seed: args.seed,
+        shadow_host_suffix: args.shadow_host_suffix,
     }
 }
 

@@ -37,11 +37,17 @@ impl Harness {
     }
 
     pub async fn with_instance(yaml: &str, instance: Instance) -> Harness {
-        let config = ProxyConfig {
+        Self::with_config(yaml, instance, |_| {}).await
+    }
+
+    /// Like [`Harness::with_instance`], with the proxy's settings adjusted by `edit`.
+    pub async fn with_config(yaml: &str, instance: Instance, edit: impl FnOnce(&mut ProxyConfig)) -> Harness {
+        let mut config = ProxyConfig {
             mesh_listener: instance.mesh.then(|| SocketAddr::from(([127, 0, 0, 1], 0))),
             access_log: Format::Off,
             ..ProxyConfig::default()
         };
+        edit(&mut config);
         let binder: Binder = Arc::new(|_| SocketAddr::from(([127, 0, 0, 1], 0)));
         let proxy = Proxy::with_binder(config, Some(binder));
         let errors = proxy.install(table(yaml, &instance, 1));

@@ -49,6 +49,8 @@ fn forward(destinations: Vec<WeightedCluster>, timeout: Option<Duration>, retry:
         headers: HeaderOps::default(),
         timeout,
         retry,
+        fault: None,
+        mirrors: Box::new([]),
         cors: None,
     })
 }
@@ -375,4 +377,60 @@ fn grpc_timeout_header_forms() {
     }
     assert_eq!(grpc_timeout_text(Duration::from_millis(1500)), "1500m");
     assert_eq!(grpc_timeout_text(Duration::from_secs(200_000)), "200000S");
+}
+
+#[test]
+fn faults_and_mirrors_are_drawn_on_their_shares() {
+    use crate::action::{AbortStatus, FaultAbort, FaultDelay, FaultPolicy, MirrorPolicy, Share};
+    let (mut t, _) = table();
+    let chaotic = Action::Forward(Forward {
+        fault: Some(FaultPolicy {
+            delay: Some(FaultDelay { duration: Duration::from_secs(5), share: Share::percent(50.0) }),
+            abort: Some(FaultAbort { status: AbortStatus::Http(503), share: Share::percent(10.0) }),
+        }),
+        mirrors: vec![
+            MirrorPolicy { cluster: ClusterRef::Fixed(ClusterId(1)), name: "m1".into(), share: Share::ALL },
+            MirrorPolicy { cluster: ClusterRef::Fixed(ClusterId(2)), name: "m2".into(), share: Share::percent(25.0) },
+        ]
+        .into(),
+        ..match forward(vec![dest(0, 1, 1)], None, None) {
+            Action::Forward(f) => f,
+            _ => unreachable!(),
+        }
+    });
+    t.listeners[0].virtual_hosts[0].routes.insert(0, route("chaos", prefix("/chaos"), chaotic));
+    let r = req("example.com", "/chaos");
+    // Rolls in order: destination, delay, abort, each mirror. A draw hits a share when
+    // `draw % 10^6` is below it.
+    let mut rolls = [0u64, 100_000, 50_000, 0, 900_000].into_iter();
+    let p = match decide(&t, &t.listeners[0], &r.view(), &facts(true, false), &mut || rolls.next().unwrap()) {
+        Decision::Forward(p) => p,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(p.fault, Fault { delay: Some(Duration::from_secs(5)), abort: Some(AbortStatus::Http(503)) });
+    assert_eq!(p.mirrors.iter().map(|m| &*m.name).collect::<Vec<_>>(), ["m1"]);
+    let mut rolls = [0u64, 600_000, 100_000, 5, 249_999].into_iter();
+    let p = match decide(&t, &t.listeners[0], &r.view(), &facts(true, false), &mut || rolls.next().unwrap()) {
+        Decision::Forward(p) => p,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(p.fault, Fault::default(), "50% and 10%: both missed");
+    assert_eq!(p.mirrors.len(), 2);
+    // A route without faults or mirrors draws nothing more than its destination.
+    let mut n = 0;
+    let _ = decide(&t, &t.listeners[0], &req("example.com", "/x").view(), &facts(true, false), &mut || {
+        n += 1;
+        0
+    });
+    assert_eq!(n, 1);
+}
+
+#[test]
+fn shares_follow_envoys_fractional_percent() {
+    use crate::action::Share;
+    assert!(Share::percent(100.0).hit(999_999) && Share::ALL.hit(u64::MAX));
+    assert!(!Share::percent(0.0).hit(0) && Share::percent(0.0).is_none());
+    let tenth = Share::percent(0.1);
+    assert!(tenth.hit(999) && !tenth.hit(1000));
+    assert!(Share::percent(150.0).hit(999_999), "clamped to 100");
 }
