@@ -41,26 +41,6 @@ async fn start(backends: &[&Backend], http: &str) -> Harness {
     Harness::start(&format!("{}{DR}{}", service("svc", "ns", "HTTP", backends), vs(http)), Some("ns")).await
 }
 
-/// The `istio_requests_total` count for `code` and `flags`.
-async fn requests_with(h: &Harness, code: u16, flags: &str) -> u64 {
-    let text = http1_client().get(&h.admin_url("/stats/prometheus"), "", &[]).await.text();
-    text.lines()
-        .filter(|l| {
-            l.starts_with("istio_requests_total{")
-                && l.contains(&format!("response_code=\"{code}\""))
-                && l.contains(&format!("response_flags=\"{flags}\""))
-        })
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
-        .sum()
-}
-
-/// `cluster.<name>.<stat>` from `/stats`.
-async fn stat(h: &Harness, cluster: &str, name: &str) -> u64 {
-    let text = http1_client().get(&h.admin_url("/stats"), "", &[]).await.text();
-    let key = format!("cluster.{cluster}.{name}: ");
-    text.lines().find_map(|l| l.strip_prefix(&key)).and_then(|v| v.parse().ok()).unwrap_or(0)
-}
-
 // === faults ===
 
 /// Istio's fault-injection task: for `end-user: jason` only, every request is aborted
@@ -85,8 +65,8 @@ async fn aborts_for_jason_only_never_reach_the_backend() {
         assert_eq!(r.status, 200);
         b.reset_hits();
     }
-    assert_eq!(requests_with(&h, 503, "FI").await, 2);
-    assert_eq!(requests_with(&h, 200, "-").await, 2);
+    assert_eq!(h.requests_with(503, "FI").await, 2);
+    assert_eq!(h.requests_with(200, "-").await, 2);
 }
 
 /// An abort is answered before the router: it is never retried, even with a policy
@@ -104,7 +84,8 @@ async fn aborts_are_never_retried() {
     .await;
     assert_eq!(http1_client().get(&h.mesh_url("/"), "svc", &[]).await.status, 503);
     assert_eq!(b.hits(), 0);
-    assert_eq!(stat(&h, "outbound|80||svc.ns.svc.cluster.local", "upstream_rq_retry").await, 0);
+    // The cluster never saw a request, so /stats does not list it (no retry either).
+    assert_eq!(h.cluster_stat("outbound|80||svc.ns.svc.cluster.local", "upstream_rq_retry").await, None);
 }
 
 /// The delay holds the request before it goes upstream (flag `DI`) and is not counted
@@ -126,7 +107,7 @@ async fn delays_hold_the_request_outside_the_route_timeout() {
     assert_eq!(r.status, 200);
     assert!(t.elapsed() >= Duration::from_millis(300), "{:?}", t.elapsed());
     assert_eq!(b.hits(), 1);
-    assert_eq!(requests_with(&h, 200, "DI").await, 1);
+    assert_eq!(h.requests_with(200, "DI").await, 1);
 }
 
 /// A delay and an abort on one request compose as in Envoy: delayed, then aborted
@@ -148,7 +129,7 @@ async fn delay_then_abort() {
     assert_eq!(r.status, 418);
     assert!(t.elapsed() >= Duration::from_millis(200));
     assert_eq!(b.hits(), 0);
-    assert_eq!(requests_with(&h, 418, "DI,FI").await, 1);
+    assert_eq!(h.requests_with(418, "DI,FI").await, 1);
 }
 
 /// Shares of requests: 30% aborted and 20% delayed (by 1 ms) out of 2000, each within
@@ -176,7 +157,7 @@ async fn fault_shares_hold_statistically() {
     // sd = sqrt(n p (1-p)): about 20.5 for 30%, 17.9 for 20%.
     assert!((600 - 123..=600 + 123).contains(&aborted), "{aborted} of {n} aborted");
     assert_eq!(b.hits(), n - aborted);
-    let delayed = requests_with(&h, 500, "DI,FI").await + requests_with(&h, 200, "DI").await;
+    let delayed = h.requests_with(500, "DI,FI").await + h.requests_with(200, "DI").await;
     assert!((400 - 108..=400 + 108).contains(&delayed), "{delayed} of {n} delayed");
 }
 
@@ -230,8 +211,8 @@ async fn mirrors_get_a_copy_of_each_request() {
     weir_testkit::wait_for(|| v2.hits() == 10, TEST_TIMEOUT).await;
     assert_eq!(v1.hits(), 10);
     assert_eq!(v2.last_authority().as_deref(), Some("svc"), "no -shadow suffix by default");
-    assert_eq!(stat(&h, "outbound|80|v2|svc.ns.svc.cluster.local", "upstream_rq_total").await, 10);
-    assert_eq!(requests_with(&h, 200, "-").await, 10, "copies are not the client's requests");
+    assert_eq!(h.cluster_stat("outbound|80|v2|svc.ns.svc.cluster.local", "upstream_rq_total").await, Some(10));
+    assert_eq!(h.requests_with(200, "-").await, 10, "copies are not the client's requests");
 }
 
 /// A mirrored POST arrives with its body, over HTTP/1.1 and HTTP/2; with
@@ -283,7 +264,7 @@ async fn mirrors_never_touch_the_client() {
     }
     assert!(t.elapsed() < Duration::from_secs(8), "the slow mirror held the client: {:?}", t.elapsed());
     weir_testkit::wait_for(|| slow.hits() == 3, TEST_TIMEOUT).await;
-    assert_eq!(requests_with(&h, 200, "-").await, 3);
+    assert_eq!(h.requests_with(200, "-").await, 3);
 }
 
 /// `mirrorPercentage` mirrors its share of requests (50% of 600 within six standard
@@ -341,11 +322,71 @@ spec:
     assert_eq!(c.get(&h.mesh_url("/"), "svc", &[]).await.status, 200);
     let cluster = "outbound|80||shadow.ns.svc.cluster.local";
     let deadline = Instant::now() + TEST_TIMEOUT;
-    while stat(&h, cluster, "upstream_rq_pending_overflow").await == 0 {
+    while h.cluster_stat(cluster, "upstream_rq_pending_overflow").await.unwrap_or(0) == 0 {
         assert!(Instant::now() < deadline, "the second copy was not dropped");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     shadow.release(10);
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(shadow.hits(), 1, "the dropped copy never came");
+}
+
+/// A real gRPC client (tonic) against a real gRPC server (tonic-health) through weir:
+/// served when no fault matches, and the injected `grpcStatus` as a `tonic::Status`
+/// (message and all) for `end-user: jason`.
+#[tokio::test]
+async fn tonic_sees_grpc_aborts() {
+    use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (_reporter, health) = tonic_health::server::health_reporter();
+    tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(health)
+            .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)),
+    );
+    let yaml = format!(
+        "apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {{name: health, namespace: ns}}
+spec:
+  hosts: [health.ns.svc.cluster.local]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  ports: [{{number: 80, name: grpc, protocol: GRPC}}]
+  endpoints: [{{address: 127.0.0.1, ports: {{grpc: {port}}}}}]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {{name: health, namespace: ns}}
+spec:
+  hosts: [health]
+  http:
+  - match: [{{headers: {{end-user: {{exact: jason}}}}}}]
+    fault: {{abort: {{grpcStatus: PERMISSION_DENIED, percentage: {{value: 100}}}}}}
+    route: [{{destination: {{host: health}}}}]
+  - route: [{{destination: {{host: health}}}}]
+"
+    );
+    let h = Harness::start(&yaml, Some("ns")).await;
+    // The client's :authority must name the service: connect to weir, address `health`.
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", h.mesh()))
+        .unwrap()
+        .origin("http://health".parse().unwrap())
+        .connect()
+        .await
+        .unwrap();
+    let mut client = HealthClient::new(channel);
+    let served = tokio::time::timeout(TEST_TIMEOUT, client.check(HealthCheckRequest { service: String::new() }))
+        .await
+        .unwrap()
+        .expect("served without a fault");
+    assert_eq!(served.into_inner().status(), ServingStatus::Serving);
+
+    let mut req = tonic::Request::new(HealthCheckRequest { service: String::new() });
+    req.metadata_mut().insert("end-user", "jason".parse().unwrap());
+    let status = tokio::time::timeout(TEST_TIMEOUT, client.check(req)).await.unwrap().expect_err("aborted");
+    assert_eq!(status.code(), tonic::Code::PermissionDenied);
+    assert_eq!(status.message(), "fault filter abort");
+    assert_eq!(h.requests_with(200, "FI").await, 1);
 }

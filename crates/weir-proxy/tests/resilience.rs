@@ -74,11 +74,7 @@ async fn failures(c: &HttpClient, h: &Harness, n: usize) -> usize {
 
 /// `cluster.<CLUSTER>.<name>` from `/stats`.
 async fn stat(h: &Harness, name: &str) -> u64 {
-    let text = http1_client().get(&h.admin_url("/stats"), "", &[]).await.text();
-    let key = format!("cluster.{CLUSTER}.{name}: ");
-    text.lines().find_map(|l| l.strip_prefix(&key)).and_then(|v| v.parse().ok()).unwrap_or_else(|| {
-        panic!("no {key} in /stats:\n{text}");
-    })
+    h.cluster_stat(CLUSTER, name).await.unwrap_or_else(|| panic!("no cluster.{CLUSTER}.{name} in /stats"))
 }
 
 async fn wait_stat(h: &Harness, name: &str, want: u64) {
@@ -95,19 +91,6 @@ async fn wait_stat(h: &Harness, name: &str, want: u64) {
 
 async fn clusters(h: &Harness) -> String {
     http1_client().get(&h.admin_url("/clusters"), "", &[]).await.text()
-}
-
-/// The `istio_requests_total` count for `code` and `flags`.
-async fn requests_with(h: &Harness, code: u16, flags: &str) -> u64 {
-    let text = http1_client().get(&h.admin_url("/stats/prometheus"), "", &[]).await.text();
-    text.lines()
-        .filter(|l| {
-            l.starts_with("istio_requests_total{")
-                && l.contains(&format!("response_code=\"{code}\""))
-                && l.contains(&format!("response_flags=\"{flags}\""))
-        })
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
-        .sum()
 }
 
 async fn wait_hits(b: &Backend, n: u64) {
@@ -145,8 +128,8 @@ async fn circuit_breaking_task_overflows_the_third_concurrent_request() {
     assert_eq!(b.hits(), 2);
     assert_eq!(stat(&h, "upstream_rq_pending_overflow").await, 1);
     assert_eq!(stat(&h, "upstream_rq_total").await, 2, "the overflow never went upstream");
-    assert_eq!(requests_with(&h, 503, "UO").await, 1);
-    assert_eq!(requests_with(&h, 200, "-").await, 2);
+    assert_eq!(h.requests_with(503, "UO").await, 1);
+    assert_eq!(h.requests_with(200, "-").await, 2);
     // The same limits, read back from /clusters.
     let text = clusters(&h).await;
     assert!(text.contains(&format!("{CLUSTER}::default_priority::max_connections::1")), "{text}");
@@ -193,7 +176,7 @@ async fn the_retry_circuit_breaker_flags_uo() {
     let mut codes = [one.await.unwrap().status.as_u16(), two.await.unwrap().status.as_u16()];
     codes.sort();
     assert_eq!(codes, [200, 503]);
-    assert_eq!(requests_with(&h, 503, "UO").await, 1);
+    assert_eq!(h.requests_with(503, "UO").await, 1);
     assert_eq!(stat(&h, "upstream_rq_retry_overflow").await, 1);
     assert_eq!(stat(&h, "upstream_rq_retry").await, 1);
     assert_eq!(stat(&h, "upstream_rq_retry_success").await, 1);
@@ -251,7 +234,7 @@ async fn retries_turn_two_failures_into_a_success() {
         assert_eq!(b.hits(), 3);
     }
     assert_eq!(stat(&h, "upstream_rq_retry").await, 4);
-    assert_eq!(requests_with(&h, 200, "-").await, 2);
+    assert_eq!(h.requests_with(200, "-").await, 2);
 }
 
 /// Retries exhausted on a retriable response: the upstream's response stands, with
@@ -265,7 +248,7 @@ async fn exhausted_retries_are_flagged_urx() {
     assert_eq!(r.status, 503);
     assert_eq!(r.backend(), Some("svc"), "the upstream's own response");
     assert_eq!(b.hits(), 3);
-    assert_eq!(requests_with(&h, 503, "URX").await, 1);
+    assert_eq!(h.requests_with(503, "URX").await, 1);
     assert_eq!(stat(&h, "upstream_rq_retry_limit_exceeded").await, 1);
 }
 
@@ -356,7 +339,7 @@ async fn a_per_try_timeout_without_a_matching_condition_is_504() {
     let r = get(&http1_client(), &h, "/").await;
     assert_eq!((r.status.as_u16(), r.text().as_str()), (504, "upstream request timeout"));
     assert_eq!(b.hits(), 1);
-    assert_eq!(requests_with(&h, 504, "UT").await, 1);
+    assert_eq!(h.requests_with(504, "UT").await, 1);
 }
 
 /// The route timeout covers every try: with tries that always time out and many
@@ -376,7 +359,7 @@ async fn the_route_timeout_caps_all_tries() {
     assert!(b.hits() >= 2, "it retried: {}", b.hits());
     assert!(b.hits() < 50, "but not past the route timeout: {}", b.hits());
     assert_eq!(stat(&h, "upstream_rq_timeout").await, 1);
-    assert_eq!(requests_with(&h, 504, "UT").await, 1);
+    assert_eq!(h.requests_with(504, "UT").await, 1);
 }
 
 /// A gRPC request that times out gets the gRPC status Envoy maps 504 to (14,
@@ -533,9 +516,9 @@ spec:
     assert!(r.text().ends_with("reset reason: connection termination"), "{}", r.text());
     let r = c.get(&h.mesh_url("/retried"), "resets", &[]).await;
     assert_eq!(r.status, 503);
-    assert_eq!(requests_with(&h, 503, "UF,URX").await, 1);
-    assert_eq!(requests_with(&h, 503, "UC").await, 1);
-    assert_eq!(requests_with(&h, 503, "URX,UC").await, 1);
+    assert_eq!(h.requests_with(503, "UF,URX").await, 1);
+    assert_eq!(h.requests_with(503, "UC").await, 1);
+    assert_eq!(h.requests_with(503, "URX,UC").await, 1);
 }
 
 // === outlier detection ===
@@ -657,7 +640,7 @@ async fn every_host_ejected_is_no_healthy_upstream() {
     let r = get(&c, &h, "/").await;
     assert_eq!((r.status.as_u16(), r.text().as_str()), (503, "no healthy upstream"));
     assert_eq!(b.hits(), 2);
-    assert_eq!(requests_with(&h, 503, "UH").await, 1);
+    assert_eq!(h.requests_with(503, "UH").await, 1);
 }
 
 /// Consecutive gateway errors eject on their own threshold; connect failures count as
@@ -819,7 +802,7 @@ spec:
     let r = c.get(&h.mesh_url("/"), "resets", &[]).await;
     assert_eq!(r.status, 503);
     assert!(r.text().ends_with("reset reason: remote reset"), "{}", r.text());
-    assert_eq!(requests_with(&h, 503, "UR").await, 1);
+    assert_eq!(h.requests_with(503, "UR").await, 1);
 }
 
 /// `maxConcurrentStreams` caps streams per HTTP/2 connection: past it the pool opens

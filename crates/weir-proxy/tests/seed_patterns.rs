@@ -1,16 +1,19 @@
-//! Seed patterns 3 (circuit breaker) and 4 (retry and timeout) of `examples/seed/`,
-//! unchanged, carrying real traffic: only ServiceEntries for their hosts are added, with
-//! loopback backends behind them.
+//! Seed patterns 3 (circuit breaker), 4 (retry and timeout), 5 (mirroring) and 6 (fault
+//! injection) of `examples/seed/`, unchanged, carrying real traffic: only ServiceEntries
+//! for their hosts (and, for pattern 5, the DestinationRule naming its subsets) are
+//! added, with loopback backends behind them.
 
 mod common;
 
 use std::time::{Duration, Instant};
 
 use common::Harness;
-use weir_testkit::{Backend, http1_client};
+use weir_testkit::{Backend, TEST_TIMEOUT, http1_client, http2_client, wait_for};
 
 const PATTERN_3: &str = include_str!("../../../examples/seed/3-circuit-breaker.yaml");
 const PATTERN_4: &str = include_str!("../../../examples/seed/4-retry-timeout.yaml");
+const PATTERN_5: &str = include_str!("../../../examples/seed/5-mirroring.yaml");
+const PATTERN_6: &str = include_str!("../../../examples/seed/6-fault-injection.yaml");
 
 /// A ServiceEntry for `name.default.svc.cluster.local` over `backends`.
 fn entry(name: &str, backends: &[&Backend]) -> String {
@@ -101,4 +104,63 @@ async fn pattern_4_retry_and_timeout() {
     assert_eq!((r.status.as_u16(), r.text().as_str()), (504, "upstream request timeout"));
     assert!(took >= Duration::from_secs(3) && took < Duration::from_secs(10), "{took:?}");
     assert_eq!(b.hits(), 1);
+}
+
+/// Pattern 5: every request answered by v1, and a copy of each (with its body) to v2.
+#[tokio::test]
+async fn pattern_5_mirroring() {
+    let v1 = Backend::start("my-service", "v1").await;
+    let v2 = Backend::start("my-service", "v2").await;
+    let dr = "apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: my-service}
+spec:
+  host: my-service
+  subsets: [{name: v1, labels: {version: v1}}, {name: v2, labels: {version: v2}}]
+---
+";
+    let yaml = format!("{}{dr}{PATTERN_5}", entry("my-service", &[&v1, &v2]));
+    let h = Harness::start(&yaml, Some("default")).await;
+    let c = http1_client();
+    for i in 0..20 {
+        let r = c.request(http::Method::POST, &h.mesh_url("/orders"), "my-service", &[], format!("order {i}")).await;
+        assert_eq!(r.backend_version(), Some("v1"));
+    }
+    wait_for(|| v2.hits() >= 20, TEST_TIMEOUT).await;
+    assert_eq!((v1.hits(), v2.hits()), (20, 20));
+    assert_eq!(v2.body_bytes(), v1.body_bytes(), "the copies carry the bodies");
+}
+
+/// Pattern 6: 10% of requests delayed by 5 s (flag DI) and 5% aborted with 503 (flag
+/// FI), never reaching the backend. 1000 concurrent requests, so the delays overlap;
+/// each share within six standard deviations (100 +- 57, 50 +- 41), and every delayed
+/// request took its 5 s.
+#[tokio::test]
+async fn pattern_6_fault_injection() {
+    let b = Backend::start("ratings", "v1").await;
+    let yaml = format!("{}---\n{PATTERN_6}", entry("ratings", &[&b]));
+    let h = Harness::start(&yaml, Some("default")).await;
+    let c = http2_client();
+    let n = 1000u64;
+    let calls = (0..n).map(|_| {
+        let (c, url) = (c.clone(), h.mesh_url("/ratings/0"));
+        tokio::spawn(async move {
+            let t = Instant::now();
+            let r = c.get(&url, "ratings", &[]).await;
+            (r.status.as_u16(), r.text(), t.elapsed())
+        })
+    });
+    let mut replies = Vec::new();
+    for call in calls.collect::<Vec<_>>() {
+        replies.push(call.await.unwrap());
+    }
+    let aborted = replies.iter().filter(|(s, body, _)| *s == 503 && body == "fault filter abort").count() as u64;
+    let slow = replies.iter().filter(|(_, _, took)| *took >= Duration::from_secs(5)).count() as u64;
+    assert_eq!(replies.iter().filter(|(s, _, _)| *s == 200).count() as u64, n - aborted);
+    assert!((50 - 41..=50 + 41).contains(&aborted), "{aborted} of {n} aborted");
+    assert_eq!(b.hits(), n - aborted, "aborted requests never reach the backend");
+    let delayed = h.requests_with(200, "DI").await + h.requests_with(503, "DI,FI").await;
+    assert!((100 - 57..=100 + 57).contains(&delayed), "{delayed} of {n} delayed");
+    assert!(slow >= delayed, "{slow} requests took 5 s, {delayed} were delayed");
+    assert_eq!(h.requests_with(503, "FI").await + h.requests_with(503, "DI,FI").await, aborted);
 }

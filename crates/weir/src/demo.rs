@@ -2,7 +2,8 @@
 //! (productpage, reviews v1/v2/v3, ratings) answer with their name and version on the
 //! loopback ports that `examples/bookinfo/services.yaml` registers; an httpbin-like
 //! backend that fails on command shows retries, timeouts and circuit breaking
-//! (`examples/bookinfo/resilience.yaml`); weir serves the embedded configuration as the
+//! (`examples/bookinfo/resilience.yaml`); faults and mirroring are on the bookinfo
+//! services (`examples/bookinfo/chaos.yaml`); weir serves the embedded configuration as the
 //! ingress gateway (port 8080) and as the mesh (127.0.0.1:15001).
 
 use std::collections::BTreeMap;
@@ -25,12 +26,13 @@ use hyper_util::server::conn::auto;
 use crate::run::{self, LogFormat};
 
 /// The bookinfo configuration, built into the binary.
-pub(crate) const BOOKINFO: [(&str, &str); 5] = [
+pub(crate) const BOOKINFO: [(&str, &str); 6] = [
     ("examples/bookinfo/services.yaml", include_str!("../../../examples/bookinfo/services.yaml")),
     ("examples/bookinfo/destination-rules.yaml", include_str!("../../../examples/bookinfo/destination-rules.yaml")),
     ("examples/bookinfo/gateway.yaml", include_str!("../../../examples/bookinfo/gateway.yaml")),
     ("examples/bookinfo/mesh.yaml", include_str!("../../../examples/bookinfo/mesh.yaml")),
     ("examples/bookinfo/resilience.yaml", include_str!("../../../examples/bookinfo/resilience.yaml")),
+    ("examples/bookinfo/chaos.yaml", include_str!("../../../examples/bookinfo/chaos.yaml")),
 ];
 
 /// The httpbin-like backend of `resilience.yaml`.
@@ -52,20 +54,29 @@ pub(crate) struct Args {
     access_log_format: LogFormat,
 }
 
+/// A sample backend: answers every request with its name, version and path, and
+/// `GET /_hits` with how many other requests it has answered (how the demo shows a
+/// mirror receiving its copies).
 async fn backend(name: &'static str, version: &'static str, port: u16) -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port))).await?;
+    let hits = Arc::new(AtomicU64::new(0));
     tokio::spawn(async move {
         loop {
             let Ok((stream, _)) = listener.accept().await else { continue };
+            let hits = hits.clone();
             tokio::spawn(async move {
-                let svc = service_fn(move |req: Request<Incoming>| async move {
-                    let body = format!(
-                        "{{\"service\":\"{name}\",\"version\":\"{version}\",\"path\":{:?}}}\n",
-                        req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/")
-                    );
+                let svc = service_fn(move |req: Request<Incoming>| {
+                    let path = req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/").to_string();
+                    let body = if path == "/_hits" {
+                        let n = hits.load(Ordering::Relaxed);
+                        format!("{{\"service\":\"{name}\",\"version\":\"{version}\",\"requests\":{n}}}\n")
+                    } else {
+                        hits.fetch_add(1, Ordering::Relaxed);
+                        format!("{{\"service\":\"{name}\",\"version\":\"{version}\",\"path\":{path:?}}}\n")
+                    };
                     let mut r = Response::new(Full::new(Bytes::from(body)));
                     r.headers_mut().insert("content-type", http::HeaderValue::from_static("application/json"));
-                    Ok::<_, Infallible>(r)
+                    async move { Ok::<_, Infallible>(r) }
                 });
                 let _ = auto::Builder::new(TokioExecutor::new()).serve_connection(TokioIo::new(stream), svc).await;
             });
@@ -211,6 +222,19 @@ Try, in another terminal:
   curl -s -H 'Host: httpbin-cb.example' http://127.0.0.1:8080/status/500
   curl -s -H 'Host: httpbin-cb.example' http://127.0.0.1:8080/get
   curl -s http://127.0.0.1:15000/clusters | grep httpbin-cb | grep -E 'health_flags|ejected'
+
+  # fault injection (examples/bookinfo/chaos.yaml), for the user "jason" only:
+  # a 2 s delay (flag DI), and a 503 abort that never reaches ratings (flag FI)
+  curl -s -w '%{{time_total}}s\n' -H 'Host: ratings-delay.example' -H 'end-user: jason' http://127.0.0.1:8080/ratings/0
+  curl -s -w '%{{time_total}}s\n' -H 'Host: ratings-delay.example' http://127.0.0.1:8080/ratings/0
+  curl -s -i -H 'Host: ratings-abort.example' -H 'end-user: jason' http://127.0.0.1:8080/ratings/0
+  curl -s -H 'Host: ratings-abort.example' http://127.0.0.1:8080/ratings/0
+
+  # mirroring: reviews v1 answers, reviews v2 gets a copy of each request (see the
+  # access log: one line per copy, upstream cluster outbound|9080|v2|reviews...)
+  curl -s http://127.0.0.1:19083/_hits
+  for i in 1 2 3; do curl -s -H 'Host: reviews-mirror.example' http://127.0.0.1:8080/reviews/1; done
+  curl -s http://127.0.0.1:19083/_hits
 
   # what weir compiled, and its Istio metrics
   curl -s http://127.0.0.1:15000/config_dump | head -40

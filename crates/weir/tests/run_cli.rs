@@ -286,3 +286,80 @@ async fn access_log_lines_in_json_carry_istio_fields() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+/// Faults and mirrors in the JSON access log of a real `weir run`: an injected abort
+/// logs `FI`, an injected delay `DI`, and each mirror copy is a line of its own naming
+/// the mirror cluster and (with `--shadow-host-suffix`) the `-shadow` authority.
+#[tokio::test]
+async fn access_log_shows_faults_and_mirror_copies() {
+    let (v1, v2) = (Backend::start("svc", "v1").await, Backend::start("svc", "v2").await);
+    let dir = ConfigDir::new();
+    dir.write("services.yaml", &services(&v1, &v2));
+    dir.write(
+        "routes.yaml",
+        "apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: svc, namespace: ns}
+spec:
+  hosts: [svc]
+  http:
+  - match: [{headers: {end-user: {exact: jason}}}]
+    fault: {abort: {httpStatus: 503, percentage: {value: 100}}}
+    route: [{destination: {host: svc, subset: v1}}]
+  - match: [{uri: {prefix: /slow}}]
+    fault: {delay: {fixedDelay: 10ms, percentage: {value: 100}}}
+    route: [{destination: {host: svc, subset: v1}}]
+  - route: [{destination: {host: svc, subset: v1}}]
+    mirror: {host: svc, subset: v2}
+",
+    );
+    let mut child = Command::new(env!("CARGO_BIN_EXE_weir"))
+        .args(["run", "-c"])
+        .arg(dir.path())
+        .args(["--mesh-listener", "127.0.0.1:0", "--admin", "127.0.0.1:0", "--namespace", "ns"])
+        .args(["--access-log-format", "json", "--shadow-host-suffix", "--seed", "7"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let ready: serde_json::Value = serde_json::from_str(&rx.recv_timeout(TEST_TIMEOUT).unwrap()).unwrap();
+    let mesh = ready["listeners"]["mesh"].as_str().unwrap().to_string();
+    let next = || -> serde_json::Value { serde_json::from_str(&rx.recv_timeout(TEST_TIMEOUT).unwrap()).unwrap() };
+
+    let r = http1_client().get(&format!("http://{mesh}/productpage"), "svc", &[("end-user", "jason")]).await;
+    assert_eq!((r.status.as_u16(), r.text().as_str()), (503, "fault filter abort"));
+    let a = next();
+    assert_eq!((a["response_code"].as_u64(), a["response_flags"].as_str()), (Some(503), Some("FI")));
+    assert_eq!(a["upstream_host"], serde_json::Value::Null);
+
+    let r = http1_client().get(&format!("http://{mesh}/slow"), "svc", &[]).await;
+    assert_eq!(r.status, 200);
+    let d = next();
+    assert_eq!((d["response_code"].as_u64(), d["response_flags"].as_str()), (Some(200), Some("DI")));
+    assert_eq!(d["upstream_host"], format!("127.0.0.1:{}", v1.port()));
+
+    let r = http1_client().get(&format!("http://{mesh}/items"), "svc", &[("x-request-id", "m-1")]).await;
+    assert_eq!(r.backend_version(), Some("v1"));
+    // The primary's line and the copy's come in either order.
+    let (x, y) = (next(), next());
+    let (primary, copy) =
+        if x["upstream_cluster"] == "outbound|80|v1|svc.ns.svc.cluster.local" { (x, y) } else { (y, x) };
+    assert_eq!(primary["upstream_cluster"], "outbound|80|v1|svc.ns.svc.cluster.local");
+    assert_eq!(primary["authority"], "svc");
+    assert_eq!(copy["upstream_cluster"], "outbound|80|v2|svc.ns.svc.cluster.local");
+    assert_eq!(copy["upstream_host"], format!("127.0.0.1:{}", v2.port()));
+    assert_eq!(copy["authority"], "svc-shadow");
+    assert_eq!((copy["path"].as_str(), copy["request_id"].as_str()), (Some("/items"), Some("m-1")));
+    assert_eq!(copy["response_code"], 200);
+    assert_eq!(copy["x_forwarded_for"], primary["x_forwarded_for"]);
+    assert_eq!(v2.last_authority().as_deref(), Some("svc-shadow"));
+    let _ = child.kill();
+    let _ = child.wait();
+}

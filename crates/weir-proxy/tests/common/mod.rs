@@ -8,7 +8,7 @@ use std::sync::Arc;
 use weir_compile::Instance;
 use weir_proxy::telemetry::Format;
 use weir_proxy::{Binder, Proxy, ProxyConfig};
-use weir_testkit::Backend;
+use weir_testkit::{Backend, http1_client};
 
 /// A running proxy.
 pub struct Harness {
@@ -81,6 +81,23 @@ impl Harness {
 
     pub fn admin_url(&self, path: &str) -> String {
         format!("http://{}{path}", self.admin)
+    }
+
+    /// `cluster.<cluster>.<name>` from `/stats`, or `None` when it is not there.
+    pub async fn cluster_stat(&self, cluster: &str, name: &str) -> Option<u64> {
+        let text = http1_client().get(&self.admin_url("/stats"), "", &[]).await.text();
+        let key = format!("cluster.{cluster}.{name}: ");
+        text.lines().find_map(|l| l.strip_prefix(&key)).and_then(|v| v.parse().ok())
+    }
+
+    /// The `istio_requests_total` count for `code` and `flags`, over all other labels.
+    pub async fn requests_with(&self, code: u16, flags: &str) -> u64 {
+        let text = http1_client().get(&self.admin_url("/stats/prometheus"), "", &[]).await.text();
+        let (code, flags) = (format!("response_code=\"{code}\""), format!("response_flags=\"{flags}\""));
+        text.lines()
+            .filter(|l| l.starts_with("istio_requests_total{") && l.contains(&code) && l.contains(&flags))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+            .sum()
     }
 }
 
