@@ -110,6 +110,62 @@ async fn delays_hold_the_request_outside_the_route_timeout() {
     assert_eq!(h.requests_with(200, "DI").await, 1);
 }
 
+/// Istio's fault-injection task: a delay at the sidecar is cut by the timeout of the
+/// hop in front of it. A gateway (a second weir) with a 500 ms route timeout in front of
+/// a sidecar that delays jason's requests by 20 s answers 504 `UT` after 500 ms; the
+/// sidecar's own route timeout would not have cut the delay.
+#[tokio::test]
+async fn the_hop_in_fronts_timeout_cuts_a_delay() {
+    let b = Backend::start("svc", "v1").await;
+    let sidecar = start(
+        &[&b],
+        "  - match: [{headers: {end-user: {exact: jason}}}]
+    fault: {delay: {fixedDelay: 20s, percentage: {value: 100}}}
+    route: [{destination: {host: svc}}]
+  - route: [{destination: {host: svc}}]
+",
+    )
+    .await;
+    let gateway = Harness::start(
+        &format!(
+            "{}apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {{name: sidecar, namespace: ns}}
+spec:
+  hosts: [sidecar.ns.svc.cluster.local]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  ports: [{{number: 80, name: http, protocol: HTTP}}]
+  endpoints: [{{address: 127.0.0.1, ports: {{http: {}}}}}]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {{name: edge, namespace: ns}}
+spec:
+  hosts: ['*']
+  gateways: [gw]
+  http:
+  - timeout: 500ms
+    rewrite: {{authority: svc}}
+    route: [{{destination: {{host: sidecar.ns.svc.cluster.local}}}}]
+",
+            common::GATEWAY,
+            sidecar.mesh().port()
+        ),
+        None,
+    )
+    .await;
+    let c = http1_client();
+    assert_eq!(c.get(&gateway.gw_url(8080, "/"), "svc.example", &[]).await.backend_version(), Some("v1"));
+    let t = Instant::now();
+    let r = c.get(&gateway.gw_url(8080, "/"), "svc.example", &[("end-user", "jason")]).await;
+    let took = t.elapsed();
+    assert_eq!((r.status.as_u16(), r.text().as_str()), (504, "upstream request timeout"));
+    assert!(took >= Duration::from_millis(500) && took < Duration::from_secs(15), "{took:?}");
+    assert_eq!(b.hits(), 1, "the delayed request never reached the backend");
+    assert_eq!(gateway.requests_with(504, "UT").await, 1);
+}
+
 /// A delay and an abort on one request compose as in Envoy: delayed, then aborted
 /// (`DI,FI`).
 #[tokio::test]
@@ -285,13 +341,48 @@ async fn mirror_shares_hold_statistically() {
     for _ in 0..600 {
         c.get(&h.mesh_url("/"), "svc", &[]).await;
     }
-    // Copies still in flight finish quickly; wait until the count stops moving.
-    let mut last = u64::MAX;
-    while last != v2.hits() {
-        last = v2.hits();
+    // Copies still in flight finish quickly; wait until the count has not moved for a
+    // second (a late copy can only make the count larger, never fail the bound below).
+    let (mut last, mut still) = (u64::MAX, 0);
+    while still < 5 {
+        let now = v2.hits();
+        still = if now == last { still + 1 } else { 0 };
+        last = now;
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     assert!((300 - 74..=300 + 74).contains(&v2.hits()), "{} of 600 mirrored", v2.hits());
+}
+
+/// The mirror destination's port is honoured: copies to `shadow` port 9090 reach the
+/// endpoint's `alt` port, never its port 80 backend.
+#[tokio::test]
+async fn mirrors_go_to_their_destination_port() {
+    let v1 = Backend::start("svc", "v1").await;
+    let (web, alt) = (Backend::start("shadow", "web").await, Backend::start("shadow", "alt").await);
+    let yaml = format!(
+        "{}apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {{name: shadow, namespace: ns}}
+spec:
+  hosts: [shadow.ns.svc.cluster.local]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  ports: [{{number: 80, name: http, protocol: HTTP}}, {{number: 9090, name: alt, protocol: HTTP}}]
+  endpoints: [{{address: 127.0.0.1, ports: {{http: {}, alt: {}}}}}]
+---
+{}",
+        service("svc", "ns", "HTTP", &[&v1]),
+        web.port(),
+        alt.port(),
+        vs("  - route: [{destination: {host: svc}}]\n    mirror: {host: shadow, port: {number: 9090}}\n")
+    );
+    let h = Harness::start(&yaml, Some("ns")).await;
+    for _ in 0..5 {
+        assert_eq!(http1_client().get(&h.mesh_url("/"), "svc", &[]).await.backend_version(), Some("v1"));
+    }
+    weir_testkit::wait_for(|| alt.hits() == 5, TEST_TIMEOUT).await;
+    assert_eq!(web.hits(), 0);
+    assert_eq!(h.cluster_stat("outbound|9090||shadow.ns.svc.cluster.local", "upstream_rq_total").await, Some(5));
 }
 
 /// A mirror obeys its cluster's connection limits and is dropped, not queued, on
