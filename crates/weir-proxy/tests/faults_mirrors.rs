@@ -8,7 +8,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Harness, service};
+use common::{Harness, service, service_at};
 use http::Method;
 use weir_compile::Instance;
 use weir_testkit::{Backend, GrpcClient, TEST_TIMEOUT, http1_client, http2_client};
@@ -128,17 +128,7 @@ async fn the_hop_in_fronts_timeout_cuts_a_delay() {
     .await;
     let gateway = Harness::start(
         &format!(
-            "{}apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {{name: sidecar, namespace: ns}}
-spec:
-  hosts: [sidecar.ns.svc.cluster.local]
-  location: MESH_INTERNAL
-  resolution: STATIC
-  ports: [{{number: 80, name: http, protocol: HTTP}}]
-  endpoints: [{{address: 127.0.0.1, ports: {{http: {}}}}}]
----
-apiVersion: networking.istio.io/v1
+            "{}{}apiVersion: networking.istio.io/v1
 kind: VirtualService
 metadata: {{name: edge, namespace: ns}}
 spec:
@@ -150,7 +140,7 @@ spec:
     route: [{{destination: {{host: sidecar.ns.svc.cluster.local}}}}]
 ",
             common::GATEWAY,
-            sidecar.mesh().port()
+            service_at("sidecar", "ns", "HTTP", sidecar.mesh().port())
         ),
         None,
     )
@@ -437,17 +427,7 @@ async fn tonic_sees_grpc_aborts() {
             .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)),
     );
     let yaml = format!(
-        "apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {{name: health, namespace: ns}}
-spec:
-  hosts: [health.ns.svc.cluster.local]
-  location: MESH_INTERNAL
-  resolution: STATIC
-  ports: [{{number: 80, name: grpc, protocol: GRPC}}]
-  endpoints: [{{address: 127.0.0.1, ports: {{grpc: {port}}}}}]
----
-apiVersion: networking.istio.io/v1
+        "{}apiVersion: networking.istio.io/v1
 kind: VirtualService
 metadata: {{name: health, namespace: ns}}
 spec:
@@ -457,7 +437,8 @@ spec:
     fault: {{abort: {{grpcStatus: PERMISSION_DENIED, percentage: {{value: 100}}}}}}
     route: [{{destination: {{host: health}}}}]
   - route: [{{destination: {{host: health}}}}]
-"
+",
+        service_at("health", "ns", "GRPC", port)
     );
     let h = Harness::start(&yaml, Some("ns")).await;
     // The client's :authority must name the service: connect to weir, address `health`.

@@ -16,23 +16,23 @@ struct Weir {
     mesh: SocketAddr,
     admin: SocketAddr,
     stderr: Arc<std::sync::Mutex<String>>,
+    /// Lines on stdout after the ready line: the access log.
+    stdout: mpsc::Receiver<String>,
 }
 
 impl Weir {
     fn start(dir: &ConfigDir, ns: &str) -> Weir {
+        Weir::start_with(dir, ns, "off", &[])
+    }
+
+    /// `weir run` with access-log format `log` and `extra` arguments.
+    fn start_with(dir: &ConfigDir, ns: &str, log: &str, extra: &[&str]) -> Weir {
         let mut child = Command::new(env!("CARGO_BIN_EXE_weir"))
             .args(["run", "-c"])
             .arg(dir.path())
-            .args([
-                "--mesh-listener",
-                "127.0.0.1:0",
-                "--admin",
-                "127.0.0.1:0",
-                "--namespace",
-                ns,
-                "--access-log-format",
-                "off",
-            ])
+            .args(["--mesh-listener", "127.0.0.1:0", "--admin", "127.0.0.1:0", "--namespace", ns])
+            .args(["--access-log-format", log])
+            .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -59,7 +59,13 @@ impl Weir {
         assert_eq!(v["ready"], true);
         let mesh = v["listeners"]["mesh"].as_str().unwrap().parse().unwrap();
         let admin = v["admin"].as_str().unwrap().parse().unwrap();
-        Weir { child, mesh, admin, stderr }
+        Weir { child, mesh, admin, stderr, stdout: rx }
+    }
+
+    /// The next access-log line, as JSON.
+    fn next_json(&self) -> serde_json::Value {
+        let line = self.stdout.recv_timeout(TEST_TIMEOUT).expect("an access-log line");
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"))
     }
 
     fn url(&self, path: &str) -> String {
@@ -232,39 +238,15 @@ async fn access_log_lines_in_json_carry_istio_fields() {
         "routes.yaml",
         &route_to("v2").replace("  - route:", "  - name: to-v2\n    rewrite: {authority: svc.internal}\n    route:"),
     );
-    let mut child = Command::new(env!("CARGO_BIN_EXE_weir"))
-        .args(["run", "-c"])
-        .arg(dir.path())
-        .args([
-            "--mesh-listener",
-            "127.0.0.1:0",
-            "--admin",
-            "127.0.0.1:0",
-            "--namespace",
-            "ns",
-            "--access-log-format",
-            "json",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let ready: serde_json::Value = serde_json::from_str(&rx.recv_timeout(TEST_TIMEOUT).unwrap()).unwrap();
-    let mesh = ready["listeners"]["mesh"].as_str().unwrap().to_string();
+    let weir = Weir::start_with(&dir, "ns", "json", &[]);
+    let mesh = weir.mesh;
     let r = http1_client()
         .get(&format!("http://{mesh}/items?x=1"), "svc", &[("x-request-id", "abc-123"), ("x-forwarded-for", "1.2.3.4")])
         .await;
     assert_eq!(r.status, 200);
     let nr = http1_client().get(&format!("http://{mesh}/"), "nowhere", &[]).await;
     assert_eq!(nr.status, 404);
-    let a: serde_json::Value = serde_json::from_str(&rx.recv_timeout(TEST_TIMEOUT).unwrap()).unwrap();
+    let a = weir.next_json();
     assert_eq!(a["method"], "GET");
     assert_eq!(a["path"], "/items?x=1");
     assert_eq!(a["protocol"], "HTTP/1.1");
@@ -277,14 +259,11 @@ async fn access_log_lines_in_json_carry_istio_fields() {
     assert_eq!(a["upstream_host"], format!("127.0.0.1:{}", v2.port()));
     assert_eq!(a["upstream_cluster"], "outbound|80|v2|svc.ns.svc.cluster.local");
     assert_eq!(a["route_name"], "to-v2");
-    let b: serde_json::Value = serde_json::from_str(&rx.recv_timeout(TEST_TIMEOUT).unwrap()).unwrap();
+    let b = weir.next_json();
     assert_eq!((b["response_code"].as_u64(), b["response_flags"].as_str()), (Some(404), Some("NR")));
     // The default labels (istio=ingressgateway) name the workload as Istio's gateway.
-    let admin = ready["admin"].as_str().unwrap();
-    let stats = http1_client().get(&format!("http://{admin}/stats/prometheus"), "", &[]).await.text();
+    let stats = http1_client().get(&format!("http://{}/stats/prometheus", weir.admin), "", &[]).await.text();
     assert!(stats.contains("source_workload=\"istio-ingressgateway\""), "{stats}");
-    let _ = child.kill();
-    let _ = child.wait();
 }
 
 /// Faults and mirrors in the JSON access log of a real `weir run`: an injected abort
@@ -313,26 +292,8 @@ spec:
     mirror: {host: svc, subset: v2}
 ",
     );
-    let mut child = Command::new(env!("CARGO_BIN_EXE_weir"))
-        .args(["run", "-c"])
-        .arg(dir.path())
-        .args(["--mesh-listener", "127.0.0.1:0", "--admin", "127.0.0.1:0", "--namespace", "ns"])
-        .args(["--access-log-format", "json", "--shadow-host-suffix", "--seed", "7"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let ready: serde_json::Value = serde_json::from_str(&rx.recv_timeout(TEST_TIMEOUT).unwrap()).unwrap();
-    let mesh = ready["listeners"]["mesh"].as_str().unwrap().to_string();
-    let next = || -> serde_json::Value { serde_json::from_str(&rx.recv_timeout(TEST_TIMEOUT).unwrap()).unwrap() };
-
+    let weir = Weir::start_with(&dir, "ns", "json", &["--shadow-host-suffix", "--seed", "7"]);
+    let (mesh, next) = (weir.mesh, || weir.next_json());
     let r = http1_client().get(&format!("http://{mesh}/productpage"), "svc", &[("end-user", "jason")]).await;
     assert_eq!((r.status.as_u16(), r.text().as_str()), (503, "fault filter abort"));
     let a = next();
@@ -360,6 +321,4 @@ spec:
     assert_eq!(copy["response_code"], 200);
     assert_eq!(copy["x_forwarded_for"], primary["x_forwarded_for"]);
     assert_eq!(v2.last_authority().as_deref(), Some("svc-shadow"));
-    let _ = child.kill();
-    let _ = child.wait();
 }

@@ -129,6 +129,25 @@ spec:
     )
 }
 
+/// A ServiceEntry `name` (in `ns`) with one port (`protocol`, number 80) and one
+/// endpoint, 127.0.0.1:`port`, without labels: for upstreams that are not test
+/// [`Backend`]s (a gRPC server, another proxy).
+pub fn service_at(name: &str, ns: &str, protocol: &str, port: u16) -> String {
+    format!(
+        "apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {{name: {name}, namespace: {ns}}}
+spec:
+  hosts: [{name}.{ns}.svc.cluster.local]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  ports: [{{number: 80, name: p, protocol: {protocol}}}]
+  endpoints: [{{address: 127.0.0.1, ports: {{p: {port}}}}}]
+---
+"
+    )
+}
+
 /// A gateway on port 8080 for any host, selecting the default instance.
 pub const GATEWAY: &str = "apiVersion: networking.istio.io/v1
 kind: Gateway
