@@ -25,16 +25,7 @@ spec:
 ";
 
 fn vs(http: &str) -> String {
-    format!(
-        "apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {{name: svc, namespace: ns}}
-spec:
-  hosts: [svc]
-  http:
-{http}---
-"
-    )
+    common::svc_routes(http)
 }
 
 async fn start(backends: &[&Backend], http: &str) -> Harness {

@@ -34,18 +34,7 @@ spec:
 
 /// A VirtualService for `svc` whose one route carries `extra` (indented YAML fields).
 fn vs(extra: &str) -> String {
-    format!(
-        "apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {{name: svc, namespace: ns}}
-spec:
-  hosts: [svc]
-  http:
-  - route: [{{destination: {{host: svc}}}}]
-{extra}
----
-"
-    )
+    common::svc_routes(&format!("  - route: [{{destination: {{host: svc}}}}]\n{extra}\n"))
 }
 
 async fn start(backends: &[&Backend], policy: Option<&str>, route: &str) -> Harness {

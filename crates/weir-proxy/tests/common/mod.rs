@@ -148,6 +148,21 @@ spec:
     )
 }
 
+/// A VirtualService `svc` in namespace `ns` for host `svc` with the given `http:`
+/// routes (YAML list items, indented two spaces).
+pub fn svc_routes(http: &str) -> String {
+    format!(
+        "apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {{name: svc, namespace: ns}}
+spec:
+  hosts: [svc]
+  http:
+{http}---
+"
+    )
+}
+
 /// A gateway on port 8080 for any host, selecting the default instance.
 pub const GATEWAY: &str = "apiVersion: networking.istio.io/v1
 kind: Gateway
