@@ -8,16 +8,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hyper::body::Incoming;
-use hyper::client::conn::TrySendError;
 use hyper::{Request, Response};
 use weir_table::LbPolicy;
 
 use crate::body::ProxyBody;
 use crate::breaker::Permit;
 use crate::failure::Failure;
+use crate::h1::client::SendError;
+use crate::h1::head::Framing;
 use crate::limit::limited;
 use crate::outlier::{Outcome, grpc_to_http};
-use crate::pool::{Acquired, H1Conn, H2Stream, PoolError, UpgradeSlot};
+use crate::pool::{Acquired, H1Conn, H2Stream, PoolError};
 use crate::stats::ClusterStats;
 use crate::timeout::{self, RequestEnd};
 use crate::upstream::{ClusterState, EndpointState, InFlight};
@@ -40,8 +41,6 @@ pub(crate) struct Lease {
     /// The HTTP/1.1 connection, given back to its pool when the body ends.
     pub(crate) conn: Option<Box<H1Conn>>,
     _stream: Option<H2Stream>,
-    /// An upgraded connection's place in the counts, for the tunnel to hold.
-    pub(crate) upgrade: Option<UpgradeSlot>,
     _in_flight: InFlight,
     _request: Option<Permit>,
 }
@@ -63,8 +62,33 @@ impl Lease {
 
 /// A try that got a response head.
 pub(crate) struct Sent {
-    pub(crate) resp: Response<Incoming>,
+    pub(crate) resp: Response<Upstream>,
     pub(crate) lease: Lease,
+}
+
+/// How a response body arrives: an HTTP/2 stream, or the framing of an HTTP/1.1 body
+/// that the lease's connection carries.
+pub(crate) enum Upstream {
+    H2(Incoming),
+    H1(Framing),
+}
+
+impl Sent {
+    /// The response, its body set to stream from the upstream.
+    pub(crate) fn into_response(self) -> (Response<ProxyBody>, Lease) {
+        let Sent { resp, mut lease } = self;
+        let (parts, b) = resp.into_parts();
+        if parts.status == http::StatusCode::SWITCHING_PROTOCOLS {
+            // The connection stays with the lease, for the tunnel.
+            return (Response::from_parts(parts, ProxyBody::empty()), lease);
+        }
+        let body = match (b, lease.conn.take()) {
+            (Upstream::H2(b), _) => ProxyBody::incoming(b),
+            (Upstream::H1(framing), Some(c)) => ProxyBody::h1(c, framing),
+            (Upstream::H1(_), None) => ProxyBody::empty(),
+        };
+        (Response::from_parts(parts, body), lease)
+    }
 }
 
 /// A try that did not.
@@ -122,7 +146,17 @@ pub(crate) fn pick(
 }
 
 /// Classifies an exchange that failed after the request was handed to the connection.
-fn classify(err: &hyper::Error) -> Failure {
+fn classify(err: &Exchange) -> Failure {
+    match err {
+        Exchange::H1(SendError::Protocol(_)) => Failure::ProtocolError,
+        Exchange::H1(SendError::DownstreamBody(_)) => Failure::DownstreamBody,
+        Exchange::H1(SendError::Io { written, .. }) => Failure::ConnectionTerminated { before_request: !written },
+        Exchange::H1(SendError::Stale(_)) => Failure::ConnectionTerminated { before_request: true },
+        Exchange::Hyper(err) => classify_hyper(err),
+    }
+}
+
+fn classify_hyper(err: &hyper::Error) -> Failure {
     if err.is_parse() || err.is_parse_status() || err.is_parse_too_large() {
         return Failure::ProtocolError;
     }
@@ -143,6 +177,27 @@ fn classify(err: &hyper::Error) -> Failure {
         source = s.source();
     }
     Failure::ConnectionTerminated { before_request: false }
+}
+
+/// How an exchange failed.
+enum Exchange {
+    H1(SendError),
+    Hyper(hyper::Error),
+}
+
+impl std::fmt::Display for Exchange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Exchange::H1(e) => e.fmt(f),
+            Exchange::Hyper(e) => e.fmt(f),
+        }
+    }
+}
+
+/// A failed send: the request when it was never written, else why it failed.
+enum SendFailed {
+    Unsent(Box<Request<ProxyBody>>),
+    Failed(Exchange),
 }
 
 /// Runs one try of `req`.
@@ -167,12 +222,11 @@ pub(crate) async fn run(t: &Try<'_>, mut req: Request<ProxyBody>) -> Result<Sent
     };
     *t.current.lock().unwrap_or_else(|e| e.into_inner()) = Some(ep.clone());
     let in_flight = InFlight::new(&ep);
-    let lease = |conn, stream, upgrade| Lease {
+    let lease = |conn, stream| Lease {
         cluster: cluster.clone(),
         endpoint: ep.clone(),
         conn,
         _stream: stream,
-        upgrade,
         _in_flight: in_flight,
         _request: admitted,
     };
@@ -225,34 +279,31 @@ pub(crate) async fn run(t: &Try<'_>, mut req: Request<ProxyBody>) -> Result<Sent
                 };
                 let code = grpc_status.map_or(resp.status().as_u16(), grpc_to_http);
                 cluster.report(&ep, Outcome::Status(code));
-                let (h1, h2, up) = conn.into_parts();
-                return Ok(Sent { resp, lease: lease(h1, h2, up) });
+                let (h1, h2) = conn.into_parts();
+                return Ok(Sent { resp, lease: lease(h1, h2) });
             }
             None => {
                 ClusterStats::inc(&cluster.stats.upstream_rq_per_try_timeout);
                 cluster.report(&ep, Outcome::Timeout);
                 return Err(failed(Failure::PerTryTimeout, None));
             }
-            Some(Err(mut e)) => match e.take_message() {
-                Some(r) if reused && stale_left > 0 => {
-                    stale_left -= 1;
-                    req = r;
-                }
-                Some(r) => {
+            Some(Err(SendFailed::Unsent(r))) if reused && stale_left > 0 => {
+                stale_left -= 1;
+                req = *r;
+            }
+            Some(Err(SendFailed::Unsent(r))) => {
+                cluster.report(&ep, Outcome::ConnectFailed);
+                return Err(failed(Failure::ConnectionTerminated { before_request: true }, Some(*r)));
+            }
+            Some(Err(SendFailed::Failed(error))) => {
+                let f = classify(&error);
+                tracing::debug!(upstream = %ep.host, %error, failure = ?f, "upstream exchange failed");
+                if f != Failure::DownstreamBody {
+                    ClusterStats::inc(&cluster.stats.upstream_rq_rx_reset);
                     cluster.report(&ep, Outcome::ConnectFailed);
-                    return Err(failed(Failure::ConnectionTerminated { before_request: true }, Some(r)));
                 }
-                None => {
-                    let error = e.into_error();
-                    let f = classify(&error);
-                    tracing::debug!(upstream = %ep.host, %error, failure = ?f, "upstream exchange failed");
-                    if f != Failure::DownstreamBody {
-                        ClusterStats::inc(&cluster.stats.upstream_rq_rx_reset);
-                        cluster.report(&ep, Outcome::ConnectFailed);
-                    }
-                    return Err(failed(f, None));
-                }
-            },
+                return Err(failed(f, None));
+            }
         }
     }
 }
@@ -267,11 +318,11 @@ struct Conn {
 enum ConnKind {
     H1(Box<H1Conn>),
     H2(H2Stream),
-    /// A connection for an upgrade, driven by a task of its own.
-    Upgrade(hyper::client::conn::http1::SendRequest<ProxyBody>, UpgradeSlot),
+    /// A connection for a request that may switch protocols: never pooled again.
+    Upgrade(Box<H1Conn>),
 }
 
-type SendResult = Result<Response<Incoming>, TrySendError<Request<ProxyBody>>>;
+type SendResult = Result<Response<Upstream>, SendFailed>;
 
 impl Conn {
     async fn acquire(mode: Mode, pool: &crate::pool::Pool, pcx: &crate::pool::PoolCtx<'_>) -> Result<Conn, PoolError> {
@@ -284,8 +335,7 @@ impl Conn {
             Mode::Upgrade => {
                 // From the HTTP/1.1 pool (idle or new), never to go back to it.
                 let Acquired { conn, reused } = pool.h1(pcx).await?;
-                let (sender, slot) = conn.into_upgradeable();
-                Conn { kind: ConnKind::Upgrade(sender, slot), reused }
+                Conn { kind: ConnKind::Upgrade(conn), reused }
             }
         })
     }
@@ -293,20 +343,38 @@ impl Conn {
     /// One exchange up to the response head. (One future type for every protocol keeps
     /// a try's state small.)
     async fn send(&mut self, req: Request<ProxyBody>) -> SendResult {
+        let reused = self.reused;
+        let upgrade = matches!(self.kind, ConnKind::Upgrade(_));
         match &mut self.kind {
-            ConnKind::H1(c) => c.send(req).await,
-            ConnKind::H2(s) => s.send(req).await,
-            ConnKind::Upgrade(sender, _) => sender.try_send_request(req).await,
+            ConnKind::H1(c) | ConnKind::Upgrade(c) => match c.send(req, reused).await {
+                Ok(head) => {
+                    if upgrade {
+                        c.io.forbid_reuse();
+                    }
+                    let mut resp = Response::new(Upstream::H1(head.framing));
+                    *resp.status_mut() = head.status;
+                    *resp.version_mut() = head.version;
+                    *resp.headers_mut() = head.headers;
+                    Ok(resp)
+                }
+                Err(SendError::Stale(r)) => Err(SendFailed::Unsent(r)),
+                Err(e) => Err(SendFailed::Failed(Exchange::H1(e))),
+            },
+            ConnKind::H2(s) => match s.send(req).await {
+                Ok(resp) => Ok(resp.map(Upstream::H2)),
+                Err(mut e) => match e.take_message() {
+                    Some(r) => Err(SendFailed::Unsent(Box::new(r))),
+                    None => Err(SendFailed::Failed(Exchange::Hyper(e.into_error()))),
+                },
+            },
         }
     }
 
-    /// What the response keeps: the HTTP/1.1 connection, the HTTP/2 stream, or an
-    /// upgraded connection's slot.
-    fn into_parts(self) -> (Option<Box<H1Conn>>, Option<H2Stream>, Option<UpgradeSlot>) {
+    /// What the response keeps: the HTTP/1.1 connection or the HTTP/2 stream.
+    fn into_parts(self) -> (Option<Box<H1Conn>>, Option<H2Stream>) {
         match self.kind {
-            ConnKind::H1(c) => (Some(c), None, None),
-            ConnKind::H2(s) => (None, Some(s), None),
-            ConnKind::Upgrade(_, slot) => (None, None, Some(slot)),
+            ConnKind::H1(c) | ConnKind::Upgrade(c) => (Some(c), None),
+            ConnKind::H2(s) => (None, Some(s)),
         }
     }
 }

@@ -17,6 +17,8 @@ use bytes::Bytes;
 use http_body_util::BodyExt as _;
 use hyper::body::{Body, Frame, Incoming, SizeHint};
 
+use crate::h1::client::BodyState;
+use crate::h1::head::Framing;
 use crate::pool::H1Conn;
 use crate::replay::{MirrorBody, ReplayBody};
 
@@ -48,9 +50,9 @@ pub(crate) trait Completion: Send + 'static {
 
 enum Inner {
     Incoming(Incoming),
-    /// A response body from an HTTP/1.1 upstream, with the connection it arrives on:
-    /// reading the body drives the connection.
-    Upstream(Incoming, Option<Box<H1Conn>>),
+    /// A response body from an HTTP/1.1 upstream, read from the connection it arrives
+    /// on (which goes back to its pool when the body has ended).
+    H1(Option<Box<H1Conn>>, BodyState),
     /// One try's copy of a request body kept for retries.
     Replay(ReplayBody),
     /// A mirror's copy of a request body.
@@ -100,9 +102,9 @@ impl ProxyBody {
         ProxyBody::of(Inner::Full(None))
     }
 
-    /// A response body arriving on `conn`.
-    pub(crate) fn upstream(b: Incoming, conn: Box<H1Conn>) -> Self {
-        ProxyBody::of(Inner::Upstream(b, Some(conn)))
+    /// A response body arriving on `conn`, framed as `framing`.
+    pub(crate) fn h1(conn: Box<H1Conn>, framing: Framing) -> Self {
+        ProxyBody::of(Inner::H1(Some(conn), BodyState::new(framing)))
     }
 
     /// One try's copy of a replayable request body.
@@ -136,7 +138,8 @@ impl ProxyBody {
     fn finish(&mut self, complete: bool, failed: bool, timed_out: bool) {
         if let Some(c) = self.done.take() {
             let conn = match &mut self.inner {
-                Inner::Upstream(_, conn) => conn.take(),
+                // Only a connection whose body was read to its end can carry more.
+                Inner::H1(conn, state) if state.is_done() => conn.take(),
                 _ => None,
             };
             c.finish(Finished { bytes: self.bytes, complete, failed, grpc_status: self.grpc_status, conn, timed_out });
@@ -167,22 +170,13 @@ impl Body for ProxyBody {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(r) => r.map(|f| f.map_err(BoxError::from)),
             },
-            Inner::Upstream(b, conn) => {
-                if let Some(c) = conn.as_mut() {
-                    c.drive(cx);
-                }
-                match Pin::new(b).poll_frame(cx) {
+            Inner::H1(conn, state) => match conn.as_mut() {
+                Some(c) => match c.io.poll_body(state, cx) {
                     Poll::Pending => return Poll::Pending,
-                    Poll::Ready(r) => {
-                        // Let the connection settle (idle, ready for the next request)
-                        // before it goes back to the pool.
-                        if let (Some(c), None) = (conn.as_mut(), &r) {
-                            c.drive(cx);
-                        }
-                        r.map(|f| f.map_err(BoxError::from))
-                    }
-                }
-            }
+                    Poll::Ready(r) => r,
+                },
+                None => None,
+            },
             Inner::Replay(b) => match Pin::new(b).poll_frame(cx) {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(r) => r,
@@ -220,7 +214,11 @@ impl Body for ProxyBody {
 
     fn size_hint(&self) -> SizeHint {
         match &self.inner {
-            Inner::Incoming(b) | Inner::Upstream(b, _) => b.size_hint(),
+            Inner::Incoming(b) => b.size_hint(),
+            Inner::H1(_, state) => match state.remaining() {
+                Some(n) => SizeHint::with_exact(n),
+                None => SizeHint::default(),
+            },
             Inner::Replay(b) => b.size_hint(),
             Inner::Mirror(b) => b.size_hint(),
             Inner::Full(Some(b)) => SizeHint::with_exact(b.len() as u64),
@@ -236,7 +234,8 @@ impl Body for ProxyBody {
 impl ProxyBody {
     fn is_end_stream_inner(&self) -> bool {
         match &self.inner {
-            Inner::Incoming(b) | Inner::Upstream(b, _) => b.is_end_stream(),
+            Inner::Incoming(b) => b.is_end_stream(),
+            Inner::H1(_, state) => state.is_done(),
             Inner::Replay(b) => b.is_end_stream(),
             Inner::Mirror(b) => b.is_end_stream(),
             Inner::Full(b) => b.is_none(),

@@ -21,6 +21,7 @@ mod entry;
 mod failure;
 mod fault;
 mod forward;
+mod h1;
 mod headers;
 mod limit;
 mod mirror;

@@ -166,7 +166,7 @@ impl Copy {
         let outcome = limited(attempt::run(&t, req), timer).await;
         let host = current.into_inner().unwrap_or_else(|e| e.into_inner()).map(|e| e.host.clone());
         let (code, flags, details) = match outcome {
-            Ok(Ok(Sent { resp, lease })) => return self.drain(resp, lease, host).await,
+            Ok(Ok(sent)) => return self.drain(sent, host).await,
             Ok(Err(failed)) => {
                 let l = failed.failure.reply(false);
                 (l.status.as_u16(), l.flags, l.take_details())
@@ -180,13 +180,10 @@ impl Copy {
     }
 
     /// Reads the copy's answer to its end (so its connection can be reused) and logs it.
-    async fn drain(self, resp: http::Response<hyper::body::Incoming>, mut lease: Lease, host: Option<Arc<str>>) {
+    async fn drain(self, sent: Sent, host: Option<Arc<str>>) {
+        let (resp, lease) = sent.into_response();
         let code = resp.status().as_u16();
-        let (_, b) = resp.into_parts();
-        let mut body = match lease.conn.take() {
-            Some(c) => ProxyBody::upstream(b, c),
-            None => ProxyBody::incoming(b),
-        };
+        let mut body = resp.into_body();
         if let Some(g) = self.global {
             body.set_deadline(Box::pin(timeout::global(self.end.clone(), g, self.router_start)));
         }

@@ -17,17 +17,14 @@
 //! cluster with a connection limit shares one pool per endpoint between workers, so the
 //! limit holds for the whole weir instance.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
-use std::task::Context;
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 use crossbeam_queue::SegQueue;
 use hyper::body::Incoming;
-use hyper::client::conn::{http1, http2};
+use hyper::client::conn::http2;
 use hyper::{Request, Response};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpStream;
@@ -170,49 +167,34 @@ pub(crate) async fn connect(
 
 // === HTTP/1.1 ===
 
-/// An HTTP/1.1 connection: the handle to send on and the connection state machine,
-/// which whoever uses the connection must poll ([`H1Conn::drive`]).
+/// An HTTP/1.1 connection of the pool, with what the pool tracks of it. Whoever uses
+/// it drives it ([`crate::h1::client::Connection`]): the request, then the response
+/// body.
 pub(crate) struct H1Conn {
-    sender: http1::SendRequest<ProxyBody>,
-    conn: http1::Connection<TokioIo<TcpStream>, ProxyBody>,
+    pub(crate) io: crate::h1::client::Connection,
     uses: u32,
-    /// False once the connection finished (closed or failed).
-    open: bool,
     created: Instant,
     idle_since: Instant,
     _counted: Counted,
 }
 
 impl H1Conn {
-    /// Makes progress on the connection's I/O; returns false once it has closed.
-    pub(crate) fn drive(&mut self, cx: &mut Context<'_>) -> bool {
-        if self.open && Pin::new(&mut self.conn).poll(cx).is_ready() {
-            self.open = false;
-        }
-        self.open
-    }
-
-    /// Sends `req`, driving the connection until the response head arrives. A request
-    /// the connection never wrote (it was closed meanwhile) comes back in the error.
+    /// Sends `req` and reads the response head.
     pub(crate) async fn send(
         &mut self,
         req: Request<ProxyBody>,
-    ) -> Result<Response<Incoming>, hyper::client::conn::TrySendError<Request<ProxyBody>>> {
+        reused: bool,
+    ) -> Result<crate::h1::head::ResponseHead, crate::h1::client::SendError> {
         self.uses += 1;
-        let fut = std::pin::pin!(self.sender.try_send_request(req));
-        driving(self, fut).await
+        self.io.send(req, reused).await
     }
 
-    /// Readies the connection for a request that asks to switch protocols (a
-    /// WebSocket upgrade): it is never pooled again, a task of its own drives it until
-    /// a `101` hands the socket over, and the returned slot keeps it counted for the
-    /// tunnel's life.
-    pub(crate) fn into_upgradeable(self: Box<Self>) -> (http1::SendRequest<ProxyBody>, UpgradeSlot) {
-        let H1Conn { sender, conn, _counted, .. } = *self;
-        tokio::spawn(async move {
-            let _ = conn.with_upgrades().await;
-        });
-        (sender, UpgradeSlot(_counted))
+    /// The socket (and bytes read past the response head) of a connection that
+    /// switched protocols, with its place in the counts, which the tunnel holds.
+    pub(crate) fn into_upgraded(self: Box<Self>) -> (TcpStream, bytes::Bytes, UpgradeSlot) {
+        let H1Conn { io, _counted, .. } = *self;
+        let (stream, rest) = io.into_io();
+        (stream, rest, UpgradeSlot(_counted))
     }
 
     fn expired(&self, limits: &ConnectionLimits, now: Instant) -> Option<Expiry> {
@@ -229,15 +211,6 @@ impl H1Conn {
 enum Expiry {
     Duration,
     Idle,
-}
-
-/// Waits for `fut` while driving `conn`.
-async fn driving<F: Future + Unpin>(conn: &mut H1Conn, mut fut: F) -> F::Output {
-    std::future::poll_fn(|cx| {
-        conn.drive(cx);
-        Pin::new(&mut fut).poll(cx)
-    })
-    .await
 }
 
 /// A connection had from the pool, and whether it was used before (a reused
@@ -405,9 +378,8 @@ impl Pool {
         let mut now = None;
         while let Some(mut conn) = self.idle.pop() {
             self.idle_len.fetch_sub(1, Ordering::Relaxed);
-            // A peer may have closed the idle connection: one poll notices.
-            let mut wcx = Context::from_waker(std::task::Waker::noop());
-            if !conn.drive(&mut wcx) || conn.sender.is_closed() {
+            // A peer may have closed the idle connection: its readiness tells.
+            if !conn.io.check_idle() {
                 continue;
             }
             let now = *now.get_or_insert_with(Instant::now);
@@ -457,10 +429,14 @@ impl Pool {
 
     async fn open_h1(&self, cx: &PoolCtx<'_>, counted: Counted) -> Result<Box<H1Conn>, PoolError> {
         let stream = self.tcp(cx).await?;
-        let (sender, conn) =
-            http1::Builder::new().handshake(TokioIo::new(stream)).await.map_err(PoolError::Handshake)?;
         let now = Instant::now();
-        Ok(Box::new(H1Conn { sender, conn, uses: 0, open: true, created: now, idle_since: now, _counted: counted }))
+        Ok(Box::new(H1Conn {
+            io: crate::h1::client::Connection::new(stream),
+            uses: 0,
+            created: now,
+            idle_since: now,
+            _counted: counted,
+        }))
     }
 
     /// Registers the caller as waiting, then waits to be woken (a connection given
@@ -535,7 +511,7 @@ impl Pool {
     /// Returns a connection whose exchange completed; it is closed instead when it has
     /// served `maxRequestsPerConnection`, is too old, or the queue is full.
     pub(crate) fn give_back(&self, mut conn: Box<H1Conn>, limits: &ConnectionLimits, stats: &ClusterStats) {
-        if !conn.open || conn.sender.is_closed() {
+        if !conn.io.reusable() {
             return;
         }
         if limits.max_requests_per_connection != 0 && conn.uses >= limits.max_requests_per_connection {
@@ -660,12 +636,9 @@ impl Pool {
         let n = self.idle_len.load(Ordering::Relaxed);
         if n > 0 {
             let now = Instant::now();
-            // Nothing waits on these connections: the next request that takes one polls
-            // it with its own waker.
-            let mut cx = Context::from_waker(std::task::Waker::noop());
             for _ in 0..n {
                 let Some(mut conn) = self.idle.pop() else { break };
-                let alive = conn.drive(&mut cx) && !conn.sender.is_closed();
+                let alive = conn.io.check_idle();
                 match (alive, conn.expired(limits, now)) {
                     (true, None) => {
                         self.idle.push(conn);

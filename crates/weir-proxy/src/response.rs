@@ -27,15 +27,17 @@ pub(crate) struct Context<'a> {
 
 /// The client's response, and what its body holds until it ends.
 pub(crate) fn respond(sent: Sent, cx: Context<'_>) -> (Response<ProxyBody>, Lease, Option<u16>) {
-    let Sent { mut resp, mut lease } = sent;
+    let (mut resp, mut lease) = sent.into_response();
     // The client gets the version it spoke, whatever the upstream spoke (an HTTP/1.0
     // upstream must not turn a keep-alive client into a closing one).
     *resp.version_mut() = cx.downstream_version;
     let status = resp.status();
     if status == StatusCode::SWITCHING_PROTOCOLS
         && let Some(down) = cx.upgrade
+        && let Some(up) = lease.conn.take()
     {
-        tokio::spawn(tunnel::run(down, hyper::upgrade::on(&mut resp), lease.upgrade.take()));
+        *resp.body_mut() = ProxyBody::empty();
+        tokio::spawn(tunnel::run(down, up));
     }
     let switched =
         (status == StatusCode::SWITCHING_PROTOCOLS).then(|| resp.headers().get(header::UPGRADE).cloned()).flatten();
@@ -55,10 +57,5 @@ pub(crate) fn respond(sent: Sent, cx: Context<'_>) -> (Response<ProxyBody>, Leas
     if let Some(c) = &cx.plan.affinity.new_cookie {
         rh.append(header::SET_COOKIE, c.clone());
     }
-    let (p, b) = resp.into_parts();
-    let body = match lease.conn.take() {
-        Some(c) => ProxyBody::upstream(b, c),
-        None => ProxyBody::incoming(b),
-    };
-    (Response::from_parts(p, body), lease, grpc_status)
+    (resp, lease, grpc_status)
 }

@@ -1,0 +1,503 @@
+//! One upstream HTTP/1.1 connection, driven by the request that uses it: the request
+//! head and body are written (the head and the first body bytes in one vectored
+//! write), the response head is read, then the response body is read as the client
+//! takes it. No task, no channel: an exchange costs the socket calls and nothing more.
+//!
+//! A response may arrive before the request body has been sent (an upstream refusing
+//! an upload): the rest of the body is sent while the response body is read, and the
+//! connection is reused only if both ended cleanly.
+
+use std::io::IoSlice;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+
+use bytes::{Buf, Bytes, BytesMut};
+use http::header::{self, HeaderMap};
+use http::{Method, Request};
+use hyper::body::{Body as _, Frame};
+use tokio::io::AsyncWrite;
+use tokio::net::TcpStream;
+
+use super::chunked::{self, Decoded};
+use super::head::{self, Framing, HeadError, ResponseHead};
+use crate::body::{BoxError, ProxyBody};
+
+/// Bytes read from the socket at a time (at least).
+const READ_CHUNK: usize = 16 * 1024;
+
+/// Why an exchange failed.
+#[derive(Debug)]
+pub(crate) enum SendError {
+    /// The connection turned out closed before any of the request was written: the
+    /// request comes back, untouched, to go on another connection.
+    Stale(Box<Request<ProxyBody>>),
+    /// The upstream's response head was malformed (502 `UPE`).
+    Protocol(HeadError),
+    /// The connection failed or closed during the exchange; `written` when some of
+    /// the request had gone out.
+    Io { error: std::io::Error, written: bool },
+    /// The request body failed (the client went away mid-upload).
+    DownstreamBody(BoxError),
+}
+
+impl std::fmt::Display for SendError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SendError::Stale(_) => f.write_str("connection closed before the request was written"),
+            SendError::Protocol(e) => write!(f, "{e}"),
+            SendError::Io { error, .. } => write!(f, "upstream connection: {error}"),
+            SendError::DownstreamBody(e) => write!(f, "request body: {e}"),
+        }
+    }
+}
+
+/// The request body on its way out.
+struct Writer {
+    body: ProxyBody,
+    framing: Framing,
+    /// Body bytes sent so far (checked against a declared length).
+    sent: u64,
+    /// The body has ended (its last framing bytes may still be in `pre`/`post`).
+    ended: bool,
+}
+
+/// An HTTP/1.1 connection to an upstream.
+pub(crate) struct Connection {
+    io: TcpStream,
+    rbuf: BytesMut,
+    /// Bytes to write before `data`: the head, chunk size lines.
+    pre: BytesMut,
+    pre_at: usize,
+    data: Bytes,
+    /// Bytes to write after `data` (a chunk's CRLF, perhaps the last chunk).
+    post: &'static [u8],
+    writer: Option<Writer>,
+    /// Some of the current request has been written.
+    wrote: bool,
+    /// The head of the request being sent, until some of it is written (a request
+    /// never written can go elsewhere).
+    unsent: Option<http::request::Parts>,
+    /// The method of the request in flight (a response to HEAD has no body).
+    method: Method,
+    /// False once the connection must not carry another exchange.
+    reusable: bool,
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection").field("reusable", &self.reusable).finish_non_exhaustive()
+    }
+}
+
+/// How a response body is being read.
+#[derive(Debug)]
+pub(crate) enum BodyState {
+    Length(u64),
+    Chunked(chunked::Decoder),
+    Close,
+    Done,
+}
+
+impl BodyState {
+    pub(crate) fn new(framing: Framing) -> Self {
+        match framing {
+            Framing::Empty => BodyState::Done,
+            Framing::Length(n) => BodyState::Length(n),
+            Framing::Chunked => BodyState::Chunked(chunked::Decoder::new()),
+            Framing::Close => BodyState::Close,
+        }
+    }
+
+    pub(crate) fn is_done(&self) -> bool {
+        matches!(self, BodyState::Done)
+    }
+
+    pub(crate) fn remaining(&self) -> Option<u64> {
+        match self {
+            BodyState::Length(n) => Some(*n),
+            BodyState::Done => Some(0),
+            _ => None,
+        }
+    }
+}
+
+impl Connection {
+    pub(crate) fn new(io: TcpStream) -> Self {
+        Connection {
+            io,
+            rbuf: BytesMut::new(),
+            pre: BytesMut::new(),
+            pre_at: 0,
+            data: Bytes::new(),
+            post: b"",
+            writer: None,
+            wrote: false,
+            unsent: None,
+            method: Method::GET,
+            reusable: true,
+        }
+    }
+
+    /// The connection will not carry another exchange (it may switch protocols).
+    pub(crate) fn forbid_reuse(&mut self) {
+        self.reusable = false;
+    }
+
+    /// True when the connection may carry another exchange.
+    pub(crate) fn reusable(&self) -> bool {
+        self.reusable && self.writer.is_none()
+    }
+
+    /// Checks an idle connection without blocking: a peer that closed it (or sent
+    /// bytes nobody asked for) makes it unusable. Costs no system call unless the
+    /// socket became readable while idle.
+    pub(crate) fn check_idle(&mut self) -> bool {
+        if !self.reusable || !self.rbuf.is_empty() {
+            return false;
+        }
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        if self.io.poll_read_ready(&mut cx).is_pending() {
+            return true;
+        }
+        let mut probe = [0u8; 1];
+        match self.io.try_read(&mut probe) {
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => true,
+            _ => {
+                self.reusable = false;
+                false
+            }
+        }
+    }
+
+    /// The socket and any bytes read past the last response head (a switched
+    /// protocol's first bytes), for a tunnel.
+    pub(crate) fn into_io(self) -> (TcpStream, Bytes) {
+        (self.io, self.rbuf.freeze())
+    }
+
+    /// Sends `req` and reads the response head; the response body is read afterwards
+    /// with [`Connection::poll_body`]. `reused`: the connection carried requests before
+    /// (and may have been closed meanwhile).
+    pub(crate) async fn send(&mut self, req: Request<ProxyBody>, reused: bool) -> Result<ResponseHead, SendError> {
+        if reused && !self.check_idle() {
+            return Err(SendError::Stale(Box::new(req)));
+        }
+        self.start(req);
+        // The first write: on a reused connection a failure before any byte went out
+        // means it was closed, and the request can go elsewhere. (The state lives in
+        // the connection, not in this future: a try's future stays small.)
+        std::future::poll_fn(|cx| self.poll_first_write(cx)).await.map_err(|e| self.first_write_failed(e, reused))?;
+        std::future::poll_fn(|cx| self.poll_exchange(cx)).await
+    }
+
+    /// Queues the request head (and readies the body to follow).
+    fn start(&mut self, req: Request<ProxyBody>) {
+        let (parts, body) = req.into_parts();
+        let (framing, add) = request_framing(&parts.headers, &body);
+        let target = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+        self.pre.clear();
+        self.pre_at = 0;
+        head::encode_request(&mut self.pre, &parts.method, target, &parts.headers, framing, add);
+        self.writer = Some(Writer { body, framing, sent: 0, ended: framing == Framing::Empty });
+        self.wrote = false;
+        self.unsent = Some(parts);
+    }
+
+    fn poll_first_write(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Result<std::io::Error, SendError>>> {
+        // Coalesce the first body bytes with the head when they are ready.
+        if let Some(w) = self.writer.as_mut()
+            && self.data.is_empty()
+            && !w.ended
+            && let Poll::Ready(Err(e)) = poll_next_frame(w, &mut self.pre, &mut self.data, &mut self.post, cx)
+        {
+            return Poll::Ready(Err(Err(e)));
+        }
+        match self.poll_out(cx) {
+            Poll::Ready(Ok(())) => Poll::Ready(Ok(())),
+            Poll::Ready(Err(e)) => Poll::Ready(Err(Ok(e))),
+            Poll::Pending if self.wrote => Poll::Ready(Ok(())),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn first_write_failed(&mut self, e: Result<std::io::Error, SendError>, reused: bool) -> SendError {
+        self.reusable = false;
+        let parts = self.unsent.take();
+        let writer = self.writer.take();
+        let error = match e {
+            Err(body_error) => return body_error,
+            Ok(io) => io,
+        };
+        match (reused && !self.wrote, parts, writer) {
+            // Nothing of the body was taken yet: the request goes back whole.
+            (true, Some(p), Some(w))
+                if self.data.is_empty() && w.sent == 0 && (!w.ended || w.framing == Framing::Empty) =>
+            {
+                SendError::Stale(Box::new(Request::from_parts(p, w.body)))
+            }
+            _ => SendError::Io { error, written: self.wrote },
+        }
+    }
+
+    /// Writes what is queued, then the body as it comes, while reading the response
+    /// head; ready with the head (the body may still be going out).
+    fn poll_exchange(&mut self, cx: &mut Context<'_>) -> Poll<Result<ResponseHead, SendError>> {
+        // The head is out: the request's method is all that is kept of its head.
+        if let Some(p) = self.unsent.take() {
+            self.method = p.method;
+        }
+        if let Err(e) = self.poll_write_body(cx, true) {
+            self.reusable = false;
+            return Poll::Ready(Err(e));
+        }
+        loop {
+            match head::parse_response(&mut self.rbuf, &self.method) {
+                Ok(Some(h)) if h.status.is_informational() && h.status != http::StatusCode::SWITCHING_PROTOCOLS => {
+                    // `100 Continue` and other interim responses are not passed on.
+                    continue;
+                }
+                Ok(Some(h)) => {
+                    if !h.keep_alive {
+                        self.reusable = false;
+                    }
+                    return Poll::Ready(Ok(h));
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    self.reusable = false;
+                    return Poll::Ready(Err(SendError::Protocol(e)));
+                }
+            }
+            match ready!(self.poll_read(cx)) {
+                Ok(0) => {
+                    self.reusable = false;
+                    let error = std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "closed before a response");
+                    return Poll::Ready(Err(SendError::Io { error, written: true }));
+                }
+                Ok(_) => {}
+                Err(error) => {
+                    self.reusable = false;
+                    return Poll::Ready(Err(SendError::Io { error, written: true }));
+                }
+            }
+        }
+    }
+
+    fn poll_read(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<usize>> {
+        if self.rbuf.capacity() - self.rbuf.len() < READ_CHUNK / 4 {
+            self.rbuf.reserve(READ_CHUNK);
+        }
+        tokio_util::io::poll_read_buf(Pin::new(&mut self.io), cx, &mut self.rbuf)
+    }
+
+    /// Writes `pre`, `data`, `post` (one vectored write when the socket takes it all).
+    fn poll_out(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        while self.pre_at < self.pre.len() || !self.data.is_empty() || !self.post.is_empty() {
+            let slices = [IoSlice::new(&self.pre[self.pre_at..]), IoSlice::new(&self.data), IoSlice::new(self.post)];
+            let mut n = match ready!(Pin::new(&mut self.io).poll_write_vectored(cx, &slices)) {
+                Ok(0) => return Poll::Ready(Err(std::io::ErrorKind::WriteZero.into())),
+                Ok(n) => n,
+                Err(e) => return Poll::Ready(Err(e)),
+            };
+            self.wrote = true;
+            let p = (self.pre.len() - self.pre_at).min(n);
+            self.pre_at += p;
+            n -= p;
+            let d = self.data.len().min(n);
+            self.data.advance(d);
+            n -= d;
+            self.post = &self.post[n.min(self.post.len())..];
+        }
+        self.pre.clear();
+        self.pre_at = 0;
+        Poll::Ready(Ok(()))
+    }
+
+    /// Sends the request body as far as it goes now. Errors of the request body are
+    /// the client's; errors of the socket end the exchange (`fail_io`), or after the
+    /// response head only stop the sending (the connection is not reused).
+    fn poll_write_body(&mut self, cx: &mut Context<'_>, fail_io: bool) -> Result<(), SendError> {
+        loop {
+            match self.poll_out(cx) {
+                Poll::Ready(Ok(())) => {}
+                Poll::Ready(Err(error)) => {
+                    self.reusable = false;
+                    if let Some(w) = self.writer.take() {
+                        drop(w);
+                    }
+                    return if fail_io { Err(SendError::Io { error, written: true }) } else { Ok(()) };
+                }
+                Poll::Pending => return Ok(()),
+            }
+            let Some(w) = self.writer.as_mut() else { return Ok(()) };
+            if w.ended {
+                self.writer = None;
+                return Ok(());
+            }
+            match poll_next_frame(w, &mut self.pre, &mut self.data, &mut self.post, cx) {
+                Poll::Ready(Ok(())) => {}
+                Poll::Ready(Err(e)) => {
+                    self.reusable = false;
+                    self.writer = None;
+                    return Err(e);
+                }
+                Poll::Pending => return Ok(()),
+            }
+        }
+    }
+
+    /// The next frame of a response body framed as `state`; also keeps sending a
+    /// request body still going out.
+    pub(crate) fn poll_body(
+        &mut self,
+        state: &mut BodyState,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        if self.writer.is_some() {
+            // The client's errors no longer matter to this exchange once the response
+            // is on its way: stop sending, do not reuse.
+            if self.poll_write_body(cx, false).is_err() {
+                self.reusable = false;
+            }
+        }
+        loop {
+            match state {
+                BodyState::Done => return Poll::Ready(None),
+                BodyState::Length(left) => {
+                    if !self.rbuf.is_empty() {
+                        let n = (self.rbuf.len() as u64).min(*left) as usize;
+                        let data = self.rbuf.split_to(n).freeze();
+                        *left -= n as u64;
+                        if *left == 0 {
+                            *state = BodyState::Done;
+                        }
+                        return Poll::Ready(Some(Ok(Frame::data(data))));
+                    }
+                }
+                BodyState::Chunked(d) => match d.decode(&mut self.rbuf) {
+                    Ok(Decoded::Data(b)) => return Poll::Ready(Some(Ok(Frame::data(b)))),
+                    Ok(Decoded::Trailers(t)) => {
+                        *state = BodyState::Done;
+                        return Poll::Ready(Some(Ok(Frame::trailers(t))));
+                    }
+                    Ok(Decoded::End) => {
+                        *state = BodyState::Done;
+                        return Poll::Ready(None);
+                    }
+                    Ok(Decoded::More) => {}
+                    Err(e) => {
+                        self.reusable = false;
+                        *state = BodyState::Done;
+                        return Poll::Ready(Some(Err(Box::new(e))));
+                    }
+                },
+                BodyState::Close => {
+                    if !self.rbuf.is_empty() {
+                        let data = self.rbuf.split().freeze();
+                        return Poll::Ready(Some(Ok(Frame::data(data))));
+                    }
+                }
+            }
+            match ready!(self.poll_read(cx)) {
+                Ok(0) if matches!(state, BodyState::Close) => {
+                    self.reusable = false;
+                    *state = BodyState::Done;
+                    return Poll::Ready(None);
+                }
+                Ok(0) => {
+                    self.reusable = false;
+                    *state = BodyState::Done;
+                    return Poll::Ready(Some(Err("upstream closed the connection before the body ended".into())));
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    self.reusable = false;
+                    *state = BodyState::Done;
+                    return Poll::Ready(Some(Err(Box::new(e))));
+                }
+            }
+        }
+    }
+}
+
+/// Polls the request body once and queues its framing: a chunk (size line, data,
+/// CRLF), the end of the body (the last chunk, trailers), or data within the length.
+fn poll_next_frame(
+    w: &mut Writer,
+    pre: &mut BytesMut,
+    data: &mut Bytes,
+    post: &mut &'static [u8],
+    cx: &mut Context<'_>,
+) -> Poll<Result<(), SendError>> {
+    let chunked = w.framing == Framing::Chunked;
+    match ready!(Pin::new(&mut w.body).poll_frame(cx)) {
+        Some(Ok(frame)) => match frame.into_data() {
+            Ok(d) => {
+                if let Framing::Length(n) = w.framing
+                    && w.sent + d.len() as u64 > n
+                {
+                    return Poll::Ready(Err(SendError::DownstreamBody("request body longer than its length".into())));
+                }
+                w.sent += d.len() as u64;
+                let end = w.body.is_end_stream();
+                if chunked && !d.is_empty() {
+                    chunked::size_line(d.len(), pre);
+                    *post = if end { b"\r\n0\r\n\r\n" } else { b"\r\n" };
+                } else if chunked && end {
+                    *post = chunked::LAST_CHUNK;
+                }
+                *data = d;
+                if end {
+                    finish_length(w)?;
+                    w.ended = true;
+                }
+                Poll::Ready(Ok(()))
+            }
+            Err(frame) => {
+                if let (true, Ok(t)) = (chunked, frame.into_trailers()) {
+                    chunked::last_chunk_with(&t, pre);
+                    w.ended = true;
+                }
+                Poll::Ready(Ok(()))
+            }
+        },
+        Some(Err(e)) => Poll::Ready(Err(SendError::DownstreamBody(e))),
+        None => {
+            if chunked && !w.ended {
+                pre.extend_from_slice(chunked::LAST_CHUNK);
+            }
+            finish_length(w)?;
+            w.ended = true;
+            Poll::Ready(Ok(()))
+        }
+    }
+}
+
+/// A body that ends short of its declared length fails the request.
+fn finish_length(w: &Writer) -> Result<(), SendError> {
+    match w.framing {
+        Framing::Length(n) if w.sent != n => {
+            Err(SendError::DownstreamBody("request body shorter than its length".into()))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// How a request body goes upstream, and whether the head must say so: the client's
+/// `Content-Length` as it is; else nothing for no body, a length when the body knows
+/// its size, chunked otherwise.
+fn request_framing(headers: &HeaderMap, body: &ProxyBody) -> (Framing, bool) {
+    if let Some(n) =
+        headers.get(header::CONTENT_LENGTH).and_then(|v| std::str::from_utf8(v.as_bytes()).ok()?.parse().ok())
+    {
+        return (if n == 0 { Framing::Empty } else { Framing::Length(n) }, false);
+    }
+    if body.is_end_stream() {
+        return (Framing::Empty, false);
+    }
+    match body.size_hint().exact() {
+        Some(0) => (Framing::Empty, false),
+        Some(n) => (Framing::Length(n), true),
+        None => (Framing::Chunked, true),
+    }
+}

@@ -1,0 +1,324 @@
+//! Message heads: parsing with `httparse` into `http` types without copying header
+//! values (they are slices of the received bytes), the body framing RFC 9112 §6.3
+//! gives a message, and encoding heads into a buffer.
+
+use bytes::{BufMut, Bytes, BytesMut};
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::{Method, StatusCode, Version};
+
+/// Largest message head accepted (Envoy's default is 60 KiB).
+pub(crate) const MAX_HEAD: usize = 64 * 1024;
+
+/// Most header lines in one head.
+pub(crate) const MAX_HEADERS: usize = 100;
+
+/// How a message body is delimited (RFC 9112 §6.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Framing {
+    /// No body.
+    Empty,
+    /// `Content-Length` bytes.
+    Length(u64),
+    /// `Transfer-Encoding: chunked`.
+    Chunked,
+    /// Until the connection closes (responses only).
+    Close,
+}
+
+/// Why a head was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum HeadError {
+    /// Not HTTP/1.x syntax (bad start line, header syntax, bare CR, NUL, obs-fold...).
+    Syntax,
+    /// Larger than [`MAX_HEAD`], or more than [`MAX_HEADERS`] lines.
+    TooLarge,
+    /// The body framing is ambiguous or invalid: `Content-Length` beside
+    /// `Transfer-Encoding`, differing or malformed lengths.
+    Framing,
+}
+
+impl std::fmt::Display for HeadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            HeadError::Syntax => "malformed HTTP/1.1 message head",
+            HeadError::TooLarge => "HTTP/1.1 message head too large",
+            HeadError::Framing => "invalid HTTP/1.1 body framing",
+        })
+    }
+}
+
+impl std::error::Error for HeadError {}
+
+/// A response head read from an upstream.
+#[derive(Debug)]
+pub(crate) struct ResponseHead {
+    pub(crate) status: StatusCode,
+    pub(crate) version: Version,
+    pub(crate) headers: HeaderMap,
+    pub(crate) framing: Framing,
+    /// The connection may carry another exchange after this one.
+    pub(crate) keep_alive: bool,
+}
+
+/// Where each header line's name and value sit in the head's bytes.
+type Spans = Vec<(usize, usize, usize, usize)>;
+
+fn offset(base: &[u8], part: &[u8]) -> usize {
+    part.as_ptr() as usize - base.as_ptr() as usize
+}
+
+/// The header lines of a parsed head as an `http` map whose values share `head`.
+fn header_map(head: &Bytes, spans: &Spans) -> Result<HeaderMap, HeadError> {
+    let mut map = HeaderMap::with_capacity(spans.len());
+    for &(ns, ne, vs, ve) in spans {
+        let name = HeaderName::from_bytes(&head[ns..ne]).map_err(|_| HeadError::Syntax)?;
+        let value = HeaderValue::from_maybe_shared(head.slice(vs..ve)).map_err(|_| HeadError::Syntax)?;
+        map.append(name, value);
+    }
+    Ok(map)
+}
+
+/// Parses a response head at the start of `buf`, removing it from `buf`. `Ok(None)`:
+/// the head is not complete yet. `request` is the method of the request answered (a
+/// response to HEAD has no body).
+pub(crate) fn parse_response(buf: &mut BytesMut, request: &Method) -> Result<Option<ResponseHead>, HeadError> {
+    let mut lines = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut r = httparse::Response::new(&mut lines);
+    let n = match r.parse(buf) {
+        Ok(httparse::Status::Complete(n)) => n,
+        Ok(httparse::Status::Partial) if buf.len() > MAX_HEAD => return Err(HeadError::TooLarge),
+        Ok(httparse::Status::Partial) => return Ok(None),
+        Err(httparse::Error::TooManyHeaders) => return Err(HeadError::TooLarge),
+        Err(_) => return Err(HeadError::Syntax),
+    };
+    if n > MAX_HEAD {
+        return Err(HeadError::TooLarge);
+    }
+    let status = r.code.and_then(|c| StatusCode::from_u16(c).ok()).ok_or(HeadError::Syntax)?;
+    let version = if r.version == Some(0) { Version::HTTP_10 } else { Version::HTTP_11 };
+    let spans: Spans = r
+        .headers
+        .iter()
+        .map(|h| {
+            let ns = offset(buf, h.name.as_bytes());
+            let vs = offset(buf, h.value);
+            (ns, ns + h.name.len(), vs, vs + h.value.len())
+        })
+        .collect();
+    let head = buf.split_to(n).freeze();
+    let headers = header_map(&head, &spans)?;
+    let framing = if status.is_informational()
+        || status == StatusCode::NO_CONTENT
+        || status == StatusCode::NOT_MODIFIED
+        || request == Method::HEAD
+    {
+        Framing::Empty
+    } else {
+        match body_framing(&headers)? {
+            Some(f) => f,
+            None => Framing::Close,
+        }
+    };
+    let keep_alive = framing != Framing::Close && keeps_alive(version, &headers);
+    Ok(Some(ResponseHead { status, version, headers, framing, keep_alive }))
+}
+
+/// The framing the headers declare: chunked, a length, or none (`Ok(None)`). Refuses
+/// what RFC 9112 §6.3 calls unrecoverable and Envoy rejects: `Content-Length` beside
+/// `Transfer-Encoding`, a transfer coding other than a final `chunked` (requests; for
+/// responses the caller reads to close), several differing lengths, a length that is
+/// not a decimal number.
+pub(crate) fn body_framing(headers: &HeaderMap) -> Result<Option<Framing>, HeadError> {
+    let te = headers.get_all(header::TRANSFER_ENCODING);
+    let mut te_iter = te.iter().peekable();
+    if te_iter.peek().is_some() {
+        if headers.contains_key(header::CONTENT_LENGTH) {
+            return Err(HeadError::Framing);
+        }
+        let last = te_iter.last().map(|v| v.as_bytes()).unwrap_or_default();
+        let last_coding = last.rsplit(|&b| b == b',').next().unwrap_or_default().trim_ascii();
+        return Ok(Some(if last_coding.eq_ignore_ascii_case(b"chunked") { Framing::Chunked } else { Framing::Close }));
+    }
+    let mut length = None;
+    for v in headers.get_all(header::CONTENT_LENGTH) {
+        for part in v.as_bytes().split(|&b| b == b',') {
+            let n = parse_length(part.trim_ascii()).ok_or(HeadError::Framing)?;
+            if length.is_some_and(|l| l != n) {
+                return Err(HeadError::Framing);
+            }
+            length = Some(n);
+        }
+    }
+    Ok(length.map(|n| if n == 0 { Framing::Empty } else { Framing::Length(n) }))
+}
+
+/// A `Content-Length` value: decimal digits only, no sign, no overflow.
+fn parse_length(s: &[u8]) -> Option<u64> {
+    if s.is_empty() || s.len() > 19 {
+        return None;
+    }
+    s.iter().try_fold(0u64, |n, &b| b.is_ascii_digit().then(|| n * 10 + u64::from(b - b'0')))
+}
+
+/// Whether a message leaves its connection open: HTTP/1.1 unless `Connection: close`,
+/// HTTP/1.0 only with `Connection: keep-alive`.
+pub(crate) fn keeps_alive(version: Version, headers: &HeaderMap) -> bool {
+    let has = |token: &[u8]| {
+        headers
+            .get_all(header::CONNECTION)
+            .iter()
+            .any(|v| v.as_bytes().split(|&b| b == b',').any(|t| t.trim_ascii().eq_ignore_ascii_case(token)))
+    };
+    if version == Version::HTTP_10 { has(b"keep-alive") } else { !has(b"close") }
+}
+
+/// Writes a request head: the request line (`target` is origin-form, or what the
+/// request carried), the headers as they are (names lowercase, as Envoy sends them),
+/// and the framing header the body needs when the headers do not declare it.
+pub(crate) fn encode_request(
+    dst: &mut BytesMut,
+    method: &Method,
+    target: &str,
+    headers: &HeaderMap,
+    framing: Framing,
+    add_framing: bool,
+) {
+    dst.reserve(64 + target.len() + headers.len() * 32);
+    dst.put_slice(method.as_str().as_bytes());
+    dst.put_u8(b' ');
+    dst.put_slice(target.as_bytes());
+    dst.put_slice(b" HTTP/1.1\r\n");
+    for (name, value) in headers {
+        dst.put_slice(name.as_str().as_bytes());
+        dst.put_slice(b": ");
+        dst.put_slice(value.as_bytes());
+        dst.put_slice(b"\r\n");
+    }
+    if add_framing {
+        match framing {
+            Framing::Chunked => dst.put_slice(b"transfer-encoding: chunked\r\n"),
+            Framing::Length(n) => {
+                dst.put_slice(b"content-length: ");
+                dst.put_slice(itoa(n, &mut [0; 20]));
+                dst.put_slice(b"\r\n");
+            }
+            Framing::Empty | Framing::Close => {}
+        }
+    }
+    dst.put_slice(b"\r\n");
+}
+
+/// `n` in decimal, into `buf`.
+pub(crate) fn itoa(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            return &buf[i..];
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn response(text: &str) -> Result<Option<ResponseHead>, HeadError> {
+        parse_response(&mut BytesMut::from(text), &Method::GET)
+    }
+
+    #[test]
+    fn a_response_head_with_its_framing() {
+        let mut buf = BytesMut::from("HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-A: b\r\n\r\nhello");
+        let h = parse_response(&mut buf, &Method::GET).unwrap().unwrap();
+        assert_eq!(
+            (h.status, h.version, h.framing, h.keep_alive),
+            (StatusCode::OK, Version::HTTP_11, Framing::Length(5), true)
+        );
+        assert_eq!(h.headers["x-a"], "b");
+        assert_eq!(&buf[..], b"hello", "the body stays in the buffer");
+    }
+
+    #[test]
+    fn partial_heads_wait_for_more() {
+        assert!(response("HTTP/1.1 200 OK\r\nContent-Le").unwrap().is_none());
+    }
+
+    #[test]
+    fn framing_follows_rfc_9112() {
+        let f = |t: &str| response(t).map(|h| h.map(|h| (h.framing, h.keep_alive)));
+        assert_eq!(f("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"), Ok(Some((Framing::Chunked, true))));
+        assert_eq!(f("HTTP/1.1 200 OK\r\n\r\n"), Ok(Some((Framing::Close, false))));
+        assert_eq!(f("HTTP/1.1 204 No Content\r\n\r\n"), Ok(Some((Framing::Empty, true))));
+        assert_eq!(f("HTTP/1.1 304 Not Modified\r\nContent-Length: 10\r\n\r\n"), Ok(Some((Framing::Empty, true))));
+        assert_eq!(f("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"), Ok(Some((Framing::Empty, true))));
+        assert_eq!(f("HTTP/1.1 200 OK\r\nContent-Length: 3, 3\r\n\r\n"), Ok(Some((Framing::Length(3), true))));
+        assert_eq!(f("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n"), Ok(Some((Framing::Close, false))));
+        assert_eq!(f("HTTP/1.0 200 OK\r\nContent-Length: 1\r\n\r\n"), Ok(Some((Framing::Length(1), false))));
+        assert_eq!(
+            f("HTTP/1.0 200 OK\r\nContent-Length: 1\r\nConnection: Keep-Alive\r\n\r\n"),
+            Ok(Some((Framing::Length(1), true)))
+        );
+        assert_eq!(
+            f("HTTP/1.1 200 OK\r\nContent-Length: 1\r\nConnection: close\r\n\r\n"),
+            Ok(Some((Framing::Length(1), false)))
+        );
+        let head = parse_response(&mut BytesMut::from("HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\n"), &Method::HEAD);
+        assert_eq!(head.unwrap().unwrap().framing, Framing::Empty, "a HEAD response has no body");
+    }
+
+    #[test]
+    fn ambiguous_framing_is_refused() {
+        for t in [
+            "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nContent-Length: +1\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nContent-Length: 0x10\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nContent-Length: 99999999999999999999\r\n\r\n",
+        ] {
+            assert_eq!(response(t).unwrap_err(), HeadError::Framing, "{t:?}");
+        }
+    }
+
+    #[test]
+    fn malformed_heads_are_refused() {
+        for t in [
+            "HTTP/1.1 200 OK\r\nX: a\rb\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nX: a\0b\r\n\r\n",
+            "HTTP/1.1 2000 OK\r\n\r\n",
+            "HTTX/1.1 200 OK\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nBad Name: x\r\n\r\n",
+        ] {
+            assert_eq!(response(t).unwrap_err(), HeadError::Syntax, "{t:?}");
+        }
+        let big = format!("HTTP/1.1 200 OK\r\nX: {}\r\n", "a".repeat(MAX_HEAD));
+        assert_eq!(response(&big).unwrap_err(), HeadError::TooLarge);
+        let many: String = (0..=MAX_HEADERS).map(|i| format!("X-{i}: a\r\n")).collect();
+        assert_eq!(response(&format!("HTTP/1.1 200 OK\r\n{many}\r\n")).unwrap_err(), HeadError::TooLarge);
+    }
+
+    #[test]
+    fn request_heads_carry_the_framing_they_need() {
+        let mut h = HeaderMap::new();
+        h.insert(header::HOST, HeaderValue::from_static("svc"));
+        let mut out = BytesMut::new();
+        encode_request(&mut out, &Method::POST, "/a?b", &h, Framing::Chunked, true);
+        assert_eq!(&out[..], b"POST /a?b HTTP/1.1\r\nhost: svc\r\ntransfer-encoding: chunked\r\n\r\n");
+        out.clear();
+        encode_request(&mut out, &Method::PUT, "/", &h, Framing::Length(1234), true);
+        assert_eq!(&out[..], b"PUT / HTTP/1.1\r\nhost: svc\r\ncontent-length: 1234\r\n\r\n");
+        out.clear();
+        encode_request(&mut out, &Method::GET, "/", &h, Framing::Empty, true);
+        assert_eq!(&out[..], b"GET / HTTP/1.1\r\nhost: svc\r\n\r\n");
+    }
+
+    #[test]
+    fn itoa_writes_decimal() {
+        for n in [0u64, 7, 10, 12345, u64::MAX] {
+            assert_eq!(itoa(n, &mut [0; 20]), n.to_string().as_bytes());
+        }
+    }
+}
