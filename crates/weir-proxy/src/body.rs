@@ -17,7 +17,7 @@ use bytes::Bytes;
 use http_body_util::BodyExt as _;
 use hyper::body::{Body, Frame, Incoming, SizeHint};
 
-use crate::h1::client::BodyState;
+use crate::h1::body::BodyState;
 use crate::h1::head::Framing;
 use crate::pool::H1Conn;
 use crate::replay::{MirrorBody, ReplayBody};

@@ -7,23 +7,19 @@
 //! an upload): the rest of the body is sent while the response body is read, and the
 //! connection is reused only if both ended cleanly.
 
-use std::io::IoSlice;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 use http::header::{self, HeaderMap};
 use http::{Method, Request};
 use hyper::body::{Body as _, Frame};
-use tokio::io::AsyncWrite;
 use tokio::net::TcpStream;
 
-use super::chunked::{self, Decoded};
+use super::body::BodyState;
 use super::head::{self, Framing, HeadError, ResponseHead};
+use super::out::{Framer, Out};
 use crate::body::{BoxError, ProxyBody};
-
-/// Bytes read from the socket at a time (at least).
-const READ_CHUNK: usize = 16 * 1024;
 
 /// Why an exchange failed.
 #[derive(Debug)]
@@ -54,26 +50,15 @@ impl std::fmt::Display for SendError {
 /// The request body on its way out.
 struct Writer {
     body: ProxyBody,
-    framing: Framing,
-    /// Body bytes sent so far (checked against a declared length).
-    sent: u64,
-    /// The body has ended (its last framing bytes may still be in `pre`/`post`).
-    ended: bool,
+    framer: Framer,
 }
 
 /// An HTTP/1.1 connection to an upstream.
 pub(crate) struct Connection {
     io: TcpStream,
     rbuf: BytesMut,
-    /// Bytes to write before `data`: the head, chunk size lines.
-    pre: BytesMut,
-    pre_at: usize,
-    data: Bytes,
-    /// Bytes to write after `data` (a chunk's CRLF, perhaps the last chunk).
-    post: &'static [u8],
+    out: Out,
     writer: Option<Writer>,
-    /// Some of the current request has been written.
-    wrote: bool,
     /// The head of the request being sent, until some of it is written (a request
     /// never written can go elsewhere).
     unsent: Option<http::request::Parts>,
@@ -89,49 +74,13 @@ impl std::fmt::Debug for Connection {
     }
 }
 
-/// How a response body is being read.
-#[derive(Debug)]
-pub(crate) enum BodyState {
-    Length(u64),
-    Chunked(chunked::Decoder),
-    Close,
-    Done,
-}
-
-impl BodyState {
-    pub(crate) fn new(framing: Framing) -> Self {
-        match framing {
-            Framing::Empty => BodyState::Done,
-            Framing::Length(n) => BodyState::Length(n),
-            Framing::Chunked => BodyState::Chunked(chunked::Decoder::new()),
-            Framing::Close => BodyState::Close,
-        }
-    }
-
-    pub(crate) fn is_done(&self) -> bool {
-        matches!(self, BodyState::Done)
-    }
-
-    pub(crate) fn remaining(&self) -> Option<u64> {
-        match self {
-            BodyState::Length(n) => Some(*n),
-            BodyState::Done => Some(0),
-            _ => None,
-        }
-    }
-}
-
 impl Connection {
     pub(crate) fn new(io: TcpStream) -> Self {
         Connection {
             io,
             rbuf: BytesMut::new(),
-            pre: BytesMut::new(),
-            pre_at: 0,
-            data: Bytes::new(),
-            post: b"",
+            out: Out::default(),
             writer: None,
-            wrote: false,
             unsent: None,
             method: Method::GET,
             reusable: true,
@@ -195,27 +144,26 @@ impl Connection {
         let (parts, body) = req.into_parts();
         let (framing, add) = request_framing(&parts.headers, &body);
         let target = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-        self.pre.clear();
-        self.pre_at = 0;
-        head::encode_request(&mut self.pre, &parts.method, target, &parts.headers, framing, add);
-        self.writer = Some(Writer { body, framing, sent: 0, ended: framing == Framing::Empty });
-        self.wrote = false;
+        self.out.clear();
+        self.out.reset_wrote();
+        head::encode_request(&mut self.out.pre, &parts.method, target, &parts.headers, framing, add);
+        self.writer = Some(Writer { body, framer: Framer::new(framing) });
         self.unsent = Some(parts);
     }
 
     fn poll_first_write(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Result<std::io::Error, SendError>>> {
         // Coalesce the first body bytes with the head when they are ready.
         if let Some(w) = self.writer.as_mut()
-            && self.data.is_empty()
-            && !w.ended
-            && let Poll::Ready(Err(e)) = poll_next_frame(w, &mut self.pre, &mut self.data, &mut self.post, cx)
+            && self.out.data.is_empty()
+            && !w.framer.ended
+            && let Poll::Ready(Err(e)) = poll_next_frame(w, &mut self.out, cx)
         {
             return Poll::Ready(Err(Err(e)));
         }
-        match self.poll_out(cx) {
+        match self.out.poll_flush(&mut self.io, cx) {
             Poll::Ready(Ok(())) => Poll::Ready(Ok(())),
             Poll::Ready(Err(e)) => Poll::Ready(Err(Ok(e))),
-            Poll::Pending if self.wrote => Poll::Ready(Ok(())),
+            Poll::Pending if self.out.wrote => Poll::Ready(Ok(())),
             Poll::Pending => Poll::Pending,
         }
     }
@@ -228,14 +176,16 @@ impl Connection {
             Err(body_error) => return body_error,
             Ok(io) => io,
         };
-        match (reused && !self.wrote, parts, writer) {
+        match (reused && !self.out.wrote, parts, writer) {
             // Nothing of the body was taken yet: the request goes back whole.
             (true, Some(p), Some(w))
-                if self.data.is_empty() && w.sent == 0 && (!w.ended || w.framing == Framing::Empty) =>
+                if self.out.data.is_empty()
+                    && w.framer.sent == 0
+                    && (!w.framer.ended || w.framer.framing == Framing::Empty) =>
             {
                 SendError::Stale(Box::new(Request::from_parts(p, w.body)))
             }
-            _ => SendError::Io { error, written: self.wrote },
+            _ => SendError::Io { error, written: self.out.wrote },
         }
     }
 
@@ -284,33 +234,7 @@ impl Connection {
     }
 
     fn poll_read(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<usize>> {
-        if self.rbuf.capacity() - self.rbuf.len() < READ_CHUNK / 4 {
-            self.rbuf.reserve(READ_CHUNK);
-        }
-        tokio_util::io::poll_read_buf(Pin::new(&mut self.io), cx, &mut self.rbuf)
-    }
-
-    /// Writes `pre`, `data`, `post` (one vectored write when the socket takes it all).
-    fn poll_out(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        while self.pre_at < self.pre.len() || !self.data.is_empty() || !self.post.is_empty() {
-            let slices = [IoSlice::new(&self.pre[self.pre_at..]), IoSlice::new(&self.data), IoSlice::new(self.post)];
-            let mut n = match ready!(Pin::new(&mut self.io).poll_write_vectored(cx, &slices)) {
-                Ok(0) => return Poll::Ready(Err(std::io::ErrorKind::WriteZero.into())),
-                Ok(n) => n,
-                Err(e) => return Poll::Ready(Err(e)),
-            };
-            self.wrote = true;
-            let p = (self.pre.len() - self.pre_at).min(n);
-            self.pre_at += p;
-            n -= p;
-            let d = self.data.len().min(n);
-            self.data.advance(d);
-            n -= d;
-            self.post = &self.post[n.min(self.post.len())..];
-        }
-        self.pre.clear();
-        self.pre_at = 0;
-        Poll::Ready(Ok(()))
+        super::body::poll_read(&mut self.io, &mut self.rbuf, cx)
     }
 
     /// Sends the request body as far as it goes now. Errors of the request body are
@@ -318,23 +242,21 @@ impl Connection {
     /// response head only stop the sending (the connection is not reused).
     fn poll_write_body(&mut self, cx: &mut Context<'_>, fail_io: bool) -> Result<(), SendError> {
         loop {
-            match self.poll_out(cx) {
+            match self.out.poll_flush(&mut self.io, cx) {
                 Poll::Ready(Ok(())) => {}
                 Poll::Ready(Err(error)) => {
                     self.reusable = false;
-                    if let Some(w) = self.writer.take() {
-                        drop(w);
-                    }
+                    self.writer = None;
                     return if fail_io { Err(SendError::Io { error, written: true }) } else { Ok(()) };
                 }
                 Poll::Pending => return Ok(()),
             }
             let Some(w) = self.writer.as_mut() else { return Ok(()) };
-            if w.ended {
+            if w.framer.ended {
                 self.writer = None;
                 return Ok(());
             }
-            match poll_next_frame(w, &mut self.pre, &mut self.data, &mut self.post, cx) {
+            match poll_next_frame(w, &mut self.out, cx) {
                 Poll::Ready(Ok(())) => {}
                 Poll::Ready(Err(e)) => {
                     self.reusable = false;
@@ -360,127 +282,25 @@ impl Connection {
                 self.reusable = false;
             }
         }
-        loop {
-            match state {
-                BodyState::Done => return Poll::Ready(None),
-                BodyState::Length(left) => {
-                    if !self.rbuf.is_empty() {
-                        let n = (self.rbuf.len() as u64).min(*left) as usize;
-                        let data = self.rbuf.split_to(n).freeze();
-                        *left -= n as u64;
-                        if *left == 0 {
-                            *state = BodyState::Done;
-                        }
-                        return Poll::Ready(Some(Ok(Frame::data(data))));
-                    }
-                }
-                BodyState::Chunked(d) => match d.decode(&mut self.rbuf) {
-                    Ok(Decoded::Data(b)) => return Poll::Ready(Some(Ok(Frame::data(b)))),
-                    Ok(Decoded::Trailers(t)) => {
-                        *state = BodyState::Done;
-                        return Poll::Ready(Some(Ok(Frame::trailers(t))));
-                    }
-                    Ok(Decoded::End) => {
-                        *state = BodyState::Done;
-                        return Poll::Ready(None);
-                    }
-                    Ok(Decoded::More) => {}
-                    Err(e) => {
-                        self.reusable = false;
-                        *state = BodyState::Done;
-                        return Poll::Ready(Some(Err(Box::new(e))));
-                    }
-                },
-                BodyState::Close => {
-                    if !self.rbuf.is_empty() {
-                        let data = self.rbuf.split().freeze();
-                        return Poll::Ready(Some(Ok(Frame::data(data))));
-                    }
-                }
-            }
-            match ready!(self.poll_read(cx)) {
-                Ok(0) if matches!(state, BodyState::Close) => {
-                    self.reusable = false;
-                    *state = BodyState::Done;
-                    return Poll::Ready(None);
-                }
-                Ok(0) => {
-                    self.reusable = false;
-                    *state = BodyState::Done;
-                    return Poll::Ready(Some(Err("upstream closed the connection before the body ended".into())));
-                }
-                Ok(_) => {}
-                Err(e) => {
-                    self.reusable = false;
-                    *state = BodyState::Done;
-                    return Poll::Ready(Some(Err(Box::new(e))));
-                }
-            }
+        let r = ready!(super::body::poll_framed(state, &mut self.rbuf, &mut self.io, cx));
+        if matches!(r, Some(Err(_))) {
+            self.reusable = false;
         }
+        Poll::Ready(r)
     }
 }
 
-/// Polls the request body once and queues its framing: a chunk (size line, data,
-/// CRLF), the end of the body (the last chunk, trailers), or data within the length.
-fn poll_next_frame(
-    w: &mut Writer,
-    pre: &mut BytesMut,
-    data: &mut Bytes,
-    post: &mut &'static [u8],
-    cx: &mut Context<'_>,
-) -> Poll<Result<(), SendError>> {
-    let chunked = w.framing == Framing::Chunked;
-    match ready!(Pin::new(&mut w.body).poll_frame(cx)) {
-        Some(Ok(frame)) => match frame.into_data() {
-            Ok(d) => {
-                if let Framing::Length(n) = w.framing
-                    && w.sent + d.len() as u64 > n
-                {
-                    return Poll::Ready(Err(SendError::DownstreamBody("request body longer than its length".into())));
-                }
-                w.sent += d.len() as u64;
-                let end = w.body.is_end_stream();
-                if chunked && !d.is_empty() {
-                    chunked::size_line(d.len(), pre);
-                    *post = if end { b"\r\n0\r\n\r\n" } else { b"\r\n" };
-                } else if chunked && end {
-                    *post = chunked::LAST_CHUNK;
-                }
-                *data = d;
-                if end {
-                    finish_length(w)?;
-                    w.ended = true;
-                }
-                Poll::Ready(Ok(()))
-            }
-            Err(frame) => {
-                if let (true, Ok(t)) = (chunked, frame.into_trailers()) {
-                    chunked::last_chunk_with(&t, pre);
-                    w.ended = true;
-                }
-                Poll::Ready(Ok(()))
-            }
-        },
-        Some(Err(e)) => Poll::Ready(Err(SendError::DownstreamBody(e))),
-        None => {
-            if chunked && !w.ended {
-                pre.extend_from_slice(chunked::LAST_CHUNK);
-            }
-            finish_length(w)?;
-            w.ended = true;
-            Poll::Ready(Ok(()))
+/// Polls the request body once and queues the next frame in its framing.
+fn poll_next_frame(w: &mut Writer, out: &mut Out, cx: &mut Context<'_>) -> Poll<Result<(), SendError>> {
+    let framed = match ready!(Pin::new(&mut w.body).poll_frame(cx)) {
+        Some(Ok(frame)) => {
+            let end = w.body.is_end_stream();
+            w.framer.frame(frame, end, out)
         }
-    }
-}
-
-/// A body that ends short of its declared length fails the request.
-fn finish_length(w: &Writer) -> Result<(), SendError> {
-    match w.framing {
-        Framing::Length(n) if w.sent != n => {
-            Err(SendError::DownstreamBody("request body shorter than its length".into()))
-        }
-        _ => Ok(()),
-    }
+        Some(Err(e)) => return Poll::Ready(Err(SendError::DownstreamBody(e))),
+        None => w.framer.end(out),
+    };
+    Poll::Ready(framed.map_err(|e| SendError::DownstreamBody(Box::new(e))))
 }
 
 /// How a request body goes upstream, and whether the head must say so: the client's

@@ -8,6 +8,8 @@
 //! drive their connections themselves, and the profile showed that machinery as a
 //! large share of the instructions of a proxied request.
 
+pub(crate) mod body;
 pub(crate) mod chunked;
 pub(crate) mod client;
 pub(crate) mod head;
+pub(crate) mod out;
