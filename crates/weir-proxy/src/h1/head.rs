@@ -123,6 +123,116 @@ pub(crate) fn parse_response(buf: &mut BytesMut, request: &Method) -> Result<Opt
     Ok(Some(ResponseHead { status, version, headers, framing, keep_alive }))
 }
 
+/// A request head read from a client.
+#[derive(Debug)]
+pub(crate) struct RequestHead {
+    pub(crate) method: Method,
+    pub(crate) uri: http::Uri,
+    pub(crate) version: Version,
+    pub(crate) headers: HeaderMap,
+    pub(crate) framing: Framing,
+    /// The client keeps the connection open after this exchange.
+    pub(crate) keep_alive: bool,
+    /// `Expect: 100-continue` on a request with a body.
+    pub(crate) expect_continue: bool,
+}
+
+/// Parses a request head at the start of `buf`, removing it from `buf`. `Ok(None)`:
+/// not complete yet. Refuses what RFC 9112 tells a server to refuse: malformed lines
+/// (bare CR, NUL, obs-fold, bad tokens; `httparse` is strict about these), heads over
+/// [`MAX_HEAD`], a `Transfer-Encoding` whose last coding is not chunked, a length
+/// beside it, lengths that disagree.
+pub(crate) fn parse_request(buf: &mut BytesMut) -> Result<Option<RequestHead>, HeadError> {
+    let mut lines = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut r = httparse::Request::new(&mut lines);
+    let n = match r.parse(buf) {
+        Ok(httparse::Status::Complete(n)) => n,
+        Ok(httparse::Status::Partial) if buf.len() > MAX_HEAD => return Err(HeadError::TooLarge),
+        Ok(httparse::Status::Partial) => return Ok(None),
+        Err(httparse::Error::TooManyHeaders) => return Err(HeadError::TooLarge),
+        Err(_) => return Err(HeadError::Syntax),
+    };
+    if n > MAX_HEAD {
+        return Err(HeadError::TooLarge);
+    }
+    let method = Method::from_bytes(r.method.unwrap_or_default().as_bytes()).map_err(|_| HeadError::Syntax)?;
+    let version = if r.version == Some(0) { Version::HTTP_10 } else { Version::HTTP_11 };
+    let path = r.path.unwrap_or_default();
+    let target = {
+        let s = offset(buf, path.as_bytes());
+        (s, s + path.len())
+    };
+    let spans: Spans = r
+        .headers
+        .iter()
+        .map(|h| {
+            let ns = offset(buf, h.name.as_bytes());
+            let vs = offset(buf, h.value);
+            (ns, ns + h.name.len(), vs, vs + h.value.len())
+        })
+        .collect();
+    let head = buf.split_to(n).freeze();
+    let uri = http::Uri::from_maybe_shared(head.slice(target.0..target.1)).map_err(|_| HeadError::Syntax)?;
+    let headers = header_map(&head, &spans)?;
+    let framing = match body_framing(&headers)? {
+        // A request body that only the close would end cannot be framed (RFC 9112 §6.3).
+        Some(Framing::Close) => return Err(HeadError::Framing),
+        Some(f) => f,
+        None => Framing::Empty,
+    };
+    let keep_alive = keeps_alive(version, &headers);
+    let expect_continue = framing != Framing::Empty
+        && version == Version::HTTP_11
+        && headers.get(header::EXPECT).is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+    Ok(Some(RequestHead { method, uri, version, headers, framing, keep_alive, expect_continue }))
+}
+
+/// Writes a response head: the status line in `version`, the headers, and the framing
+/// and connection headers the exchange needs.
+pub(crate) fn encode_response(
+    dst: &mut BytesMut,
+    version: Version,
+    status: StatusCode,
+    headers: &HeaderMap,
+    add_framing: Option<Framing>,
+    connection: Option<&'static [u8]>,
+    date: &[u8],
+) {
+    dst.reserve(96 + headers.len() * 40);
+    dst.put_slice(if version == Version::HTTP_10 { b"HTTP/1.0 " } else { b"HTTP/1.1 " });
+    dst.put_slice(status.as_str().as_bytes());
+    dst.put_u8(b' ');
+    dst.put_slice(status.canonical_reason().unwrap_or("").as_bytes());
+    dst.put_slice(b"\r\n");
+    for (name, value) in headers {
+        dst.put_slice(name.as_str().as_bytes());
+        dst.put_slice(b": ");
+        dst.put_slice(value.as_bytes());
+        dst.put_slice(b"\r\n");
+    }
+    match add_framing {
+        Some(Framing::Chunked) => dst.put_slice(b"transfer-encoding: chunked\r\n"),
+        Some(Framing::Length(n)) => {
+            dst.put_slice(b"content-length: ");
+            dst.put_slice(itoa(n, &mut [0; 20]));
+            dst.put_slice(b"\r\n");
+        }
+        Some(Framing::Empty) => dst.put_slice(b"content-length: 0\r\n"),
+        Some(Framing::Close) | None => {}
+    }
+    if !date.is_empty() {
+        dst.put_slice(b"date: ");
+        dst.put_slice(date);
+        dst.put_slice(b"\r\n");
+    }
+    if let Some(c) = connection {
+        dst.put_slice(b"connection: ");
+        dst.put_slice(c);
+        dst.put_slice(b"\r\n");
+    }
+    dst.put_slice(b"\r\n");
+}
+
 /// The framing the headers declare: chunked, a length, or none (`Ok(None)`). Refuses
 /// what RFC 9112 §6.3 calls unrecoverable and Envoy rejects: `Content-Length` beside
 /// `Transfer-Encoding`, a transfer coding other than a final `chunked` (requests; for
@@ -313,6 +423,60 @@ mod tests {
         out.clear();
         encode_request(&mut out, &Method::GET, "/", &h, Framing::Empty, true);
         assert_eq!(&out[..], b"GET / HTTP/1.1\r\nhost: svc\r\n\r\n");
+    }
+
+    fn request(text: &str) -> Result<Option<RequestHead>, HeadError> {
+        parse_request(&mut BytesMut::from(text))
+    }
+
+    #[test]
+    fn a_request_head_with_its_framing() {
+        let mut buf = BytesMut::from("POST /a?b=1 HTTP/1.1\r\nHost: svc\r\nContent-Length: 2\r\n\r\nhiGET");
+        let h = parse_request(&mut buf).unwrap().unwrap();
+        assert_eq!((&h.method, h.uri.path(), h.uri.query(), h.version), (&Method::POST, "/a", Some("b=1"), Version::HTTP_11));
+        assert_eq!((h.framing, h.keep_alive, h.expect_continue), (Framing::Length(2), true, false));
+        assert_eq!(h.headers["host"], "svc");
+        assert_eq!(&buf[..], b"hiGET", "the body and what follows stay in the buffer");
+        let h = request("GET http://svc.ns/x HTTP/1.0\r\n\r\n").unwrap().unwrap();
+        assert_eq!((h.uri.authority().map(|a| a.as_str()), h.keep_alive), (Some("svc.ns"), false));
+        let h = request("PUT / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nTransfer-Encoding: chunked\r\n\r\n");
+        let h = h.unwrap().unwrap();
+        assert_eq!((h.framing, h.expect_continue), (Framing::Chunked, true));
+        assert!(request("GET / HTTP/1.1\r\nHost: a\r\n").unwrap().is_none());
+    }
+
+    #[test]
+    fn requests_rfc_9112_refuses_are_refused() {
+        for (t, want) in [
+            ("GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n", HeadError::Framing),
+            ("GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, gzip\r\n\r\n", HeadError::Framing),
+            ("GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", HeadError::Framing),
+            ("GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 1 2\r\n\r\n", HeadError::Framing),
+            ("GET / HTTP/1.1\r\nHost: a\r\nX: a\rb\r\n\r\n", HeadError::Syntax),
+            ("GET / HTTP/1.1\r\nHost: a\r\nX: a\0b\r\n\r\n", HeadError::Syntax),
+            ("GET / HTTP/1.1\r\nHost: a\r\nX: a\r\n b\r\n\r\n", HeadError::Syntax),
+            ("GET / HTTP/1.1\r\nHost : a\r\n\r\n", HeadError::Syntax),
+            ("G@T / HTTP/1.1\r\nHost: a\r\n\r\n", HeadError::Syntax),
+            ("GET / HTTP/2.0\r\nHost: a\r\n\r\n", HeadError::Syntax),
+            ("GET /a b HTTP/1.1\r\nHost: a\r\n\r\n", HeadError::Syntax),
+            ("\x00\x01garbage\r\n\r\n", HeadError::Syntax),
+        ] {
+            assert_eq!(request(t).unwrap_err(), want, "{t:?}");
+        }
+        let big = format!("GET / HTTP/1.1\r\nX: {}\r\n", "a".repeat(MAX_HEAD));
+        assert_eq!(request(&big).unwrap_err(), HeadError::TooLarge);
+    }
+
+    #[test]
+    fn response_heads_carry_framing_and_connection() {
+        let mut h = HeaderMap::new();
+        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+        let mut out = BytesMut::new();
+        encode_response(&mut out, Version::HTTP_11, StatusCode::OK, &h, Some(Framing::Length(5)), None, b"D");
+        assert_eq!(&out[..], b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 5\r\ndate: D\r\n\r\n");
+        out.clear();
+        encode_response(&mut out, Version::HTTP_10, StatusCode::from_u16(599).unwrap(), &h, None, Some(b"close"), b"");
+        assert_eq!(&out[..], b"HTTP/1.0 599 \r\ncontent-type: text/plain\r\nconnection: close\r\n\r\n");
     }
 
     #[test]
