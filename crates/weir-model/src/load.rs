@@ -239,7 +239,7 @@ fn load_object(ctx: &FileCtx<'_>, node: &Node, base: &FieldPath, out: &mut LoadR
         Kind::Gateway => decode_as(node, base, Spec::Gateway),
         Kind::ServiceEntry => decode_as(node, base, Spec::ServiceEntry),
         Kind::WorkloadEntry => decode_as(node, base, Spec::WorkloadEntry),
-        Kind::Sidecar => decode_as(node, base, Spec::Sidecar),
+        Kind::Sidecar => decode_as(node, base, |s| Spec::Sidecar(Box::new(s))),
     };
     let mut errors = !decoded.errors.is_empty();
     for e in &decoded.errors {

@@ -119,8 +119,8 @@ pub enum Spec {
     ServiceEntry(ServiceEntry),
     /// A WorkloadEntry.
     WorkloadEntry(WorkloadEntry),
-    /// A Sidecar.
-    Sidecar(Sidecar),
+    /// A Sidecar (boxed: it is the largest spec and the rarest).
+    Sidecar(Box<Sidecar>),
 }
 
 impl Spec {
