@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
 
 use weir_model::types::{
@@ -34,7 +35,8 @@ pub(crate) struct Clusters<'a> {
     instance: &'a Instance,
     pub(crate) clusters: Vec<Cluster>,
     ids: HashMap<(String, u16, String), ClusterId>,
-    rules: HashMap<String, Option<MergedRule>>,
+    /// The merged DestinationRule of each host, shared by the host's clusters.
+    rules: HashMap<String, Option<Arc<MergedRule>>>,
     rule_index: policy::RuleIndex,
     /// Destinations that named nothing, for one warning each.
     pub(crate) missing: Vec<String>,
@@ -63,18 +65,20 @@ impl<'a> Clusters<'a> {
         &self.instance.domain
     }
 
-    fn rule(&mut self, svc: &Service) -> Option<&MergedRule> {
-        if !self.rules.contains_key(&svc.host) {
-            let r = policy::rule_for(
-                &self.rule_index,
-                &svc.host,
-                &svc.namespace,
-                &self.instance.namespace,
-                &self.instance.labels,
-            );
-            self.rules.insert(svc.host.clone(), r);
+    fn rule(&mut self, svc: &Service) -> Option<Arc<MergedRule>> {
+        if let Some(r) = self.rules.get(&svc.host) {
+            return r.clone();
         }
-        self.rules.get(&svc.host).and_then(Option::as_ref)
+        let r = policy::rule_for(
+            &self.rule_index,
+            &svc.host,
+            &svc.namespace,
+            &self.instance.namespace,
+            &self.instance.labels,
+        )
+        .map(Arc::new);
+        self.rules.insert(svc.host.clone(), r.clone());
+        r
     }
 
     /// The cluster(s) for a destination `host` (an FQDN), optional `port` and `subset`.
@@ -154,12 +158,12 @@ impl<'a> Clusters<'a> {
             self.missing.push(format!("port {port} is not a port of service {:?}", svc.host));
             return None;
         };
-        let rule = self.rule(svc).cloned();
+        let rule = self.rule(svc);
         let subset_def = if subset.is_empty() {
             None
         } else {
-            match rule.as_ref().and_then(|r| r.subset(subset)) {
-                Some(s) => Some(s.clone()),
+            match rule.as_deref().and_then(|r| r.subset(subset)) {
+                Some(s) => Some(s),
                 None => {
                     self.missing.push(format!(
                         "subset {subset:?} of host {:?} is not defined by any DestinationRule",
@@ -169,9 +173,9 @@ impl<'a> Clusters<'a> {
                 }
             }
         };
-        let pol = policy::effective(rule.as_ref(), port, subset_def.as_ref());
+        let pol = policy::effective(rule.as_deref(), port, subset_def);
         self.missing.extend(not_executed(&pol, &svc.host));
-        let selector = subset_def.as_ref().map(|s| &s.labels);
+        let selector = subset_def.map(|s| &s.labels);
         let cluster = make_cluster(svc, sp, subset, selector, &pol);
         let id = ClusterId(self.clusters.len());
         self.clusters.push(cluster);

@@ -20,7 +20,7 @@ use crate::store::{Item, Store, selects};
 #[derive(Debug, Clone, Default)]
 pub struct MergedRule {
     /// Top-level policy (the oldest rule that has one).
-    pub traffic_policy: Option<TrafficPolicy>,
+    pub traffic_policy: Option<Box<TrafficPolicy>>,
     /// Subsets, concatenated (a repeated name keeps the first).
     pub subsets: Vec<Subset>,
     /// The rules merged (`ns/name`), for dumps.

@@ -253,7 +253,7 @@ fn action(route: &HttpRoute, matcher: &HttpMatch, dest_ns: &str, place: &Place, 
     let domain = clusters.domain().to_string();
     let matched_prefix = matcher.path.as_ref().and_then(PathMatch::prefix);
     // Route-level header edits apply whatever the action (Istio sets them on the route).
-    let (headers, mut authority) = header_ops::header_ops(route.headers.as_ref());
+    let (headers, mut authority) = header_ops::header_ops(route.headers.as_deref());
     if let Some(rd) = &route.redirect {
         let path = if !rd.uri.is_empty() {
             RedirectPath::Full(rd.uri.as_str().into())
@@ -377,7 +377,7 @@ fn action(route: &HttpRoute, matcher: &HttpMatch, dest_ns: &str, place: &Place, 
         retry: route_policy::retry_policy(route),
         fault: route_policy::fault(route),
         mirrors: mirrors.into(),
-        cors: route.cors_policy.as_ref().map(route_policy::cors),
+        cors: route.cors_policy.as_deref().map(route_policy::cors),
     })
 }
 

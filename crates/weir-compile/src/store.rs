@@ -59,7 +59,7 @@ impl Store {
                 Spec::Gateway(spec) => s.gateways.push(Item { meta, spec, origin }),
                 Spec::ServiceEntry(spec) => s.service_entries.push(Item { meta, spec, origin }),
                 Spec::WorkloadEntry(spec) => s.workload_entries.push(Item { meta, spec, origin }),
-                Spec::Sidecar(spec) => s.sidecars.push(Item { meta, spec, origin }),
+                Spec::Sidecar(spec) => s.sidecars.push(Item { meta, spec: *spec, origin }),
             }
         }
         order(&mut s.virtual_services);

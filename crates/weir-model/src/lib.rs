@@ -14,6 +14,7 @@
 pub mod de;
 pub mod diag;
 pub mod duration;
+mod fast_yaml;
 pub mod host;
 pub mod load;
 pub mod node;

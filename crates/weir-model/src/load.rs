@@ -8,7 +8,7 @@ use serde::de::DeserializeOwned;
 
 use crate::de::{DecodeError, decode, nearest};
 use crate::diag::{Diagnostic, Severity, codes};
-use crate::node::{Node, Pos, Value, parse_stream};
+use crate::node::{Node, Pos, Value, documents};
 use crate::path::FieldPath;
 use crate::resource::{DEFAULT_NAMESPACE, GROUP, Kind, Object, Origin, Resource, ResourceKey, Spec, VERSIONS};
 use crate::validate::{self, Finding};
@@ -43,9 +43,10 @@ impl LoadReport {
 pub fn load_str(file: &str, text: &str) -> LoadReport {
     let ctx = FileCtx { file: Arc::from(file), text, lines: OnceLock::new() };
     let mut out = LoadReport::default();
-    for doc in parse_stream(text) {
+    // One document at a time: its tree is dropped before the next one is parsed.
+    for doc in documents(text) {
         match doc.root {
-            Ok(node) => load_object(&ctx, Arc::new(node), &FieldPath::root(), &mut out),
+            Ok(node) => load_object(&ctx, &node, &FieldPath::root(), &mut out),
             Err(err) => out.diagnostics.push(ctx.diag(
                 Severity::Error,
                 codes::SYNTAX,
@@ -154,7 +155,7 @@ fn join(base: &FieldPath, rel: &FieldPath) -> FieldPath {
     p
 }
 
-fn load_object(ctx: &FileCtx<'_>, node: Arc<Node>, base: &FieldPath, out: &mut LoadReport) {
+fn load_object(ctx: &FileCtx<'_>, node: &Node, base: &FieldPath, out: &mut LoadReport) {
     let err = |out: &mut LoadReport, pos: Pos, who: Option<&Who>, rel: &str, msg: String| {
         let path = if rel.is_empty() { base.clone() } else { base.key(rel) };
         out.diagnostics.push(ctx.diag(Severity::Error, codes::BAD_OBJECT, pos, who, &path, msg));
@@ -189,7 +190,7 @@ fn load_object(ctx: &FileCtx<'_>, node: Arc<Node>, base: &FieldPath, out: &mut L
         return err(out, pos, None, "kind", msg);
     }
     if kind == "List" {
-        return load_list(ctx, &node, base, out, &who);
+        return load_list(ctx, node, base, out, &who);
     }
     if api_version.is_empty() {
         let msg = match node.get("apiVersion") {
@@ -233,12 +234,12 @@ fn load_object(ctx: &FileCtx<'_>, node: Arc<Node>, base: &FieldPath, out: &mut L
     };
 
     let decoded = match k {
-        Kind::VirtualService => decode_as(&node, base, Spec::VirtualService),
-        Kind::DestinationRule => decode_as(&node, base, Spec::DestinationRule),
-        Kind::Gateway => decode_as(&node, base, Spec::Gateway),
-        Kind::ServiceEntry => decode_as(&node, base, Spec::ServiceEntry),
-        Kind::WorkloadEntry => decode_as(&node, base, Spec::WorkloadEntry),
-        Kind::Sidecar => decode_as(&node, base, Spec::Sidecar),
+        Kind::VirtualService => decode_as(node, base, Spec::VirtualService),
+        Kind::DestinationRule => decode_as(node, base, Spec::DestinationRule),
+        Kind::Gateway => decode_as(node, base, Spec::Gateway),
+        Kind::ServiceEntry => decode_as(node, base, Spec::ServiceEntry),
+        Kind::WorkloadEntry => decode_as(node, base, Spec::WorkloadEntry),
+        Kind::Sidecar => decode_as(node, base, |s| Spec::Sidecar(Box::new(s))),
     };
     let mut errors = !decoded.errors.is_empty();
     for e in &decoded.errors {
@@ -250,22 +251,24 @@ fn load_object(ctx: &FileCtx<'_>, node: Arc<Node>, base: &FieldPath, out: &mut L
     if meta.namespace.is_empty() {
         meta.namespace = DEFAULT_NAMESPACE.to_string();
     }
-    let origin = Origin { file: ctx.file.clone(), pos: node.pos, node: Some(node.clone()) };
+    // The tree is not kept: it costs many times the text, and every finding that
+    // needs a position was placed above.
+    let origin = Origin { file: ctx.file.clone(), pos: node.pos };
     let resource = Resource { api_version, meta, spec, origin };
     for f in validate::validate(&resource) {
         errors |= f.severity == Severity::Error;
-        out.diagnostics.push(finding_diag(ctx, &who, &node, base, f));
+        out.diagnostics.push(finding_diag(ctx, &who, node, base, f));
     }
     if !errors {
         out.resources.push(resource);
     }
 }
 
-fn load_list(ctx: &FileCtx<'_>, node: &Arc<Node>, base: &FieldPath, out: &mut LoadReport, who: &Who) {
+fn load_list(ctx: &FileCtx<'_>, node: &Node, base: &FieldPath, out: &mut LoadReport, who: &Who) {
     match node.get("items").map(|n| &n.value) {
         Some(Value::Seq(items)) => {
             for (i, item) in items.iter().enumerate() {
-                load_object(ctx, Arc::new(item.clone()), &base.key("items").index(i), out);
+                load_object(ctx, item, &base.key("items").index(i), out);
             }
         }
         Some(Value::Null) | None => {}

@@ -198,19 +198,20 @@ pub struct Document {
 /// syntax error in one document never hides the others. Empty documents (only
 /// comments or blank lines) are dropped.
 pub fn parse_stream(text: &str) -> Vec<Document> {
-    let mut docs = Vec::new();
-    for chunk in split_documents(text) {
-        if chunk.is_blank() {
-            continue;
-        }
-        docs.push(Document { first_line: chunk.first_line, root: parse_one(chunk.text, chunk.first_line - 1) });
-    }
-    docs
+    documents(text).collect()
 }
 
-struct Chunk<'a> {
-    first_line: u32,
-    text: &'a str,
+/// Like [`parse_stream`], one document at a time (each parsed when it is reached).
+pub fn documents(text: &str) -> impl Iterator<Item = Document> + '_ {
+    split_documents(text)
+        .into_iter()
+        .filter(|chunk| !chunk.is_blank())
+        .map(|chunk| Document { first_line: chunk.first_line, root: parse_one(chunk.text, chunk.first_line - 1) })
+}
+
+pub(crate) struct Chunk<'a> {
+    pub(crate) first_line: u32,
+    pub(crate) text: &'a str,
 }
 
 impl Chunk<'_> {
@@ -234,7 +235,7 @@ fn is_separator(line: &str) -> bool {
 /// Cuts the stream at lines that start with `---` (a new document; the line stays with
 /// it, since YAML allows `--- {a: 1}`) or `...` (end of document; the line is dropped).
 /// Line numbers are kept by remembering where each chunk starts.
-fn split_documents(text: &str) -> Vec<Chunk<'_>> {
+pub(crate) fn split_documents(text: &str) -> Vec<Chunk<'_>> {
     let mut chunks = Vec::new();
     let (mut start, mut start_line) = (0usize, 1u32);
     let (mut offset, mut line_no) = (0usize, 1u32);
@@ -259,16 +260,24 @@ fn split_documents(text: &str) -> Vec<Chunk<'_>> {
 
 /// Most nodes one document may expand to (aliases included): a bound on "billion
 /// laughs" alias bombs, far above any real configuration.
-const MAX_NODES: usize = 1_000_000;
+pub(crate) const MAX_NODES: usize = 1_000_000;
 
 fn parse_one(text: &str, line_offset: u32) -> Result<Node, SyntaxError> {
-    let mut b = Builder { stack: Vec::new(), anchors: Vec::new(), nodes: 0, root: None, line_offset };
+    if let Some(node) = crate::fast_yaml::parse(text, line_offset) {
+        return Ok(node);
+    }
+    parse_full(text, line_offset)
+}
+
+/// Parses one document with the complete YAML parser (every construct, every error).
+pub(crate) fn parse_full(text: &str, line_offset: u32) -> Result<Node, SyntaxError> {
+    let mut b = Builder::new(line_offset);
     for ev in Parser::new_from_str(text) {
         let (event, span) =
             ev.map_err(|e| SyntaxError { pos: b.pos(e.marker()), message: strip_position(&e.to_string()) })?;
         b.event(event, span)?;
     }
-    Ok(b.root.unwrap_or(Node { pos: Pos::new(1 + line_offset, 1), value: Value::Null }))
+    Ok(b.finish())
 }
 
 /// A collection being built.
@@ -288,8 +297,8 @@ enum Frame {
     },
 }
 
-/// Builds a [`Node`] tree from the parser's events.
-struct Builder {
+/// Builds a [`Node`] tree from the parser's events (or from [`crate::fast_yaml`]'s).
+pub(crate) struct Builder {
     stack: Vec<Frame>,
     /// Anchored nodes by anchor id (for aliases).
     anchors: Vec<Option<Node>>,
@@ -299,6 +308,10 @@ struct Builder {
 }
 
 impl Builder {
+    pub(crate) fn new(line_offset: u32) -> Self {
+        Builder { stack: Vec::new(), anchors: Vec::new(), nodes: 0, root: None, line_offset }
+    }
+
     fn pos(&self, m: &granit_parser::Marker) -> Pos {
         Pos::new(m.line() as u32 + self.line_offset, m.col() as u32 + 1)
     }
@@ -330,35 +343,20 @@ impl Builder {
         match event {
             Event::Scalar(value, style, anchor, tag) => {
                 self.count(1, &at)?;
-                let node = Node { pos: self.pos(&at), value: scalar(&value, style, tag.as_deref()) };
-                self.remember(anchor, &node);
-                self.push(node)
+                let pos = self.pos(&at);
+                self.scalar(pos, scalar(&value, style, tag.as_deref()), anchor)
             }
             Event::SequenceStart(_, anchor, _) => {
                 self.count(1, &at)?;
-                self.stack.push(Frame::Seq { pos: self.pos(&at), anchor, items: Vec::new() });
+                self.start_seq(self.pos(&at), anchor);
                 Ok(())
             }
             Event::MappingStart(_, anchor, _) => {
                 self.count(1, &at)?;
-                self.stack.push(Frame::Map {
-                    pos: self.pos(&at),
-                    anchor,
-                    entries: Vec::new(),
-                    key: None,
-                    merged: Vec::new(),
-                });
+                self.start_map(self.pos(&at), anchor);
                 Ok(())
             }
-            Event::SequenceEnd | Event::MappingEnd => {
-                let (node, anchor) = match self.stack.pop() {
-                    Some(Frame::Seq { pos, anchor, items }) => (Node { pos, value: Value::Seq(items) }, anchor),
-                    Some(Frame::Map { pos, anchor, entries, .. }) => (Node { pos, value: Value::Map(entries) }, anchor),
-                    None => return Err(self.error(&at, "unbalanced collection end")),
-                };
-                self.remember(anchor, &node);
-                self.push(node)
-            }
+            Event::SequenceEnd | Event::MappingEnd => self.end(self.pos(&at)),
             Event::Alias(id) => {
                 let Some(Some(target)) = self.anchors.get(id) else {
                     return Err(self.error(&at, "alias references an unknown anchor"));
@@ -370,6 +368,40 @@ impl Builder {
             }
             _ => Ok(()),
         }
+    }
+
+    /// A scalar node at `pos`.
+    pub(crate) fn scalar(&mut self, pos: Pos, value: Value, anchor: usize) -> Result<(), SyntaxError> {
+        let node = Node { pos, value };
+        self.remember(anchor, &node);
+        self.push(node)
+    }
+
+    /// A sequence starts at `pos`.
+    pub(crate) fn start_seq(&mut self, pos: Pos, anchor: usize) {
+        self.stack.push(Frame::Seq { pos, anchor, items: Vec::new() });
+    }
+
+    /// A mapping starts at `pos`.
+    pub(crate) fn start_map(&mut self, pos: Pos, anchor: usize) {
+        self.stack.push(Frame::Map { pos, anchor, entries: Vec::new(), key: None, merged: Vec::new() });
+    }
+
+    /// The innermost collection ends (`at`: where, for the error when none is open).
+    pub(crate) fn end(&mut self, at: Pos) -> Result<(), SyntaxError> {
+        let (node, anchor) = match self.stack.pop() {
+            Some(Frame::Seq { pos, anchor, items }) => (Node { pos, value: Value::Seq(items) }, anchor),
+            Some(Frame::Map { pos, anchor, entries, .. }) => (Node { pos, value: Value::Map(entries) }, anchor),
+            None => return Err(SyntaxError { pos: at, message: "unbalanced collection end".into() }),
+        };
+        self.remember(anchor, &node);
+        self.push(node)
+    }
+
+    /// The finished tree: the root, or null at the document's first line.
+    pub(crate) fn finish(self) -> Node {
+        let line_offset = self.line_offset;
+        self.root.unwrap_or(Node { pos: Pos::new(1 + line_offset, 1), value: Value::Null })
     }
 
     fn push(&mut self, node: Node) -> Result<(), SyntaxError> {
@@ -455,7 +487,7 @@ fn size(n: &Node) -> usize {
 /// Resolves a scalar by the YAML 1.2 core schema: only plain scalars are typed (null,
 /// `true`/`false`, integers, floats); quoted and block scalars are strings; a
 /// core-schema tag (`!!str`, `!!int`...) decides when present.
-fn scalar(text: &str, style: ScalarStyle, tag: Option<&granit_parser::Tag>) -> Value {
+pub(crate) fn scalar(text: &str, style: ScalarStyle, tag: Option<&granit_parser::Tag>) -> Value {
     let string = || Value::Str(text.to_string());
     if let Some(t) = tag.and_then(|t| t.core_suffix()) {
         return match t {
@@ -474,6 +506,11 @@ fn scalar(text: &str, style: ScalarStyle, tag: Option<&granit_parser::Tag>) -> V
     }
     if let Some(b) = core_bool(text) {
         return Value::Bool(b);
+    }
+    // Numbers start with a digit, a sign or a dot (`.5`, `.inf`): most scalars are
+    // names and skip both number parsers.
+    if !matches!(text.as_bytes().first(), Some(b'0'..=b'9' | b'+' | b'-' | b'.')) {
+        return string();
     }
     core_int(text).or_else(|| core_float(text)).unwrap_or_else(string)
 }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use serde::Deserialize;
 use serde::de::IgnoredAny;
 
-use crate::node::{Node, Pos};
+use crate::node::Pos;
 use crate::types::{DestinationRule, Gateway, ServiceEntry, Sidecar, VirtualService, WorkloadEntry};
 
 /// The API group weir reads.
@@ -119,8 +119,8 @@ pub enum Spec {
     ServiceEntry(ServiceEntry),
     /// A WorkloadEntry.
     WorkloadEntry(WorkloadEntry),
-    /// A Sidecar.
-    Sidecar(Sidecar),
+    /// A Sidecar (boxed: it is the largest spec and the rarest).
+    Sidecar(Box<Sidecar>),
 }
 
 impl Spec {
@@ -144,8 +144,6 @@ pub struct Origin {
     pub file: Arc<str>,
     /// Position of the object in the file.
     pub pos: Pos,
-    /// The parsed object, kept so later analysis can place findings by field path.
-    pub node: Option<Arc<Node>>,
 }
 
 impl fmt::Display for Origin {

@@ -175,7 +175,8 @@ fn listed(c: &ClusterState) -> bool {
 fn stats_text(proxy: &Proxy, filter: Option<&regex::Regex>) -> String {
     let snap = proxy.shared.snapshot.load();
     let mut out = String::new();
-    for c in snap.clusters.iter().filter(|c| listed(c)) {
+    // A listed cluster has state: made at install, or by its traffic.
+    for c in snap.clusters.made().filter(|c| listed(c)) {
         for v in cluster_values(c) {
             let line = format!("cluster.{}.{}", c.name, v.name);
             if filter.is_none_or(|f| f.is_match(&line)) {
@@ -191,7 +192,7 @@ fn stats_text(proxy: &Proxy, filter: Option<&regex::Regex>) -> String {
 fn prometheus_clusters(proxy: &Proxy, out: &mut String) {
     let snap = proxy.shared.snapshot.load();
     let clusters: Vec<(&ClusterState, Vec<ClusterValue>)> =
-        snap.clusters.iter().filter(|c| listed(c)).map(|c| (&**c, cluster_values(c))).collect();
+        snap.clusters.made().filter(|c| listed(c)).map(|c| (&**c, cluster_values(c))).collect();
     let Some((_, first)) = clusters.first() else { return };
     for (i, v) in first.iter().enumerate() {
         let metric = format!("envoy_cluster_{}", v.name.replace('.', "_"));
@@ -221,7 +222,7 @@ fn clusters_text(proxy: &Proxy) -> String {
     let snap = proxy.shared.snapshot.load();
     let now = Instant::now();
     let mut out = String::new();
-    for c in &snap.clusters {
+    for c in snap.clusters.iter() {
         let n = &c.name;
         let l = &c.spec.limits;
         if c.spec.outlier.is_some() {

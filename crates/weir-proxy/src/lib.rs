@@ -119,7 +119,8 @@ async fn sweep_idle(shared: Arc<Shared>, stop: CancellationToken) {
             () = stop.cancelled() => return,
         }
         let snapshot = shared.snapshot.load();
-        for cluster in &snapshot.clusters {
+        // Only clusters that have state can have pooled connections.
+        for cluster in snapshot.clusters.made() {
             let sweep = |ep: &upstream::EndpointState| ep.pool().sweep(&cluster.spec.limits, &cluster.stats);
             if cluster.spec.lb == weir_table::LbPolicy::Passthrough {
                 cluster.pooled_endpoints().iter().for_each(|e| sweep(e));

@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
@@ -371,88 +371,144 @@ fn labels_for(c: &Cluster, ep: Option<&Endpoint>) -> DestLabels {
     }
 }
 
+/// The runtime state of a table's clusters, indexed like `table.clusters`.
+///
+/// A cluster's state (endpoints with per-worker pools, balancer, counters, metric
+/// labels) costs kilobytes, and a large mesh has tens of thousands of clusters of which
+/// an instance uses a few: the state is made when a request first indexes the cluster.
+/// Clusters that need their state at once are made at install: those carried over
+/// from the previous table (they have been used), those with outlier detection (their
+/// sweep runs from the start) and those with limits of their own (the admin API lists
+/// them from the start).
+#[derive(Debug)]
+pub(crate) struct ClusterStates {
+    table: Arc<RouteTable>,
+    workers: usize,
+    slots: Box<[OnceLock<Arc<ClusterState>>]>,
+}
+
+impl std::ops::Index<usize> for ClusterStates {
+    type Output = Arc<ClusterState>;
+
+    /// The state of cluster `i`, made on first use.
+    fn index(&self, i: usize) -> &Arc<ClusterState> {
+        self.slots[i].get_or_init(|| cluster_state(&self.table.clusters[i], None, self.workers))
+    }
+}
+
+impl ClusterStates {
+    /// Every cluster's state, making those not made yet (for the admin API's listings).
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &Arc<ClusterState>> {
+        (0..self.slots.len()).map(|i| &self[i])
+    }
+
+    /// The states made so far (used clusters and those made at install).
+    pub(crate) fn made(&self) -> impl Iterator<Item = &Arc<ClusterState>> {
+        self.slots.iter().filter_map(OnceLock::get)
+    }
+}
+
+/// Whether a cluster's state is made at install rather than on first use.
+fn made_at_install(c: &Cluster) -> bool {
+    c.outlier.is_some() || c.limits != weir_table::ConnectionLimits::default()
+}
+
+/// The state of cluster `c`, carrying over what `prev` (its state in the previous table)
+/// had: all of it when the definition did not change, else its counters, statistics and
+/// outlier bookkeeping, and the pools and outlier state of endpoints that stay.
+fn cluster_state(c: &Cluster, prev: Option<&Arc<ClusterState>>, workers: usize) -> Arc<ClusterState> {
+    if let Some(prev) = prev
+        && prev.spec == *c
+    {
+        return Arc::clone(prev);
+    }
+    let pools = pools_for(c, workers);
+    let old_eps: HashMap<&Address, &Arc<EndpointState>> =
+        prev.map(|p| p.endpoints.iter().map(|e| (&e.address, e)).collect()).unwrap_or_default();
+    let endpoints: Vec<Arc<EndpointState>> = c
+        .endpoints
+        .iter()
+        .map(|e| match old_eps.get(&e.address) {
+            Some(prev) if prev.weight == e.weight && prev.pools.len() == pools => Arc::clone(prev),
+            _ => Arc::new(EndpointState::new(
+                e.address.clone(),
+                e.weight,
+                e.address.to_string().into(),
+                Arc::new(labels_for(c, Some(e))),
+                pools,
+                c.limits.max_connections != u32::MAX,
+            )),
+        })
+        .collect();
+    let outliers: Arc<OutlierShared> = prev.map(|p| p.outliers.clone()).unwrap_or_default();
+    let epoch = EPOCH.fetch_add(1, Ordering::Relaxed);
+    outliers.sweeper.store(epoch, Ordering::Release);
+    if c.outlier.is_none() {
+        // No detector any more: nobody is ejected (and states still in use
+        // rebuild their balancers).
+        for e in &endpoints {
+            e.ejected.store(false, Ordering::Release);
+            *e.health() = HostState::default();
+        }
+        outliers.version.fetch_add(1, Ordering::AcqRel);
+    }
+    let version = outliers.version.load(Ordering::Acquire);
+    Arc::new(ClusterState {
+        lb: ArcSwap::from_pointee(ClusterState::lb_set(c, &endpoints)),
+        lb_version: AtomicU64::new(version),
+        outliers,
+        epoch,
+        spec: c.clone(),
+        name: c.name.as_ref().into(),
+        endpoints,
+        labels: Arc::new(labels_for(c, None)),
+        passthrough: Mutex::new(HashMap::new()),
+        breakers: prev.map(|p| p.breakers.clone()).unwrap_or_default(),
+        stats: prev.map(|p| p.stats.clone()).unwrap_or_default(),
+        rq_total: prev.map(|p| p.rq_total.clone()).unwrap_or_else(|| Arc::new(Sharded::new(workers))),
+        pools_per_endpoint: pools,
+    })
+}
+
 /// The table plus the runtime state of its clusters, swapped in as one unit.
 #[derive(Debug)]
 pub(crate) struct Snapshot {
     pub(crate) table: Arc<RouteTable>,
     /// Indexed like `table.clusters`.
-    pub(crate) clusters: Vec<Arc<ClusterState>>,
+    pub(crate) clusters: ClusterStates,
 }
 
 impl Snapshot {
     /// An empty snapshot (nothing configured yet).
     pub(crate) fn empty() -> Self {
-        Snapshot { table: Arc::new(RouteTable::default()), clusters: Vec::new() }
+        let table = Arc::new(RouteTable::default());
+        Snapshot { clusters: ClusterStates { table: table.clone(), workers: 1, slots: Box::new([]) }, table }
     }
 
     /// Builds the runtime state for `table`, carrying over what `previous` had for
     /// clusters and endpoints that stay. Returns it with the clusters that are new and
     /// need an outlier sweep.
     pub(crate) fn build(table: Arc<RouteTable>, previous: &Snapshot, workers: usize) -> (Self, Vec<Arc<ClusterState>>) {
-        let by_name: HashMap<&str, &Arc<ClusterState>> = previous.clusters.iter().map(|c| (&*c.name, c)).collect();
+        let by_name: HashMap<&str, &Arc<ClusterState>> = previous.clusters.made().map(|c| (&*c.name, c)).collect();
         let mut fresh = Vec::new();
-        let clusters = table
+        let slots = table
             .clusters
             .iter()
             .map(|c| {
-                let prev = by_name.get(&*c.name);
-                if let Some(prev) = prev
-                    && prev.spec == *c
-                {
-                    return Arc::clone(prev);
-                }
-                let pools = pools_for(c, workers);
-                let old_eps: HashMap<&Address, &Arc<EndpointState>> =
-                    prev.map(|p| p.endpoints.iter().map(|e| (&e.address, e)).collect()).unwrap_or_default();
-                let endpoints: Vec<Arc<EndpointState>> = c
-                    .endpoints
-                    .iter()
-                    .map(|e| match old_eps.get(&e.address) {
-                        Some(prev) if prev.weight == e.weight && prev.pools.len() == pools => Arc::clone(prev),
-                        _ => Arc::new(EndpointState::new(
-                            e.address.clone(),
-                            e.weight,
-                            e.address.to_string().into(),
-                            Arc::new(labels_for(c, Some(e))),
-                            pools,
-                            c.limits.max_connections != u32::MAX,
-                        )),
-                    })
-                    .collect();
-                let outliers: Arc<OutlierShared> = prev.map(|p| p.outliers.clone()).unwrap_or_default();
-                let epoch = EPOCH.fetch_add(1, Ordering::Relaxed);
-                outliers.sweeper.store(epoch, Ordering::Release);
-                if c.outlier.is_none() {
-                    // No detector any more: nobody is ejected (and states still in use
-                    // rebuild their balancers).
-                    for e in &endpoints {
-                        e.ejected.store(false, Ordering::Release);
-                        *e.health() = HostState::default();
+                let slot = OnceLock::new();
+                let prev = by_name.get(&*c.name).copied();
+                if prev.is_some() || made_at_install(c) {
+                    let state = cluster_state(c, prev, workers);
+                    let reused = prev.is_some_and(|p| Arc::ptr_eq(p, &state));
+                    if c.outlier.is_some() && !reused {
+                        fresh.push(state.clone());
                     }
-                    outliers.version.fetch_add(1, Ordering::AcqRel);
+                    let _ = slot.set(state);
                 }
-                let version = outliers.version.load(Ordering::Acquire);
-                let state = Arc::new(ClusterState {
-                    lb: ArcSwap::from_pointee(ClusterState::lb_set(c, &endpoints)),
-                    lb_version: AtomicU64::new(version),
-                    outliers,
-                    epoch,
-                    spec: c.clone(),
-                    name: c.name.as_ref().into(),
-                    endpoints,
-                    labels: Arc::new(labels_for(c, None)),
-                    passthrough: Mutex::new(HashMap::new()),
-                    breakers: prev.map(|p| p.breakers.clone()).unwrap_or_default(),
-                    stats: prev.map(|p| p.stats.clone()).unwrap_or_default(),
-                    rq_total: prev.map(|p| p.rq_total.clone()).unwrap_or_else(|| Arc::new(Sharded::new(workers))),
-                    pools_per_endpoint: pools,
-                });
-                if c.outlier.is_some() {
-                    fresh.push(state.clone());
-                }
-                state
+                slot
             })
             .collect();
+        let clusters = ClusterStates { table: table.clone(), workers, slots };
         (Snapshot { table, clusters }, fresh)
     }
 
@@ -464,5 +520,69 @@ impl Snapshot {
     /// The mesh listener.
     pub(crate) fn mesh(&self) -> Option<&weir_table::Listener> {
         self.table.listeners.iter().find(|l| l.role == ListenerRole::Mesh)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use weir_table::{ConnectionLimits, OutlierPolicy, UpstreamProtocol};
+
+    fn cluster(name: &str, outlier: bool) -> Cluster {
+        Cluster {
+            name: name.into(),
+            service: "a.ns.svc.cluster.local".into(),
+            namespace: "ns".into(),
+            port: 80,
+            subset: "".into(),
+            port_protocol: "HTTP".into(),
+            endpoints: vec![Endpoint {
+                address: Address::Socket(([127, 0, 0, 1], 9).into()),
+                weight: 1,
+                labels: vec![("version".into(), "v1".into())],
+                locality: "".into(),
+            }],
+            lb: LbPolicy::RoundRobin,
+            protocol: UpstreamProtocol::Http1,
+            limits: ConnectionLimits::default(),
+            outlier: outlier.then(|| OutlierPolicy {
+                consecutive_5xx: Some(5),
+                consecutive_gateway_errors: None,
+                split_local_origin: false,
+                consecutive_local_origin_failures: None,
+                error_codes: Box::new([]),
+                interval: Duration::from_secs(10),
+                base_ejection_time: Duration::from_secs(30),
+                max_ejection_percent: 10,
+                min_health_percent: 0,
+            }),
+        }
+    }
+
+    fn table(clusters: Vec<Cluster>) -> Arc<RouteTable> {
+        Arc::new(RouteTable { version: 1, listeners: Vec::new(), clusters })
+    }
+
+    #[test]
+    fn cluster_state_is_made_on_first_use_and_kept_across_reloads() {
+        let t = table(vec![cluster("plain", false), cluster("detected", true)]);
+        let (snap, fresh) = Snapshot::build(t.clone(), &Snapshot::empty(), 2);
+        // Outlier detection needs its state (and its sweep) from the start.
+        assert_eq!(snap.clusters.made().map(|c| &*c.name).collect::<Vec<_>>(), ["detected"]);
+        assert_eq!(fresh.len(), 1);
+        let plain = snap.clusters[0].clone();
+        assert_eq!(&*plain.name, "plain");
+        assert_eq!(plain.endpoints.len(), 1);
+        assert!(Arc::ptr_eq(&plain, &snap.clusters[0]), "made once");
+        plain.rq_total.inc();
+
+        // A reload with the same definitions keeps the states that were made, and
+        // leaves the others to be made when used.
+        let (next, fresh) = Snapshot::build(table(vec![cluster("plain", false), cluster("other", false)]), &snap, 2);
+        assert!(fresh.is_empty());
+        assert_eq!(next.clusters.made().count(), 1);
+        assert!(Arc::ptr_eq(&plain, &next.clusters[0]));
+        assert_eq!(next.clusters[0].rq_total.get(), 1);
+        assert_eq!(next.clusters.iter().count(), 2);
     }
 }

@@ -12,6 +12,12 @@ use weir_model::{Counts, Diagnostic, Resource, Severity};
 use weir_proxy::telemetry::{Format, SourceLabels};
 use weir_proxy::{Proxy, ProxyConfig};
 
+/// How long the watcher waits for a burst of file events to end before a reload.
+/// Editors and ConfigMap updates write, rename and swap within a millisecond or two;
+/// a longer wait only delays the change (a reload that starts mid-burst is followed
+/// by another, and reloads never overlap).
+const RELOAD_DEBOUNCE: Duration = Duration::from_millis(10);
+
 /// Access-log format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub(crate) enum LogFormat {
@@ -227,7 +233,7 @@ pub(crate) async fn serve(args: Args, embedded: Option<Vec<Resource>>) -> ExitCo
     // Reloads: the watcher thread pokes a channel; reloads run one at a time.
     let (tx, mut rx) = tokio::sync::mpsc::channel::<()>(1);
     let _watch = if embedded.is_none() {
-        match weir_source::watch(&args.config, Duration::from_millis(200), move || {
+        match weir_source::watch(&args.config, RELOAD_DEBOUNCE, move || {
             let _ = tx.try_send(());
         }) {
             Ok(w) => Some(w),

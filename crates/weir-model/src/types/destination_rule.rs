@@ -14,7 +14,7 @@ pub struct DestinationRule {
     /// Registry host (short names relative to the DR's namespace).
     pub host: String,
     /// Policy for all ports and subsets.
-    pub traffic_policy: Option<TrafficPolicy>,
+    pub traffic_policy: Option<Box<TrafficPolicy>>,
     /// Named endpoint subsets.
     pub subsets: Vec<Subset>,
     /// Namespaces that can see it.
@@ -40,7 +40,7 @@ pub struct Subset {
     /// Endpoint labels; all must match.
     pub labels: Labels,
     /// Subset policy (overrides block by block).
-    pub traffic_policy: Option<TrafficPolicy>,
+    pub traffic_policy: Option<Box<TrafficPolicy>>,
 }
 
 /// `TrafficPolicy`.

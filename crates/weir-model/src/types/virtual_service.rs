@@ -37,19 +37,19 @@ pub struct HttpRoute {
     /// Weighted destinations.
     pub route: Vec<HttpRouteDestination>,
     /// Redirect instead of forwarding.
-    pub redirect: Option<HttpRedirect>,
+    pub redirect: Option<Box<HttpRedirect>>,
     /// Answer directly.
-    pub direct_response: Option<HttpDirectResponse>,
+    pub direct_response: Option<Box<HttpDirectResponse>>,
     /// Hand over to another VirtualService.
     pub delegate: Option<Delegate>,
     /// Rewrite before forwarding.
-    pub rewrite: Option<HttpRewrite>,
+    pub rewrite: Option<Box<HttpRewrite>>,
     /// Overall timeout (all tries).
     pub timeout: Option<Duration>,
     /// Retry policy.
-    pub retries: Option<HttpRetry>,
+    pub retries: Option<Box<HttpRetry>>,
     /// Fault injection.
-    pub fault: Option<HttpFaultInjection>,
+    pub fault: Option<Box<HttpFaultInjection>>,
     /// Legacy single mirror.
     pub mirror: Option<Destination>,
     /// Share mirrored by `mirror` (default 100).
@@ -59,9 +59,9 @@ pub struct HttpRoute {
     /// Mirrors.
     pub mirrors: Vec<HttpMirrorPolicy>,
     /// CORS.
-    pub cors_policy: Option<CorsPolicy>,
+    pub cors_policy: Option<Box<CorsPolicy>>,
     /// Header edits.
-    pub headers: Option<Headers>,
+    pub headers: Option<Box<Headers>>,
 }
 
 impl HttpRoute {
