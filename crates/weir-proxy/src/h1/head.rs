@@ -433,7 +433,10 @@ mod tests {
     fn a_request_head_with_its_framing() {
         let mut buf = BytesMut::from("POST /a?b=1 HTTP/1.1\r\nHost: svc\r\nContent-Length: 2\r\n\r\nhiGET");
         let h = parse_request(&mut buf).unwrap().unwrap();
-        assert_eq!((&h.method, h.uri.path(), h.uri.query(), h.version), (&Method::POST, "/a", Some("b=1"), Version::HTTP_11));
+        assert_eq!(
+            (&h.method, h.uri.path(), h.uri.query(), h.version),
+            (&Method::POST, "/a", Some("b=1"), Version::HTTP_11)
+        );
         assert_eq!((h.framing, h.keep_alive, h.expect_continue), (Framing::Length(2), true, false));
         assert_eq!(h.headers["host"], "svc");
         assert_eq!(&buf[..], b"hiGET", "the body and what follows stay in the buffer");
@@ -448,7 +451,10 @@ mod tests {
     #[test]
     fn requests_rfc_9112_refuses_are_refused() {
         for (t, want) in [
-            ("GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n", HeadError::Framing),
+            (
+                "GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n",
+                HeadError::Framing,
+            ),
             ("GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, gzip\r\n\r\n", HeadError::Framing),
             ("GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", HeadError::Framing),
             ("GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 1 2\r\n\r\n", HeadError::Framing),
