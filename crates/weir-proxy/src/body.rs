@@ -19,6 +19,7 @@ use hyper::body::{Body, Frame, Incoming, SizeHint};
 
 use crate::h1::body::BodyState;
 use crate::h1::head::Framing;
+use crate::h1::server::RequestBody;
 use crate::pool::H1Conn;
 use crate::replay::{MirrorBody, ReplayBody};
 
@@ -50,6 +51,8 @@ pub(crate) trait Completion: Send + 'static {
 
 enum Inner {
     Incoming(Incoming),
+    /// A request body from an HTTP/1.1 client, read from its connection.
+    Client(RequestBody),
     /// A response body from an HTTP/1.1 upstream, read from the connection it arrives
     /// on (which goes back to its pool when the body has ended).
     H1(Option<Box<H1Conn>>, BodyState),
@@ -89,6 +92,11 @@ impl ProxyBody {
     /// A streamed body.
     pub fn incoming(b: Incoming) -> Self {
         ProxyBody::of(Inner::Incoming(b))
+    }
+
+    /// A request body read from an HTTP/1.1 client's connection.
+    pub(crate) fn client(b: RequestBody) -> Self {
+        ProxyBody::of(Inner::Client(b))
     }
 
     /// A body held in memory.
@@ -170,6 +178,10 @@ impl Body for ProxyBody {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(r) => r.map(|f| f.map_err(BoxError::from)),
             },
+            Inner::Client(b) => match b.poll_frame(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(r) => r,
+            },
             Inner::H1(conn, state) => match conn.as_mut() {
                 Some(c) => match c.io.poll_body(state, cx) {
                     Poll::Pending => return Poll::Pending,
@@ -215,6 +227,10 @@ impl Body for ProxyBody {
     fn size_hint(&self) -> SizeHint {
         match &self.inner {
             Inner::Incoming(b) => b.size_hint(),
+            Inner::Client(b) => match b.remaining() {
+                Some(n) => SizeHint::with_exact(n),
+                None => SizeHint::default(),
+            },
             Inner::H1(_, state) => match state.remaining() {
                 Some(n) => SizeHint::with_exact(n),
                 None => SizeHint::default(),
@@ -235,6 +251,7 @@ impl ProxyBody {
     fn is_end_stream_inner(&self) -> bool {
         match &self.inner {
             Inner::Incoming(b) => b.is_end_stream(),
+            Inner::Client(b) => b.is_end_stream(),
             Inner::H1(_, state) => state.is_done(),
             Inner::Replay(b) => b.is_end_stream(),
             Inner::Mirror(b) => b.is_end_stream(),

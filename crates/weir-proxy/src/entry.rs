@@ -15,7 +15,6 @@ use http::header::{self, HeaderMap, HeaderValue};
 use http::request::Parts;
 use http::uri::PathAndQuery;
 use http::{Request, Response, StatusCode};
-use hyper::body::Incoming;
 use weir_table::{Decision, Facts, ListenerRole, RequestView};
 
 use crate::attempt::Lease;
@@ -85,12 +84,11 @@ impl Outcome {
 }
 
 /// The hyper service: never fails; every problem is a response.
-pub(crate) async fn handle(req: Request<Incoming>, conn: Arc<ConnCtx>) -> Result<Response<ProxyBody>, Infallible> {
+pub(crate) async fn handle(req: Request<ProxyBody>, conn: Arc<ConnCtx>) -> Result<Response<ProxyBody>, Infallible> {
     let started = Instant::now();
     let start = SystemTime::now();
     let snapshot = conn.shared.snapshot.load_full();
-    let (mut parts, body) = req.into_parts();
-    let mut body = ProxyBody::incoming(body);
+    let (mut parts, mut body) = req.into_parts();
     // When the request is complete, and how many body bytes it had: most requests have
     // no body and are complete now, at no cost.
     let end = if hyper::body::Body::is_end_stream(&body) {

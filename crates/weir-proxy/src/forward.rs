@@ -92,7 +92,7 @@ pub(crate) async fn forward(
         }
         l.xff = up.req.headers().get(&headers::X_FORWARDED_FOR).and_then(|v| v.to_str().ok()).map(str::to_string);
     }
-    let upgrade = up.websocket.is_some().then(|| parts.extensions.remove::<hyper::upgrade::OnUpgrade>()).flatten();
+    let upgrade = up.websocket.is_some().then(|| parts.extensions.remove::<crate::h1::server::OnUpgrade>()).flatten();
     // 5. Mirrors, then the router: route timeout, retries, tries.
     let router_start = tokio::time::Instant::now();
     let job =

@@ -27,6 +27,7 @@ mod limit;
 mod mirror;
 mod outlier;
 mod pool;
+mod prefixed;
 mod record;
 mod redirect;
 mod replay;

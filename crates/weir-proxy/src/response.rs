@@ -21,7 +21,7 @@ pub(crate) struct Context<'a> {
     /// Milliseconds the upstream took to the response head.
     pub(crate) service_time: u64,
     /// The client's side of a WebSocket upgrade, to be tunnelled on `101`.
-    pub(crate) upgrade: Option<hyper::upgrade::OnUpgrade>,
+    pub(crate) upgrade: Option<crate::h1::server::OnUpgrade>,
     pub(crate) grpc: bool,
 }
 

@@ -1,5 +1,6 @@
 //! Listeners and connections: bind the sockets the table asks for, accept, and serve
-//! HTTP/1.1 and HTTP/2 (h2c prior knowledge) on each connection with hyper. Every
+//! HTTP/1.1 (weir's own codec) and HTTP/2 (h2c prior knowledge, hyper) on each
+//! connection. Every
 //! connection watches a drain token: when its listener goes away or the proxy stops,
 //! it finishes in-flight requests and closes gracefully.
 
@@ -7,19 +8,17 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
 use tokio::net::{TcpListener, TcpSocket};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use weir_table::ListenerRole;
 
-use crate::entry::{ConnCtx, Shared, handle};
+use crate::entry::{ConnCtx, Shared};
 use crate::workers::Workers;
 
 /// Largest request head accepted.
-const MAX_HEAD: usize = 64 * 1024;
+const MAX_HEAD: usize = crate::h1::head::MAX_HEAD;
 
 /// Binds a listening socket (SO_REUSEADDR, a deep backlog).
 pub(crate) fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
@@ -49,12 +48,12 @@ pub(crate) async fn accept_loop(
     tracker: TaskTracker,
 ) {
     let local = listener.local_addr().unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    // Request heads over 64 KiB are refused (431), like Envoy's 60 KiB default.
-    // No request-head timeout, as Envoy's default (a timer per request otherwise).
-    builder.http1().timer(TokioTimer::new()).keep_alive(true).max_buf_size(MAX_HEAD).header_read_timeout(None);
-    builder.http2().timer(TokioTimer::new()).max_concurrent_streams(Some(1024)).max_header_list_size(MAX_HEAD as u32);
-    let builder = Arc::new(builder);
+    // HTTP/1.1 is weir's own (`h1::server`, heads over 64 KiB are refused with 431,
+    // like Envoy's 60 KiB default; no request-head timeout, as Envoy's default);
+    // connections that open with the HTTP/2 preface go to hyper's HTTP/2 server.
+    let mut h2 = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
+    h2.timer(TokioTimer::new()).max_concurrent_streams(Some(1024)).max_header_list_size(MAX_HEAD as u32);
+    let h2 = Arc::new(h2);
     loop {
         let accepted = tokio::select! {
             a = listener.accept() => a,
@@ -80,33 +79,14 @@ pub(crate) async fn accept_loop(
             local,
             peer,
         });
-        let builder = builder.clone();
+        let h2 = h2.clone();
         let drain = drain.clone();
         tracker.spawn_on(
             async move {
                 let Ok(stream) = tokio::net::TcpStream::from_std(std_stream) else { return };
-                serve(stream, ctx, &builder, drain).await;
+                crate::h1::server::serve(stream, ctx, drain, h2).await;
             },
             workers.next(),
         );
-    }
-}
-
-async fn serve(
-    stream: tokio::net::TcpStream,
-    ctx: Arc<ConnCtx>,
-    builder: &auto::Builder<TokioExecutor>,
-    drain: CancellationToken,
-) {
-    let service = service_fn(move |req| handle(req, ctx.clone()));
-    // With upgrades: a WebSocket handshake hands the socket to the tunnel.
-    let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
-    tokio::pin!(conn);
-    tokio::select! {
-        _ = conn.as_mut() => {}
-        () = drain.cancelled() => {
-            conn.as_mut().graceful_shutdown();
-            let _ = conn.await;
-        }
     }
 }

@@ -489,8 +489,7 @@ async fn raw_exchange(addr: std::net::SocketAddr, req: &[u8]) -> String {
 
 /// What Envoy refuses before routing never reaches the upstream: two Host lines, a
 /// transfer coding other than chunked, CONNECT. (Content-Length beside chunked is
-/// settled by the HTTP parser: the body is read as chunked and the connection closed,
-/// as RFC 9112 §6.3 allows.) And the
+/// refused with 400 by the head parser; see `downstream_http1.rs`.) And the
 /// upstream always gets the authority the request was routed by.
 #[tokio::test]
 async fn ambiguous_requests_are_refused_and_the_routed_host_goes_upstream() {

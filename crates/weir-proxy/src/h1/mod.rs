@@ -13,3 +13,4 @@ pub(crate) mod chunked;
 pub(crate) mod client;
 pub(crate) mod head;
 pub(crate) mod out;
+pub(crate) mod server;
