@@ -203,18 +203,20 @@ async fn exchange(io: &Shared, ctx: &Arc<ConnCtx>, head: RequestHead, drain: &Ca
         req.extensions_mut().insert(OnUpgrade(Arc::new(Mutex::new(Some(rx)))));
         tx
     });
-    let Some(resp) = watch(io, crate::entry::handle(req, ctx.clone())).await else { return Next::Gone };
+    // Pinned here, once: handing the future on by value would copy it (and rustc keeps
+    // a slot for each copy in this future's state).
+    let handler = std::pin::pin!(crate::entry::handle(req, ctx.clone()));
+    let Some(resp) = watch(io, handler).await else { return Next::Gone };
     let keep = keep_alive && !drain.is_cancelled();
     respond(io, resp, version, head_request, keep, upgrade).await
 }
 
 /// Runs the handler while watching the client: `None` when it closed the connection
 /// (the handler is dropped, which records the request as abandoned).
-async fn watch<F>(io: &Shared, handler: F) -> Option<Response<ProxyBody>>
+async fn watch<F>(io: &Shared, mut handler: Pin<&mut F>) -> Option<Response<ProxyBody>>
 where
     F: Future<Output = Result<Response<ProxyBody>, std::convert::Infallible>>,
 {
-    let mut handler = std::pin::pin!(handler);
     std::future::poll_fn(|cx| {
         if let Poll::Ready(Ok(resp)) = handler.as_mut().poll(cx) {
             return Poll::Ready(Some(resp));
@@ -394,7 +396,8 @@ async fn close(io: &Shared) {
     let _ = stream.shutdown().await;
     if unread {
         let linger = async {
-            let mut sink = [0u8; 4096];
+            // On the heap: a buffer here would sit in every connection's future.
+            let mut sink = vec![0u8; 4096];
             loop {
                 match tokio::io::AsyncReadExt::read(&mut stream, &mut sink).await {
                     Ok(0) | Err(_) => break,
