@@ -21,6 +21,8 @@ mod entry;
 mod failure;
 mod fault;
 mod forward;
+#[doc(hidden)]
+pub mod fuzzing;
 mod h1;
 mod headers;
 mod limit;
