@@ -1,16 +1,20 @@
 //! Watching configuration paths. Directories are watched (not single files): editors
 //! save by rename and Kubernetes ConfigMaps swap a `..data` symlink, and both look like
 //! changes to the directory. Events are debounced; the caller then re-reads everything.
+//!
+//! The debounce is a thread that blocks on the watcher's events: it wakes only when a
+//! file changes (a ticking debouncer woke hundreds of times a second on the proxy's
+//! core while nothing changed).
 
 use std::path::{Path, PathBuf};
+use std::sync::mpsc;
 use std::time::Duration;
 
-use notify::RecursiveMode;
-use notify_debouncer_full::{DebounceEventResult, Debouncer, RecommendedCache, new_debouncer};
+use notify::{RecursiveMode, Watcher};
 
-/// Keeps the watch alive; dropping it stops watching.
+/// Keeps the watch alive; dropping it stops watching (and ends the debounce thread).
 pub struct WatchHandle {
-    _debouncer: Debouncer<notify::RecommendedWatcher, RecommendedCache>,
+    _watcher: notify::RecommendedWatcher,
 }
 
 impl std::fmt::Debug for WatchHandle {
@@ -19,18 +23,19 @@ impl std::fmt::Debug for WatchHandle {
     }
 }
 
-/// Calls `on_change` (on a watcher thread) after files under `paths` change, at most
-/// once per `debounce` window. A file path is watched through its directory.
+/// Calls `on_change` (on a watcher thread) once files under `paths` have changed and
+/// then been quiet for `debounce`. A file path is watched through its directory.
 pub fn watch(
     paths: &[PathBuf],
     debounce: Duration,
     on_change: impl Fn() + Send + 'static,
 ) -> notify::Result<WatchHandle> {
-    let mut debouncer = new_debouncer(debounce, None, move |res: DebounceEventResult| {
-        if let Ok(events) = res
-            && events.iter().any(|e| !e.kind.is_access())
+    let (tx, rx) = mpsc::channel::<()>();
+    let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
+        if let Ok(e) = res
+            && !e.kind.is_access()
         {
-            on_change();
+            let _ = tx.send(());
         }
     })?;
     for p in paths {
@@ -39,7 +44,22 @@ pub fn watch(
         }
         let target: &Path =
             if p.is_dir() { p } else { p.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new(".")) };
-        debouncer.watch(target, RecursiveMode::Recursive)?;
+        watcher.watch(target, RecursiveMode::Recursive)?;
     }
-    Ok(WatchHandle { _debouncer: debouncer })
+    std::thread::Builder::new().name("weir-watch".into()).spawn(move || {
+        // Ends when the watcher (the only sender) is dropped.
+        while rx.recv().is_ok() {
+            // Files that never stop changing still reload, at most every 20 windows.
+            let latest = std::time::Instant::now() + debounce * 20;
+            while std::time::Instant::now() < latest {
+                match rx.recv_timeout(debounce) {
+                    Ok(()) => continue,
+                    Err(mpsc::RecvTimeoutError::Timeout) => break,
+                    Err(mpsc::RecvTimeoutError::Disconnected) => return,
+                }
+            }
+            on_change();
+        }
+    })?;
+    Ok(WatchHandle { _watcher: watcher })
 }
