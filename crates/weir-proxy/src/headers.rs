@@ -17,34 +17,63 @@ pub(crate) static X_ENVOY_UPSTREAM_SERVICE_TIME: HeaderName = HeaderName::from_s
 pub(crate) static X_ENVOY_EXPECTED_RQ_TIMEOUT_MS: HeaderName =
     HeaderName::from_static("x-envoy-expected-rq-timeout-ms");
 
+static KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
+static PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
+
+/// The hop-by-hop names (RFC 9110 §7.6.1 and the legacy ones), by bit.
+fn hop_name(bit: u32) -> &'static HeaderName {
+    match bit {
+        0 => &header::CONNECTION,
+        1 => &header::TE,
+        2 => &KEEP_ALIVE,
+        3 => &PROXY_CONNECTION,
+        4 => &header::PROXY_AUTHENTICATE,
+        5 => &header::TRANSFER_ENCODING,
+        6 => &header::UPGRADE,
+        _ => &header::TRAILER,
+    }
+}
+
+/// The bit of a hop-by-hop name, if it is one.
+fn hop_bit(name: &HeaderName) -> Option<u32> {
+    (0..8).find(|&b| name == hop_name(b))
+}
+
 /// Removes hop-by-hop headers, including those named by `Connection`. `te` survives
-/// only as `te: trailers` (gRPC needs it). One pass over the (few) header names, no
-/// hashing unless something must go.
+/// only as `te: trailers` (gRPC needs it). One pass over the (few) header names,
+/// comparing standard names by their tag; nothing is hashed or allocated unless
+/// something must go (and a `Vec` only for custom names `Connection` lists).
 pub(crate) fn strip_hop_by_hop(h: &mut HeaderMap) {
-    let mut doomed: Vec<HeaderName> = Vec::new();
+    let mut found = 0u32;
+    let mut named: Vec<HeaderName> = Vec::new();
     for (name, value) in h.iter() {
-        let hop = match name.as_str() {
-            "connection" => {
-                for n in value.to_str().unwrap_or("").split(',') {
-                    if let Ok(n) = HeaderName::from_bytes(n.trim().to_ascii_lowercase().as_bytes())
-                        && n != header::TE
-                    {
-                        doomed.push(n);
-                    }
+        let Some(bit) = hop_bit(name) else { continue };
+        if bit == 1 && value.as_bytes().eq_ignore_ascii_case(b"trailers") {
+            continue;
+        }
+        found |= 1 << bit;
+        if bit == 0 {
+            for t in value.as_bytes().split(|&b| b == b',') {
+                let t = t.trim_ascii();
+                if t.is_empty() || t.eq_ignore_ascii_case(b"close") {
+                    continue;
                 }
-                true
+                // `from_bytes` lowercases.
+                let Ok(n) = HeaderName::from_bytes(t) else { continue };
+                match hop_bit(&n) {
+                    Some(1) => {}
+                    Some(b) => found |= 1 << b,
+                    None => named.push(n),
+                }
             }
-            "te" => !value.as_bytes().eq_ignore_ascii_case(b"trailers"),
-            "keep-alive" | "proxy-connection" | "proxy-authenticate" | "transfer-encoding" | "upgrade" | "trailer" => {
-                true
-            }
-            _ => false,
-        };
-        if hop {
-            doomed.push(name.clone());
         }
     }
-    for n in doomed {
+    for bit in 0..8 {
+        if found & (1 << bit) != 0 {
+            h.remove(hop_name(bit));
+        }
+    }
+    for n in named {
         h.remove(n);
     }
 }

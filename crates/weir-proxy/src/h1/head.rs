@@ -67,15 +67,38 @@ fn offset(base: &[u8], part: &[u8]) -> usize {
     part.as_ptr() as usize - base.as_ptr() as usize
 }
 
+/// Which of the headers that decide framing and persistence a head carries, noted
+/// while its map is built so that the common head (none of them, or only a length)
+/// costs no lookups.
+#[derive(Debug, Clone, Copy, Default)]
+struct Seen {
+    transfer_encoding: bool,
+    content_length: bool,
+    connection: bool,
+    expect: bool,
+}
+
 /// The header lines of a parsed head as an `http` map whose values share `head`.
-fn header_map(head: &Bytes, spans: &Spans) -> Result<HeaderMap, HeadError> {
-    let mut map = HeaderMap::with_capacity(spans.len());
+fn header_map(head: &Bytes, spans: &Spans) -> Result<(HeaderMap, Seen), HeadError> {
+    // Room for the headers the proxy adds on the way (request id, forwarded proto,
+    // attempt count, service time...) without growing and rehashing the map.
+    let mut map = HeaderMap::with_capacity(spans.len() + 8);
+    let mut seen = Seen::default();
     for &(ns, ne, vs, ve) in spans {
         let name = HeaderName::from_bytes(&head[ns..ne]).map_err(|_| HeadError::Syntax)?;
         let value = HeaderValue::from_maybe_shared(head.slice(vs..ve)).map_err(|_| HeadError::Syntax)?;
+        if name == header::TRANSFER_ENCODING {
+            seen.transfer_encoding = true;
+        } else if name == header::CONTENT_LENGTH {
+            seen.content_length = true;
+        } else if name == header::CONNECTION {
+            seen.connection = true;
+        } else if name == header::EXPECT {
+            seen.expect = true;
+        }
         map.append(name, value);
     }
-    Ok(map)
+    Ok((map, seen))
 }
 
 /// Parses a response head at the start of `buf`, removing it from `buf`. `Ok(None)`:
@@ -106,7 +129,7 @@ pub(crate) fn parse_response(buf: &mut BytesMut, request: &Method) -> Result<Opt
         })
         .collect();
     let head = buf.split_to(n).freeze();
-    let headers = header_map(&head, &spans)?;
+    let (headers, seen) = header_map(&head, &spans)?;
     let framing = if status.is_informational()
         || status == StatusCode::NO_CONTENT
         || status == StatusCode::NOT_MODIFIED
@@ -114,12 +137,13 @@ pub(crate) fn parse_response(buf: &mut BytesMut, request: &Method) -> Result<Opt
     {
         Framing::Empty
     } else {
-        match body_framing(&headers)? {
+        match framing_of(&headers, seen)? {
             Some(f) => f,
             None => Framing::Close,
         }
     };
-    let keep_alive = framing != Framing::Close && keeps_alive(version, &headers);
+    let persistent = if seen.connection { keeps_alive(version, &headers) } else { version != Version::HTTP_10 };
+    let keep_alive = framing != Framing::Close && persistent;
     Ok(Some(ResponseHead { status, version, headers, framing, keep_alive }))
 }
 
@@ -173,15 +197,16 @@ pub(crate) fn parse_request(buf: &mut BytesMut) -> Result<Option<RequestHead>, H
         .collect();
     let head = buf.split_to(n).freeze();
     let uri = http::Uri::from_maybe_shared(head.slice(target.0..target.1)).map_err(|_| HeadError::Syntax)?;
-    let headers = header_map(&head, &spans)?;
-    let framing = match body_framing(&headers)? {
+    let (headers, seen) = header_map(&head, &spans)?;
+    let framing = match framing_of(&headers, seen)? {
         // A request body that only the close would end cannot be framed (RFC 9112 §6.3).
         Some(Framing::Close) => return Err(HeadError::Framing),
         Some(f) => f,
         None => Framing::Empty,
     };
-    let keep_alive = keeps_alive(version, &headers);
-    let expect_continue = framing != Framing::Empty
+    let keep_alive = if seen.connection { keeps_alive(version, &headers) } else { version != Version::HTTP_10 };
+    let expect_continue = seen.expect
+        && framing != Framing::Empty
         && version == Version::HTTP_11
         && headers.get(header::EXPECT).is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
     Ok(Some(RequestHead { method, uri, version, headers, framing, keep_alive, expect_continue }))
@@ -238,7 +263,12 @@ pub(crate) fn encode_response(
 /// `Transfer-Encoding`, a transfer coding other than a final `chunked` (requests; for
 /// responses the caller reads to close), several differing lengths, a length that is
 /// not a decimal number.
-pub(crate) fn body_framing(headers: &HeaderMap) -> Result<Option<Framing>, HeadError> {
+///
+/// Only the headers `seen` says are there are looked up.
+fn framing_of(headers: &HeaderMap, seen: Seen) -> Result<Option<Framing>, HeadError> {
+    if !seen.transfer_encoding && !seen.content_length {
+        return Ok(None);
+    }
     let te = headers.get_all(header::TRANSFER_ENCODING);
     let mut te_iter = te.iter().peekable();
     if te_iter.peek().is_some() {
@@ -260,6 +290,11 @@ pub(crate) fn body_framing(headers: &HeaderMap) -> Result<Option<Framing>, HeadE
         }
     }
     Ok(length.map(|n| if n == 0 { Framing::Empty } else { Framing::Length(n) }))
+}
+
+/// The framing a single `Content-Length` value declares; `None` if it is not a length.
+pub(crate) fn content_length(v: &[u8]) -> Option<Framing> {
+    parse_length(v.trim_ascii()).map(|n| if n == 0 { Framing::Empty } else { Framing::Length(n) })
 }
 
 /// A `Content-Length` value: decimal digits only, no sign, no overflow.

@@ -258,7 +258,9 @@ async fn respond(
         || status.is_informational()
         || status == StatusCode::NO_CONTENT
         || status == StatusCode::NOT_MODIFIED;
-    let declared = head::body_framing(&parts.headers).ok().flatten();
+    // Responses reach here with hop-by-hop headers (Transfer-Encoding among them)
+    // stripped, or built by the proxy: a declared length is the only framing header.
+    let declared = parts.headers.get(header::CONTENT_LENGTH).and_then(|v| head::content_length(v.as_bytes()));
     let (framing, add) = if bodiless {
         (Framing::Empty, None)
     } else if let Some(f @ (Framing::Length(_) | Framing::Empty)) = declared {
@@ -275,10 +277,7 @@ async fn respond(
         keep = false;
         (Framing::Close, None)
     };
-    let mut headers = parts.headers;
-    if add.is_some() || bodiless {
-        headers.remove(header::TRANSFER_ENCODING);
-    }
+    let headers = parts.headers;
     let connection: Option<&'static [u8]> = if switching {
         None
     } else if !keep {
