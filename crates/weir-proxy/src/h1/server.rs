@@ -124,8 +124,11 @@ async fn serve_h2(io: &Shared, ctx: Arc<ConnCtx>, drain: CancellationToken, h2: 
             None => return,
         }
     };
+    // Boxed: hyper spawns each stream as a task holding this future, and tokio moves a
+    // task's future several times on the way in and out (callgrind: six copies of the
+    // 6 KB request future per stream, 20% of the h2 path's instructions, unboxed).
     let service = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
-        crate::entry::handle(req.map(ProxyBody::incoming), ctx.clone())
+        Box::pin(crate::entry::handle(req.map(ProxyBody::incoming), ctx.clone()))
     });
     let conn = h2.serve_connection(hyper_util::rt::TokioIo::new(Prefixed { rest, io: stream }), service);
     tokio::pin!(conn);
