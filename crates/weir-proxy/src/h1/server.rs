@@ -67,7 +67,9 @@ pub(crate) async fn serve(stream: TcpStream, ctx: Arc<ConnCtx>, drain: Cancellat
         body_abandoned: false,
     }));
     match sniff(&io, &drain).await {
-        Sniff::H2 => return serve_h2(&io, ctx, drain, &h2).await,
+        // Boxed: every HTTP/1.1 connection's future would otherwise be as large as an
+        // HTTP/2 connection's (2 KB instead of under 600 bytes).
+        Sniff::H2 => return Box::pin(serve_h2(&io, ctx, drain, &h2)).await,
         Sniff::Closed => return,
         Sniff::H1 => {}
     }
