@@ -7,7 +7,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use hyper::body::Incoming;
 use hyper::{Request, Response};
 use weir_table::LbPolicy;
 
@@ -69,7 +68,7 @@ pub(crate) struct Sent {
 /// How a response body arrives: an HTTP/2 stream, or the framing of an HTTP/1.1 body
 /// that the lease's connection carries.
 pub(crate) enum Upstream {
-    H2(Incoming),
+    H2(crate::h2_client::RecvBody),
     H1(Framing),
 }
 
@@ -83,7 +82,7 @@ impl Sent {
             return (Response::from_parts(parts, ProxyBody::empty()), lease);
         }
         let body = match (b, lease.conn.take()) {
-            (Upstream::H2(b), _) => ProxyBody::incoming(b),
+            (Upstream::H2(b), _) => ProxyBody::h2(b),
             (Upstream::H1(framing), Some(c)) => ProxyBody::h1(c, framing),
             (Upstream::H1(_), None) => ProxyBody::empty(),
         };
@@ -152,29 +151,16 @@ fn classify(err: &Exchange) -> Failure {
         Exchange::H1(SendError::DownstreamBody(_)) => Failure::DownstreamBody,
         Exchange::H1(SendError::Io { written, .. }) => Failure::ConnectionTerminated { before_request: !written },
         Exchange::H1(SendError::Stale(_)) => Failure::ConnectionTerminated { before_request: true },
-        Exchange::Hyper(err) => classify_hyper(err),
+        Exchange::H2(err) => classify_h2(err),
     }
 }
 
-fn classify_hyper(err: &hyper::Error) -> Failure {
-    if err.is_parse() || err.is_parse_status() || err.is_parse_too_large() {
-        return Failure::ProtocolError;
+fn classify_h2(err: &h2::Error) -> Failure {
+    if err.reason() == Some(h2::Reason::REFUSED_STREAM) {
+        return Failure::RemoteReset { refused: true };
     }
-    if err.is_user() {
-        return Failure::DownstreamBody;
-    }
-    let mut source = std::error::Error::source(err);
-    while let Some(s) = source {
-        if let Some(h2) = s.downcast_ref::<h2::Error>() {
-            if h2.reason() == Some(h2::Reason::REFUSED_STREAM) {
-                return Failure::RemoteReset { refused: true };
-            }
-            if h2.is_reset() && h2.is_remote() {
-                return Failure::RemoteReset { refused: false };
-            }
-            break;
-        }
-        source = s.source();
+    if err.is_reset() && err.is_remote() {
+        return Failure::RemoteReset { refused: false };
     }
     Failure::ConnectionTerminated { before_request: false }
 }
@@ -182,14 +168,14 @@ fn classify_hyper(err: &hyper::Error) -> Failure {
 /// How an exchange failed.
 enum Exchange {
     H1(SendError),
-    Hyper(hyper::Error),
+    H2(h2::Error),
 }
 
 impl std::fmt::Display for Exchange {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Exchange::H1(e) => e.fmt(f),
-            Exchange::Hyper(e) => e.fmt(f),
+            Exchange::H2(e) => e.fmt(f),
         }
     }
 }
@@ -362,10 +348,8 @@ impl Conn {
             },
             ConnKind::H2(s) => match s.send(req).await {
                 Ok(resp) => Ok(resp.map(Upstream::H2)),
-                Err(mut e) => match e.take_message() {
-                    Some(r) => Err(SendFailed::Unsent(Box::new(r))),
-                    None => Err(SendFailed::Failed(Exchange::Hyper(e.into_error()))),
-                },
+                Err(crate::h2_client::SendError::Unsent(r)) => Err(SendFailed::Unsent(Box::new(r))),
+                Err(crate::h2_client::SendError::Failed(e)) => Err(SendFailed::Failed(Exchange::H2(e))),
             },
         }
     }

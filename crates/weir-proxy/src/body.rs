@@ -51,6 +51,8 @@ pub(crate) trait Completion: Send + 'static {
 
 enum Inner {
     Incoming(Incoming),
+    /// A response body from an HTTP/2 upstream.
+    H2(crate::h2_client::RecvBody),
     /// A request body from an HTTP/1.1 client, read from its connection.
     Client(RequestBody),
     /// A response body from an HTTP/1.1 upstream, read from the connection it arrives
@@ -92,6 +94,11 @@ impl ProxyBody {
     /// A streamed body.
     pub fn incoming(b: Incoming) -> Self {
         ProxyBody::of(Inner::Incoming(b))
+    }
+
+    /// A response body from an HTTP/2 upstream.
+    pub(crate) fn h2(b: crate::h2_client::RecvBody) -> Self {
+        ProxyBody::of(Inner::H2(b))
     }
 
     /// A request body read from an HTTP/1.1 client's connection.
@@ -182,6 +189,10 @@ impl Body for ProxyBody {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(r) => r,
             },
+            Inner::H2(b) => match b.poll_frame(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(r) => r,
+            },
             Inner::H1(conn, state) => match conn.as_mut() {
                 Some(c) => match c.io.poll_body(state, cx) {
                     Poll::Pending => return Poll::Pending,
@@ -227,6 +238,7 @@ impl Body for ProxyBody {
     fn size_hint(&self) -> SizeHint {
         match &self.inner {
             Inner::Incoming(b) => b.size_hint(),
+            Inner::H2(b) => b.size_hint(),
             Inner::Client(b) => match b.remaining() {
                 Some(n) => SizeHint::with_exact(n),
                 None => SizeHint::default(),
@@ -251,6 +263,7 @@ impl ProxyBody {
     fn is_end_stream_inner(&self) -> bool {
         match &self.inner {
             Inner::Incoming(b) => b.is_end_stream(),
+            Inner::H2(b) => b.is_end_stream(),
             Inner::Client(b) => b.is_end_stream(),
             Inner::H1(_, state) => state.is_done(),
             Inner::Replay(b) => b.is_end_stream(),

@@ -24,6 +24,7 @@ mod forward;
 #[doc(hidden)]
 pub mod fuzzing;
 mod h1;
+mod h2_client;
 mod headers;
 mod limit;
 mod mirror;

@@ -22,11 +22,10 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering}
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
+use bytes::Bytes;
 use crossbeam_queue::SegQueue;
-use hyper::body::Incoming;
-use hyper::client::conn::http2;
+use h2::client::SendRequest;
 use hyper::{Request, Response};
-use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpStream;
 use tokio::sync::Notify;
 use weir_table::{Address, ConnectionLimits, TcpKeepalive};
@@ -57,7 +56,7 @@ pub(crate) enum PoolError {
     /// The TCP connection failed (503 `UF`); `timeout` when the connect timeout fired.
     Connect { error: std::io::Error, timeout: bool },
     /// The HTTP/2 handshake failed.
-    Handshake(hyper::Error),
+    Handshake(h2::Error),
 }
 
 /// Counts of one pool, shared with its connections.
@@ -226,7 +225,9 @@ pub(crate) struct Acquired<C> {
 pub(crate) struct H2Conn {
     /// The pool's handle; dropped when the connection drains, which closes the
     /// connection once its last stream ends (the streams hold handles of their own).
-    sender: arc_swap::ArcSwapOption<http2::SendRequest<ProxyBody>>,
+    sender: arc_swap::ArcSwapOption<SendRequest<Bytes>>,
+    /// Set by the connection's task when the connection has ended.
+    ended: Arc<AtomicBool>,
     active: AtomicU32,
     started: AtomicU32,
     created: Instant,
@@ -243,10 +244,10 @@ impl H2Conn {
         if self.draining.load(Ordering::Acquire) {
             return None;
         }
-        let sender = self.sender.load_full()?;
-        if sender.is_closed() {
+        if self.ended.load(Ordering::Acquire) {
             return None;
         }
+        let sender = self.sender.load_full()?;
         if let Some(d) = limits.max_connection_duration
             && self.created.elapsed() >= d
         {
@@ -268,7 +269,7 @@ impl H2Conn {
 
     /// True when the connection takes no more streams.
     fn closed(&self) -> bool {
-        self.sender.load().as_ref().is_none_or(|s| s.is_closed())
+        self.ended.load(Ordering::Acquire) || self.sender.load().is_none()
     }
 
     fn idle_for(&self, now_ms: u64) -> Option<Duration> {
@@ -280,7 +281,7 @@ impl H2Conn {
 /// One stream of an HTTP/2 connection, held until its response ends.
 pub(crate) struct H2Stream {
     conn: Arc<H2Conn>,
-    sender: http2::SendRequest<ProxyBody>,
+    sender: SendRequest<Bytes>,
 }
 
 impl std::fmt::Debug for H2Stream {
@@ -295,11 +296,13 @@ impl H2Stream {
     pub(crate) async fn send(
         &mut self,
         req: Request<ProxyBody>,
-    ) -> Result<Response<Incoming>, hyper::client::conn::TrySendError<Request<ProxyBody>>> {
-        if self.sender.ready().await.is_err() {
+    ) -> Result<Response<crate::h2_client::RecvBody>, crate::h2_client::SendError> {
+        // Boxed: inline, it would grow every try's future (HTTP/1.1 ones too).
+        let r = Box::pin(crate::h2_client::send(&mut self.sender, req)).await;
+        if let Err(crate::h2_client::SendError::Unsent(_)) = &r {
             self.conn.draining.store(true, Ordering::Release);
         }
-        self.sender.try_send_request(req).await
+        r
     }
 }
 
@@ -606,18 +609,16 @@ impl Pool {
 
     async fn open_h2(&self, cx: &PoolCtx<'_>, counted: Counted) -> Result<Arc<H2Conn>, PoolError> {
         let stream = self.tcp(cx).await?;
-        let mut b = http2::Builder::new(TokioExecutor::new());
-        b.timer(hyper_util::rt::TokioTimer::new());
-        if let Some(k) = &cx.limits.http2_keepalive {
-            b.keep_alive_interval(k.interval).keep_alive_timeout(k.timeout).keep_alive_while_idle(true);
-        }
-        let (sender, conn) = b.handshake(TokioIo::new(stream)).await.map_err(PoolError::Handshake)?;
-        tokio::spawn(async move {
-            let _counted = counted;
-            let _ = conn.await;
-        });
+        let keepalive = cx
+            .limits
+            .http2_keepalive
+            .as_ref()
+            .map(|k| crate::h2_client::KeepAlive { interval: k.interval, timeout: k.timeout });
+        let crate::h2_client::Handshaken { sender, closed } =
+            crate::h2_client::handshake(stream, keepalive, counted).await.map_err(PoolError::Handshake)?;
         Ok(Arc::new(H2Conn {
             sender: arc_swap::ArcSwapOption::from_pointee(sender),
+            ended: closed,
             active: AtomicU32::new(0),
             started: AtomicU32::new(0),
             created: Instant::now(),
