@@ -2,6 +2,7 @@
 //! library crates.
 
 mod demo;
+mod memory;
 mod run;
 mod validate;
 

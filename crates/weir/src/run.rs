@@ -229,6 +229,8 @@ pub(crate) async fn serve(args: Args, embedded: Option<Vec<Resource>>) -> ExitCo
         return ExitCode::from(2);
     }
     ready_line(&proxy, admin);
+    drop(compiled.diagnostics);
+    crate::memory::release_unused();
 
     // Reloads: the watcher thread pokes a channel; reloads run one at a time.
     let (tx, mut rx) = tokio::sync::mpsc::channel::<()>(1);
@@ -250,7 +252,12 @@ pub(crate) async fn serve(args: Args, embedded: Option<Vec<Resource>>) -> ExitCo
     let reloader = tokio::spawn(async move {
         while rx.recv().await.is_some() {
             let paths = reload_args.config.clone();
-            let loaded = tokio::task::spawn_blocking(move || load(&paths)).await;
+            let loaded = tokio::task::spawn_blocking(move || {
+                let r = load(&paths);
+                crate::memory::release_unused();
+                r
+            })
+            .await;
             match loaded {
                 Ok(Ok(resources)) => {
                     version += 1;
@@ -263,6 +270,8 @@ pub(crate) async fn serve(args: Args, embedded: Option<Vec<Resource>>) -> ExitCo
                     for e in &errors {
                         tracing::error!("{e}");
                     }
+                    drop(compiled.diagnostics);
+                    crate::memory::release_unused();
                     tracing::info!(version, "configuration reloaded");
                 }
                 Ok(Err(e)) => {
