@@ -101,33 +101,41 @@ fn header_map(head: &Bytes, spans: &Spans) -> Result<(HeaderMap, Seen), HeadErro
     Ok((map, seen))
 }
 
-/// Parses a response head at the start of `buf`, removing it from `buf`. `Ok(None)`:
-/// the head is not complete yet. `request` is the method of the request answered (a
-/// response to HEAD has no body).
-pub(crate) fn parse_response(buf: &mut BytesMut, request: &Method) -> Result<Option<ResponseHead>, HeadError> {
-    let mut lines = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut r = httparse::Response::new(&mut lines);
-    let n = match r.parse(buf) {
-        Ok(httparse::Status::Complete(n)) => n,
-        Ok(httparse::Status::Partial) if buf.len() > MAX_HEAD => return Err(HeadError::TooLarge),
-        Ok(httparse::Status::Partial) => return Ok(None),
-        Err(httparse::Error::TooManyHeaders) => return Err(HeadError::TooLarge),
-        Err(_) => return Err(HeadError::Syntax),
-    };
-    if n > MAX_HEAD {
-        return Err(HeadError::TooLarge);
+/// The length of a complete head from `httparse`'s verdict on `len` buffered bytes;
+/// `None` while it is incomplete, an error when it is malformed or over [`MAX_HEAD`].
+fn head_length(parsed: httparse::Result<usize>, len: usize) -> Result<Option<usize>, HeadError> {
+    match parsed {
+        Ok(httparse::Status::Complete(n)) if n > MAX_HEAD => Err(HeadError::TooLarge),
+        Ok(httparse::Status::Complete(n)) => Ok(Some(n)),
+        Ok(httparse::Status::Partial) if len > MAX_HEAD => Err(HeadError::TooLarge),
+        Ok(httparse::Status::Partial) => Ok(None),
+        Err(httparse::Error::TooManyHeaders) => Err(HeadError::TooLarge),
+        Err(_) => Err(HeadError::Syntax),
     }
-    let status = r.code.and_then(|c| StatusCode::from_u16(c).ok()).ok_or(HeadError::Syntax)?;
-    let version = if r.version == Some(0) { Version::HTTP_10 } else { Version::HTTP_11 };
-    let spans: Spans = r
-        .headers
+}
+
+/// Where each parsed header line sits in `buf`.
+fn spans(buf: &[u8], headers: &[httparse::Header<'_>]) -> Spans {
+    headers
         .iter()
         .map(|h| {
             let ns = offset(buf, h.name.as_bytes());
             let vs = offset(buf, h.value);
             (ns, ns + h.name.len(), vs, vs + h.value.len())
         })
-        .collect();
+        .collect()
+}
+
+/// Parses a response head at the start of `buf`, removing it from `buf`. `Ok(None)`:
+/// the head is not complete yet. `request` is the method of the request answered (a
+/// response to HEAD has no body).
+pub(crate) fn parse_response(buf: &mut BytesMut, request: &Method) -> Result<Option<ResponseHead>, HeadError> {
+    let mut lines = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut r = httparse::Response::new(&mut lines);
+    let Some(n) = head_length(r.parse(buf), buf.len())? else { return Ok(None) };
+    let status = r.code.and_then(|c| StatusCode::from_u16(c).ok()).ok_or(HeadError::Syntax)?;
+    let version = if r.version == Some(0) { Version::HTTP_10 } else { Version::HTTP_11 };
+    let spans = spans(buf, r.headers);
     let head = buf.split_to(n).freeze();
     let (headers, seen) = header_map(&head, &spans)?;
     let framing = if status.is_informational()
@@ -169,16 +177,7 @@ pub(crate) struct RequestHead {
 pub(crate) fn parse_request(buf: &mut BytesMut) -> Result<Option<RequestHead>, HeadError> {
     let mut lines = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut r = httparse::Request::new(&mut lines);
-    let n = match r.parse(buf) {
-        Ok(httparse::Status::Complete(n)) => n,
-        Ok(httparse::Status::Partial) if buf.len() > MAX_HEAD => return Err(HeadError::TooLarge),
-        Ok(httparse::Status::Partial) => return Ok(None),
-        Err(httparse::Error::TooManyHeaders) => return Err(HeadError::TooLarge),
-        Err(_) => return Err(HeadError::Syntax),
-    };
-    if n > MAX_HEAD {
-        return Err(HeadError::TooLarge);
-    }
+    let Some(n) = head_length(r.parse(buf), buf.len())? else { return Ok(None) };
     let method = Method::from_bytes(r.method.unwrap_or_default().as_bytes()).map_err(|_| HeadError::Syntax)?;
     let version = if r.version == Some(0) { Version::HTTP_10 } else { Version::HTTP_11 };
     let path = r.path.unwrap_or_default();
@@ -186,15 +185,7 @@ pub(crate) fn parse_request(buf: &mut BytesMut) -> Result<Option<RequestHead>, H
         let s = offset(buf, path.as_bytes());
         (s, s + path.len())
     };
-    let spans: Spans = r
-        .headers
-        .iter()
-        .map(|h| {
-            let ns = offset(buf, h.name.as_bytes());
-            let vs = offset(buf, h.value);
-            (ns, ns + h.name.len(), vs, vs + h.value.len())
-        })
-        .collect();
+    let spans = spans(buf, r.headers);
     let head = buf.split_to(n).freeze();
     let uri = http::Uri::from_maybe_shared(head.slice(target.0..target.1)).map_err(|_| HeadError::Syntax)?;
     let (headers, seen) = header_map(&head, &spans)?;
