@@ -260,13 +260,11 @@ fn framing_of(headers: &HeaderMap, seen: Seen) -> Result<Option<Framing>, HeadEr
     if !seen.transfer_encoding && !seen.content_length {
         return Ok(None);
     }
-    let te = headers.get_all(header::TRANSFER_ENCODING);
-    let mut te_iter = te.iter().peekable();
-    if te_iter.peek().is_some() {
-        if headers.contains_key(header::CONTENT_LENGTH) {
+    if seen.transfer_encoding {
+        if seen.content_length {
             return Err(HeadError::Framing);
         }
-        let last = te_iter.last().map(|v| v.as_bytes()).unwrap_or_default();
+        let last = headers.get_all(header::TRANSFER_ENCODING).iter().last().map(|v| v.as_bytes()).unwrap_or_default();
         let last_coding = last.rsplit(|&b| b == b',').next().unwrap_or_default().trim_ascii();
         return Ok(Some(if last_coding.eq_ignore_ascii_case(b"chunked") { Framing::Chunked } else { Framing::Close }));
     }
