@@ -1082,3 +1082,51 @@ spec:
     assert_eq!(r.text(), (300 * 1024).to_string(), "the retry sent the whole body");
     assert_eq!(seen.load(std::sync::atomic::Ordering::SeqCst), 2);
 }
+
+/// `http2KeepAlive`: weir pings its HTTP/2 upstream connections, and one whose peer
+/// stops answering pings is closed (its request fails instead of hanging). The peer
+/// here is a raw socket that speaks just enough HTTP/2 (its SETTINGS) and then never
+/// answers anything, as a black-holed host would.
+#[tokio::test]
+async fn an_http2_upstream_that_stops_answering_pings_is_closed() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = l.local_addr().unwrap().port();
+    let (seen_tx, seen_rx) = tokio::sync::oneshot::channel::<(bool, bool)>();
+    tokio::spawn(async move {
+        let (mut s, _) = l.accept().await.unwrap();
+        // SETTINGS (empty), then silence: no SETTINGS ACK, no PING ACK, no response.
+        s.write_all(&[0, 0, 0, 4, 0, 0, 0, 0, 0]).await.unwrap();
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 4096];
+        let closed = loop {
+            match s.read(&mut buf).await {
+                Ok(0) | Err(_) => break true,
+                Ok(n) => seen.extend_from_slice(&buf[..n]),
+            }
+        };
+        // Frames after the 24-byte preface: 9-byte headers, type at offset 3.
+        let mut ping = false;
+        let mut at = 24.min(seen.len());
+        while at + 9 <= seen.len() {
+            let len = (usize::from(seen[at]) << 16) | (usize::from(seen[at + 1]) << 8) | usize::from(seen[at + 2]);
+            ping |= seen[at + 3] == 6;
+            at += 9 + len;
+        }
+        let _ = seen_tx.send((ping, closed));
+    });
+    let yaml = format!(
+        "{}{}{}",
+        common::service_at("svc", "ns", "HTTP2", port),
+        dr("    connectionPool: {http: {http2KeepAlive: {interval: 100ms, timeout: 100ms}}}"),
+        vs("")
+    );
+    let h = Harness::start(&yaml, Some("ns")).await;
+    let r = tokio::time::timeout(TEST_TIMEOUT, http1_client().get(&h.mesh_url("/"), "svc", &[]))
+        .await
+        .expect("the request ends when the dead connection is closed");
+    assert_eq!(r.status, 503, "{}", r.text());
+    let (ping, closed) = tokio::time::timeout(TEST_TIMEOUT, seen_rx).await.unwrap().unwrap();
+    assert!(ping, "weir sent a PING");
+    assert!(closed, "weir closed the connection");
+}
