@@ -264,7 +264,8 @@ fn framing_of(headers: &HeaderMap, seen: Seen) -> Result<Option<Framing>, HeadEr
         if seen.content_length {
             return Err(HeadError::Framing);
         }
-        let last = headers.get_all(header::TRANSFER_ENCODING).iter().last().map(|v| v.as_bytes()).unwrap_or_default();
+        let last =
+            headers.get_all(header::TRANSFER_ENCODING).iter().next_back().map(|v| v.as_bytes()).unwrap_or_default();
         let last_coding = last.rsplit(|&b| b == b',').next().unwrap_or_default().trim_ascii();
         return Ok(Some(if last_coding.eq_ignore_ascii_case(b"chunked") { Framing::Chunked } else { Framing::Close }));
     }
