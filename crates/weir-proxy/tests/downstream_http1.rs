@@ -265,3 +265,30 @@ async fn a_client_leaving_mid_request_is_recorded_dc() {
     drop(s);
     wait_for_async(|| async { h.requests_with(0, "DC").await == 1 }, TEST_TIMEOUT).await;
 }
+
+/// A keep-alive connection idle between requests is closed when the proxy shuts down
+/// (it does not hold the drain up), and a connection with a request in flight gets its
+/// response with `Connection: close`.
+#[tokio::test]
+async fn shutdown_closes_idle_connections_and_ends_busy_ones_after_their_response() {
+    let b = Backend::builder("svc", "v1").start().await;
+    let h = start(&b).await;
+    let mut idle = connect(h.mesh()).await;
+    let mut buf = Vec::new();
+    idle.write_all(b"GET /idle HTTP/1.1\r\nHost: svc\r\n\r\n").await.unwrap();
+    assert!(read_response(&mut idle, &mut buf).await.expect("a response").status_line.contains("200"));
+    b.set_hold(true);
+    let mut busy = connect(h.mesh()).await;
+    busy.write_all(b"GET /busy HTTP/1.1\r\nHost: svc\r\n\r\n").await.unwrap();
+    wait_for(|| b.hits() == 2, TEST_TIMEOUT).await;
+    let proxy = h.proxy.clone();
+    let shutdown = tokio::spawn(async move { proxy.shutdown(TEST_TIMEOUT).await });
+    assert!(closes(&mut idle).await, "the idle connection was closed by the drain");
+    b.release(1);
+    let mut buf = Vec::new();
+    let r = read_response(&mut busy, &mut buf).await.expect("the request in flight is answered");
+    assert!(r.status_line.contains("200"), "{}", r.status_line);
+    assert_eq!(r.one("connection"), Some("close"));
+    assert!(closes(&mut busy).await);
+    tokio::time::timeout(TEST_TIMEOUT, shutdown).await.expect("the drain ended").unwrap();
+}

@@ -22,7 +22,7 @@ use hyper::body::{Body as _, Frame};
 use tokio::io::AsyncWriteExt as _;
 use tokio::net::TcpStream;
 use tokio::sync::oneshot;
-use tokio_util::sync::CancellationToken;
+use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
 use super::body::{BodyState, poll_framed, poll_read};
 use super::head::{self, Framing, HeadError, RequestHead};
@@ -73,8 +73,12 @@ pub(crate) async fn serve(stream: TcpStream, ctx: Arc<ConnCtx>, drain: Cancellat
         Sniff::Closed => return,
         Sniff::H1 => {}
     }
+    // One registration with the drain token for the connection's life: making a new
+    // `cancelled()` future for each idle wait locked the token and queued a waiter per
+    // request.
+    let mut drained = std::pin::pin!(drain.clone().cancelled_owned());
     loop {
-        let head = match next_head(&io, &drain).await {
+        let head = match next_head(&io, drained.as_mut()).await {
             Ok(Some(h)) => h,
             Ok(None) => return close(&io).await,
             Err(e) => {
@@ -160,7 +164,10 @@ async fn read_more(io: &Shared) -> std::io::Result<usize> {
 
 /// The next request head; `None` when the client closed (or the proxy drains) between
 /// requests.
-async fn next_head(io: &Shared, drain: &CancellationToken) -> Result<Option<RequestHead>, HeadError> {
+async fn next_head(
+    io: &Shared,
+    mut drained: Pin<&mut WaitForCancellationFutureOwned>,
+) -> Result<Option<RequestHead>, HeadError> {
     loop {
         {
             let mut g = lock(io);
@@ -173,7 +180,7 @@ async fn next_head(io: &Shared, drain: &CancellationToken) -> Result<Option<Requ
         }
         tokio::select! {
             r = read_more(io) => if !matches!(r, Ok(n) if n > 0) { return Ok(None) },
-            () = drain.cancelled() => return Ok(None),
+            () = drained.as_mut() => return Ok(None),
         }
     }
 }
