@@ -176,7 +176,7 @@ mod tests {
             );
             std::fs::write(dir.join(format!("f{i:03}.yaml")), yaml).unwrap();
         }
-        let (report, io) = super::load_paths(&[dir.clone()]);
+        let (report, io) = super::load_paths(std::slice::from_ref(&dir));
         assert!(io.is_empty());
         let names: Vec<&str> = report.resources.iter().map(|r| r.meta.name.as_str()).collect();
         let want: Vec<String> = (0..n).map(|i| format!("vs{i:03}")).collect();
