@@ -139,26 +139,32 @@ async fn bodies_stream_both_ways_without_buffering() {
         assert!(next_data(&mut body).await.is_none());
         // Request: an echo of a body sent piece by piece; each piece comes back before
         // the next is sent.
-        let (tx, req_body) = channel_body();
-        let req = build_request(http::Method::POST, &h.mesh_url("/echo-body"), "svc", &[], req_body);
-        let send = tokio::spawn({
-            let c = c.clone();
-            async move { c.send(req).await }
-        });
-        tx.send_data("first").await.unwrap();
-        let resp = send.await.unwrap().expect("response head");
-        let mut body = resp.into_body();
-        assert_eq!(next_data(&mut body).await.unwrap(), "first");
-        tx.send_data("second").await.unwrap();
-        assert_eq!(next_data(&mut body).await.unwrap(), "second");
-        drop(tx);
-        assert!(next_data(&mut body).await.is_none());
+        echo_piece_by_piece(&c, &h).await;
     }
     // A large body survives intact.
     let big = vec![7u8; 3 * 1024 * 1024 + 17];
     let r = http2_client().request(http::Method::POST, &h.mesh_url("/echo-body"), "svc", &[], big.clone()).await;
     assert_eq!(r.body.len(), big.len());
     assert_eq!(r.body, Bytes::from(big));
+}
+
+/// POSTs to `/echo-body` a body sent in two pieces, the second only once the first has
+/// come back: the request body and the response body both stream through the proxy.
+async fn echo_piece_by_piece(c: &weir_testkit::HttpClient, h: &Harness) {
+    let (tx, req_body) = channel_body();
+    let req = build_request(http::Method::POST, &h.mesh_url("/echo-body"), "svc", &[], req_body);
+    let send = tokio::spawn({
+        let c = c.clone();
+        async move { c.send(req).await }
+    });
+    tx.send_data("first").await.unwrap();
+    let resp = send.await.unwrap().expect("response head");
+    let mut body = resp.into_body();
+    assert_eq!(tokio::time::timeout(TEST_TIMEOUT, next_data(&mut body)).await.unwrap().unwrap(), "first");
+    tx.send_data("second").await.unwrap();
+    assert_eq!(tokio::time::timeout(TEST_TIMEOUT, next_data(&mut body)).await.unwrap().unwrap(), "second");
+    drop(tx);
+    assert!(next_data(&mut body).await.is_none());
 }
 
 /// The same over an HTTP/2 upstream (weir's own h2 client): a request body streams up
@@ -171,21 +177,7 @@ async fn h2_upstream_streams_bodies_both_ways_within_flow_control() {
     let yaml = format!("{}{}", service("svc", "ns", "HTTP2", &[&b]), route_all("svc", "ns"));
     let h = Harness::start(&yaml, Some("ns")).await;
     for c in [http1_client(), http2_client()] {
-        let (tx, req_body) = channel_body();
-        let req = build_request(http::Method::POST, &h.mesh_url("/echo-body"), "svc", &[], req_body);
-        let send = tokio::spawn({
-            let c = c.clone();
-            async move { c.send(req).await }
-        });
-        tx.send_data("first").await.unwrap();
-        let resp = send.await.unwrap().expect("response head");
-        let mut body = resp.into_body();
-        assert_eq!(tokio::time::timeout(TEST_TIMEOUT, next_data(&mut body)).await.unwrap().unwrap(), "first");
-        tx.send_data("second").await.unwrap();
-        assert_eq!(tokio::time::timeout(TEST_TIMEOUT, next_data(&mut body)).await.unwrap().unwrap(), "second");
-        drop(tx);
-        assert!(next_data(&mut body).await.is_none());
-
+        echo_piece_by_piece(&c, &h).await;
         let big: Vec<u8> = (0..6 * 1024 * 1024 + 17).map(|i| (i % 251) as u8).collect();
         let r = c.request(http::Method::POST, &h.mesh_url("/echo-body"), "svc", &[], big.clone()).await;
         assert_eq!(r.status, 200);
