@@ -292,21 +292,25 @@ impl Proxy {
                 continue;
             }
             let address = self.address_for(l);
-            match server::bind(address) {
-                Ok(listener) => {
-                    let bound = listener.local_addr().unwrap_or(address);
+            match server::bind_per_worker(address, self.workers.len()) {
+                Ok(listeners) => {
+                    let bound = listeners.first().and_then(|l| l.local_addr().ok()).unwrap_or(address);
                     let stop = self.stop.child_token();
                     let drain = self.stop.child_token();
                     let serving = Serving { name: name.as_str().into(), role: l.role, port: l.port };
-                    self.tracker.spawn(server::accept_loop(
-                        listener,
-                        serving,
-                        self.shared.clone(),
-                        self.workers.clone(),
-                        stop.clone(),
-                        drain.clone(),
-                        self.tracker.clone(),
-                    ));
+                    for (listener, worker) in listeners.into_iter().zip(self.workers.handles()) {
+                        self.tracker.spawn_on(
+                            server::accept_loop(
+                                listener,
+                                serving.clone(),
+                                self.shared.clone(),
+                                stop.clone(),
+                                drain.clone(),
+                                self.tracker.clone(),
+                            ),
+                            worker,
+                        );
+                    }
                     tracing::info!(listener = %name, address = %bound, "listening");
                     running.insert(name, Running { address: bound, stop, drain });
                 }

@@ -169,8 +169,8 @@ pub(crate) fn init_logging() {
 /// Runs until SIGINT/SIGTERM.
 pub(crate) fn run(args: Args) -> ExitCode {
     init_logging();
-    // This runtime only accepts, reloads and serves the admin API; requests run on
-    // the proxy's worker threads (`--concurrency`).
+    // This runtime only reloads and serves the admin API; the proxy's worker threads
+    // (`--concurrency`) accept and serve the traffic.
     let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
