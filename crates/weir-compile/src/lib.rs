@@ -10,6 +10,7 @@ mod clusters;
 mod delegate;
 mod header_ops;
 pub mod hosts;
+mod l4;
 mod listeners;
 pub mod policy;
 pub mod registry;

@@ -4,29 +4,124 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use weir_model::types::{Gateway, VirtualService};
 use weir_table::{
-    Action, Forward, HeaderOps, HostMap, HttpMatch, Listener, ListenerRole, Route, VirtualHost, WeightedCluster,
+    Action, Forward, HeaderOps, HostMap, HttpMatch, L4Route, Listener, ListenerRole, Route, Serve, TlsMode, TlsServer,
+    VirtualHost, WeightedCluster,
 };
 
 use crate::Instance;
 use crate::clusters::{Clusters, PortContext};
 use crate::hosts::{self, GatewayRef};
+use crate::l4::{self, L4Place};
 use crate::registry::Registry;
 use crate::route_policy;
 use crate::routes::{self, Notes, Place};
-use crate::store::{Store, selects, visible};
+use crate::store::{Item, Store, selects, visible};
 
 /// Protocols served as HTTP on a gateway server.
 const HTTP_PROTOCOLS: [&str; 5] = ["HTTP", "HTTP2", "GRPC", "GRPC-WEB", "HTTP_PROXY"];
+/// Protocols served as opaque TCP (Istio treats MONGO, MYSQL, REDIS as TCP).
+const TCP_PROTOCOLS: [&str; 4] = ["TCP", "MONGO", "MYSQL", "REDIS"];
+/// ALPN offered by terminating HTTPS servers, as Envoy's gateway does.
+const HTTP_ALPN: [&str; 2] = ["h2", "http/1.1"];
+
+/// What a gateway server carries, by its protocol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// Plain HTTP (also h2c).
+    Http,
+    /// HTTPS: TLS, then HTTP (or, PASSTHROUGH, TLS routes).
+    Https,
+    /// TLS: TLS, then TCP routes (or, PASSTHROUGH, TLS routes).
+    Tls,
+    /// Plain TCP routes.
+    Tcp,
+}
+
+impl Kind {
+    fn of(protocol: &str) -> Option<Kind> {
+        if HTTP_PROTOCOLS.contains(&protocol) {
+            Some(Kind::Http)
+        } else if protocol == "HTTPS" {
+            Some(Kind::Https)
+        } else if protocol == "TLS" {
+            Some(Kind::Tls)
+        } else if TCP_PROTOCOLS.contains(&protocol) {
+            Some(Kind::Tcp)
+        } else {
+            None
+        }
+    }
+
+    /// Whether the port's connections open with TLS.
+    fn encrypted(self) -> bool {
+        matches!(self, Kind::Https | Kind::Tls)
+    }
+}
 
 struct GatewayListener {
     bind: Option<String>,
     port: u16,
     protocol: String,
+    encrypted: bool,
     /// domain -> (VirtualService indexes in store order, https redirect)
     domains: BTreeMap<String, (Vec<usize>, bool)>,
     /// Gateways feeding this listener.
     gateways: Vec<GatewayRef>,
+    tls: Vec<TlsServer>,
+    tcp: Vec<L4Route>,
+}
+
+/// A gateway server's hosts as (namespace filter, DNS name lower case).
+fn server_hosts(hosts: &[String]) -> Vec<(String, String)> {
+    hosts
+        .iter()
+        .map(|h| match h.split_once('/') {
+            Some((ns, dns)) => (ns.to_string(), dns.to_ascii_lowercase()),
+            None => ("*".to_string(), h.to_ascii_lowercase()),
+        })
+        .collect()
+}
+
+/// The VirtualServices bound to `gref` whose hosts fall under the server's hosts, with
+/// the domains they share, in store order.
+fn bound_services<'s>(
+    store: &'s Store,
+    gw: &Item<Gateway>,
+    gref: &GatewayRef,
+    hosts_of_server: &[(String, String)],
+    instance: &Instance,
+) -> Vec<(usize, &'s Item<VirtualService>, Vec<String>)> {
+    let mut out = Vec::new();
+    for (vi, vs) in store.virtual_services.iter().enumerate() {
+        if vs.spec.hosts.is_empty() || !routes::binds_to(vs, gref) {
+            continue;
+        }
+        if !visible(&vs.spec.export_to, &vs.meta.namespace, &gw.meta.namespace) {
+            continue;
+        }
+        let mut domains = Vec::new();
+        for h in &vs.spec.hosts {
+            let vs_host = hosts::expand(h, &vs.meta.namespace, &instance.domain);
+            for (sns, sdns) in hosts_of_server {
+                let ns_ok =
+                    sns == "*" || (sns == "." && vs.meta.namespace == gw.meta.namespace) || *sns == vs.meta.namespace;
+                if !ns_ok {
+                    continue;
+                }
+                if let Some(domain) = hosts::intersect(&vs_host, sdns)
+                    && !domains.contains(&domain)
+                {
+                    domains.push(domain);
+                }
+            }
+        }
+        if !domains.is_empty() {
+            out.push((vi, vs, domains));
+        }
+    }
+    out
 }
 
 /// Gateway listeners for the Gateways whose selector matches the instance labels.
@@ -46,13 +141,36 @@ pub(crate) fn gateways(
             let Some(port) = &server.port else { continue };
             let protocol = port.protocol.to_ascii_uppercase();
             let Ok(number) = u16::try_from(port.number) else { continue };
-            if !HTTP_PROTOCOLS.contains(&protocol.as_str()) {
+            let Some(kind) = Kind::of(&protocol) else {
                 notes.push(format!(
-                    "Gateway {}: server port {number} ({protocol}) is not served: weir serves HTTP, HTTP2 and GRPC gateway servers so far",
+                    "Gateway {}: server port {number} ({protocol}) is not served: weir serves HTTP, HTTPS, HTTP2, \
+                     GRPC, TLS and TCP gateway servers",
                     gw.id()
                 ));
                 continue;
-            }
+            };
+            let tls_mode = match (kind.encrypted(), &server.tls) {
+                (false, _) => None,
+                (true, None) => {
+                    notes.push(format!(
+                        "Gateway {}: server port {number} ({protocol}) has no tls settings and is not served",
+                        gw.id()
+                    ));
+                    continue;
+                }
+                (true, Some(t)) => match l4::mode(t) {
+                    Some(m) => Some(m),
+                    None => {
+                        notes.push(format!(
+                            "Gateway {}: server port {number} ({protocol}): tls mode {:?} is not served (it needs the \
+                             mesh's own certificates)",
+                            gw.id(),
+                            t.effective_mode()
+                        ));
+                        continue;
+                    }
+                },
+            };
             let bind = (!server.bind.is_empty()).then(|| server.bind.clone());
             let idx = match listeners.iter().position(|l| l.port == number && l.bind == bind) {
                 Some(i) => i,
@@ -61,50 +179,92 @@ pub(crate) fn gateways(
                         bind: bind.clone(),
                         port: number,
                         protocol: protocol.clone(),
+                        encrypted: kind.encrypted(),
                         domains: BTreeMap::new(),
                         gateways: Vec::new(),
+                        tls: Vec::new(),
+                        tcp: Vec::new(),
                     });
                     listeners.len() - 1
                 }
             };
             let l = &mut listeners[idx];
+            let first_kind = Kind::of(&l.protocol);
+            let compatible = l.encrypted == kind.encrypted()
+                && (kind.encrypted() || (kind == Kind::Tcp) == (first_kind == Some(Kind::Tcp)));
+            if !compatible {
+                notes.push(format!(
+                    "Gateway {}: server port {number} ({protocol}) conflicts with the {} server already on that port; \
+                     it is not served",
+                    gw.id(),
+                    l.protocol
+                ));
+                continue;
+            }
             if !l.gateways.contains(&gref) {
                 l.gateways.push(gref.clone());
             }
-            let redirect = server.tls.as_ref().is_some_and(|t| t.https_redirect);
-            let server_hosts: Vec<(String, String)> = server
-                .hosts
-                .iter()
-                .map(|h| match h.split_once('/') {
-                    Some((ns, dns)) => (ns.to_string(), dns.to_ascii_lowercase()),
-                    None => ("*".to_string(), h.to_ascii_lowercase()),
-                })
-                .collect();
-            for (vi, vs) in store.virtual_services.iter().enumerate() {
-                if vs.spec.hosts.is_empty() || !routes::binds_to(vs, &gref) {
-                    continue;
-                }
-                if !visible(&vs.spec.export_to, &vs.meta.namespace, &gw.meta.namespace) {
-                    continue;
-                }
-                for h in &vs.spec.hosts {
-                    let vs_host = hosts::expand(h, &vs.meta.namespace, &instance.domain);
-                    for (sns, sdns) in &server_hosts {
-                        let ns_ok = sns == "*"
-                            || (sns == "." && vs.meta.namespace == gw.meta.namespace)
-                            || *sns == vs.meta.namespace;
-                        if !ns_ok {
-                            continue;
-                        }
-                        if let Some(domain) = hosts::intersect(&vs_host, sdns) {
-                            let entry = l.domains.entry(domain).or_default();
-                            if !entry.0.contains(&vi) {
-                                entry.0.push(vi);
+            let hosts_of_server = server_hosts(&server.hosts);
+            let bound = bound_services(store, gw, &gref, &hosts_of_server, instance);
+            let dns_hosts: Vec<String> = hosts_of_server.iter().map(|(_, d)| d.clone()).collect();
+            let place = L4Place { gateway: &gref, port: number, server_hosts: &dns_hosts };
+            let origin: Box<str> =
+                format!("{}/{}", gw.id(), if port.name.is_empty() { &protocol } else { &port.name }).into();
+            match (kind, tls_mode) {
+                (Kind::Http, _) | (Kind::Https, Some(TlsMode::Simple | TlsMode::Mutual | TlsMode::OptionalMutual)) => {
+                    let redirect = kind == Kind::Http && server.tls.as_ref().is_some_and(|t| t.https_redirect);
+                    for (vi, _, domains) in &bound {
+                        for domain in domains {
+                            let entry = l.domains.entry(domain.clone()).or_default();
+                            if !entry.0.contains(vi) {
+                                entry.0.push(*vi);
                             }
                             entry.1 |= redirect;
                         }
                     }
+                    if let (Some(mode), Some(t)) = (tls_mode, &server.tls) {
+                        l.tls.push(TlsServer {
+                            origin,
+                            hosts: dns_hosts.iter().map(|h| h.as_str().into()).collect(),
+                            mode,
+                            termination: Some(l4::termination(t, &HTTP_ALPN)),
+                            serve: Serve::Http,
+                        });
+                    }
                 }
+                (Kind::Https | Kind::Tls, Some(TlsMode::Passthrough)) => {
+                    let routes: Vec<L4Route> = bound
+                        .iter()
+                        .flat_map(|(_, vs, _)| l4::tls_routes(vs, &place, instance, clusters, notes))
+                        .collect();
+                    l.tls.push(TlsServer {
+                        origin,
+                        hosts: dns_hosts.iter().map(|h| h.as_str().into()).collect(),
+                        mode: TlsMode::Passthrough,
+                        termination: None,
+                        serve: Serve::Tcp(routes),
+                    });
+                }
+                (Kind::Tls, Some(mode)) => {
+                    let routes: Vec<L4Route> = bound
+                        .iter()
+                        .flat_map(|(_, vs, _)| l4::tcp_routes(vs, &place, instance, clusters, notes))
+                        .collect();
+                    let Some(t) = &server.tls else { continue };
+                    l.tls.push(TlsServer {
+                        origin,
+                        hosts: dns_hosts.iter().map(|h| h.as_str().into()).collect(),
+                        mode,
+                        termination: Some(l4::termination(t, &[])),
+                        serve: Serve::Tcp(routes),
+                    });
+                }
+                (Kind::Tcp, _) => {
+                    for (_, vs, _) in &bound {
+                        l.tcp.extend(l4::tcp_routes(vs, &place, instance, clusters, notes));
+                    }
+                }
+                (Kind::Https | Kind::Tls, None) => {}
             }
         }
     }
@@ -127,6 +287,8 @@ pub(crate) fn gateways(
                     .collect(),
                 hosts: HostMap::default(),
                 virtual_hosts: Vec::new(),
+                tls: l.tls,
+                tcp: l.tcp,
             };
             for (domain, (mut vss, require_tls)) in l.domains {
                 vss.sort_unstable();
@@ -186,6 +348,8 @@ pub(crate) fn mesh(
         gateways: Vec::new(),
         hosts: HostMap::default(),
         virtual_hosts: Vec::new(),
+        tls: Vec::new(),
+        tcp: Vec::new(),
     };
     let add = |listener: &mut Listener, domains: Vec<String>, vh: VirtualHost| {
         let idx = listener.virtual_hosts.len();

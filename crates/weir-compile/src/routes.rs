@@ -61,6 +61,18 @@ pub(crate) fn binds_to(vs: &Item<VirtualService>, target: &GatewayRef) -> bool {
             .iter()
             .flat_map(|r| &r.matches)
             .any(|m| m.gateways.iter().any(|g| hosts::gateway_ref(g, ns) == *target))
+        || vs
+            .spec
+            .tcp
+            .iter()
+            .flat_map(|r| &r.matches)
+            .any(|m| m.gateways.iter().any(|g| hosts::gateway_ref(g, ns) == *target))
+        || vs
+            .spec
+            .tls
+            .iter()
+            .flat_map(|r| &r.matches)
+            .any(|m| m.gateways.iter().any(|g| hosts::gateway_ref(g, ns) == *target))
 }
 
 /// Builds the routes of `vs` for `place`.

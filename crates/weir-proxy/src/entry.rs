@@ -32,6 +32,11 @@ use crate::upstream::Snapshot;
 #[derive(Debug)]
 pub(crate) struct Shared {
     pub(crate) snapshot: ArcSwap<Snapshot>,
+    /// The TLS servers' configurations (certificates loaded), swapped with each table
+    /// and when a certificate file changes.
+    pub(crate) tls: ArcSwap<crate::tls::TlsConfigs>,
+    /// Where `credentialName`s are read (`DIR/<name>/tls.crt`...).
+    pub(crate) credentials: Option<std::path::PathBuf>,
     pub(crate) metrics: Metrics,
     pub(crate) access_log: AccessLog,
     pub(crate) hostname: String,
@@ -50,6 +55,8 @@ pub(crate) struct ConnCtx {
     pub(crate) port: u16,
     pub(crate) local: SocketAddr,
     pub(crate) peer: SocketAddr,
+    /// The client's connection is TLS terminated here.
+    pub(crate) secure: bool,
 }
 
 impl ConnCtx {
@@ -59,6 +66,11 @@ impl ConnCtx {
             ListenerRole::Gateway => HeaderValue::from_static("istio-envoy"),
             ListenerRole::Mesh => HeaderValue::from_static("envoy"),
         }
+    }
+
+    /// `https` on a TLS connection, else `http`.
+    pub(crate) fn scheme(&self) -> &'static str {
+        if self.secure { "https" } else { "http" }
     }
 
     /// Requests from a gateway's clients are external (Envoy's `use_remote_address`).
@@ -250,7 +262,7 @@ fn decide<'t>(conn: &ConnCtx, snapshot: &'t Snapshot, parts: &Parts, authority: 
             l.path = pq.as_str().to_string();
         }
     }
-    let scheme = "http";
+    let scheme = conn.scheme();
     let (path, query) = (pq.path(), pq.query());
     let view = RequestView {
         method: &parts.method,
@@ -284,6 +296,7 @@ fn decide<'t>(conn: &ConnCtx, snapshot: &'t Snapshot, parts: &Parts, authority: 
         peer: conn.peer,
         local: conn.local,
         protocol: protocol_name(parts.version),
+        scheme: conn.scheme(),
         hostname: &conn.shared.hostname,
         start: rec.start,
         request: Some(&parts.headers),

@@ -62,6 +62,7 @@ pub(crate) async fn forward(
         peer: conn.peer,
         local: conn.local,
         protocol: protocol_name(downstream_version),
+        scheme: conn.scheme(),
         hostname: &conn.shared.hostname,
         start: rec.start,
         request: original.as_ref(),

@@ -151,6 +151,8 @@ pub(crate) struct TemplateCtx<'a> {
     pub(crate) peer: SocketAddr,
     pub(crate) local: SocketAddr,
     pub(crate) protocol: &'static str,
+    /// `http` or `https` (the client's connection).
+    pub(crate) scheme: &'static str,
     pub(crate) hostname: &'a str,
     pub(crate) start: std::time::SystemTime,
     /// The request headers (for `%REQ(x)%`), as they arrived.

@@ -17,6 +17,7 @@ pub mod body;
 mod breaker;
 mod cors;
 mod dice;
+mod downstream;
 mod entry;
 mod failure;
 mod fault;
@@ -40,8 +41,11 @@ mod retry;
 mod router;
 mod server;
 mod stats;
+mod tcp_proxy;
 pub mod telemetry;
 mod timeout;
+mod tls;
+mod transport;
 mod tunnel;
 mod upstream;
 mod upstream_request;
@@ -85,6 +89,9 @@ pub struct ProxyConfig {
     /// Give mirrored requests Envoy's `-shadow` host suffix (Istio before 1.28; off,
     /// as current Istio, by default).
     pub shadow_host_suffix: bool,
+    /// Where Gateway `credentialName`s are read: `DIR/<name>/` holds `tls.crt`,
+    /// `tls.key` and optionally `ca.crt` (or `cert`, `key`, `cacert`).
+    pub credentials: Option<std::path::PathBuf>,
 }
 
 impl Default for ProxyConfig {
@@ -105,6 +112,7 @@ impl Default for ProxyConfig {
             workers: 0,
             seed: None,
             shadow_host_suffix: false,
+            credentials: None,
         }
     }
 }
@@ -132,6 +140,35 @@ async fn sweep_idle(shared: Arc<Shared>, stop: CancellationToken) {
                 cluster.endpoints.iter().for_each(|e| sweep(e));
             }
         }
+    }
+}
+
+/// How often certificate files are looked at for changes.
+const CERT_POLL: Duration = Duration::from_secs(1);
+
+/// Rebuilds the TLS configurations when a certificate, key or CA file changes
+/// (rotation): new connections get the new certificate, open ones keep theirs.
+async fn rotate_certificates(shared: Arc<Shared>, stop: CancellationToken) {
+    let mut tick = tokio::time::interval(CERT_POLL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            () = stop.cancelled() => return,
+        }
+        if !shared.tls.load().changed() {
+            continue;
+        }
+        let table = shared.snapshot.load().table.clone();
+        let credentials = shared.credentials.clone();
+        // File reads off the event loop.
+        let Ok(built) =
+            tokio::task::spawn_blocking(move || tls::TlsConfigs::build(&table, credentials.as_deref())).await
+        else {
+            continue;
+        };
+        tracing::info!("certificates changed; TLS servers reloaded");
+        shared.tls.store(Arc::new(built));
     }
 }
 
@@ -221,6 +258,8 @@ impl Proxy {
         let workers = Arc::new(workers::Workers::start(n).expect("start the worker threads"));
         let shared = Arc::new(Shared {
             snapshot: ArcSwap::from_pointee(Snapshot::empty()),
+            tls: ArcSwap::from_pointee(tls::TlsConfigs::default()),
+            credentials: config.credentials.clone(),
             metrics: Metrics::new(config.source.clone()),
             access_log: AccessLog::new(config.access_log),
             hostname: config.hostname.clone(),
@@ -229,6 +268,9 @@ impl Proxy {
         let stop = CancellationToken::new();
         for handle in workers.handles() {
             handle.spawn(sweep_idle(shared.clone(), stop.clone()));
+        }
+        if let Some(first) = workers.handles().first() {
+            first.spawn(rotate_certificates(shared.clone(), stop.clone()));
         }
         Arc::new(Proxy {
             shared,
@@ -265,6 +307,9 @@ impl Proxy {
         let table = Arc::new(table);
         let previous = self.shared.snapshot.load_full();
         let (snapshot, fresh) = Snapshot::build(table.clone(), &previous, self.workers.len());
+        // Certificates first: a connection that sees the new table finds its servers.
+        let tls = tls::TlsConfigs::build(&table, self.shared.credentials.as_deref());
+        self.shared.tls.store(Arc::new(tls));
         self.shared.snapshot.store(Arc::new(snapshot));
         // Each new cluster with outlier detection sweeps its ejections at its interval,
         // until a later table replaces it.

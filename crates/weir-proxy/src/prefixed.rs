@@ -11,12 +11,12 @@ use tokio::net::TcpStream;
 
 /// A socket with bytes to read before it.
 #[derive(Debug)]
-pub(crate) struct Prefixed {
+pub(crate) struct Prefixed<S = TcpStream> {
     pub(crate) rest: Bytes,
-    pub(crate) io: TcpStream,
+    pub(crate) io: S,
 }
 
-impl AsyncRead for Prefixed {
+impl<S: AsyncRead + Unpin> AsyncRead for Prefixed<S> {
     fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
         if !self.rest.is_empty() {
             let n = self.rest.len().min(buf.remaining());
@@ -28,7 +28,7 @@ impl AsyncRead for Prefixed {
     }
 }
 
-impl AsyncWrite for Prefixed {
+impl<S: AsyncWrite + Unpin> AsyncWrite for Prefixed<S> {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
         Pin::new(&mut self.io).poll_write(cx, buf)
     }
@@ -42,7 +42,7 @@ impl AsyncWrite for Prefixed {
     }
 
     fn is_write_vectored(&self) -> bool {
-        true
+        self.io.is_write_vectored()
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {

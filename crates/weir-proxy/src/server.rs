@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use weir_table::ListenerRole;
 
-use crate::entry::{ConnCtx, Shared};
+use crate::entry::Shared;
 
 /// Largest request head accepted.
 const MAX_HEAD: usize = crate::h1::head::MAX_HEAD;
@@ -104,17 +104,9 @@ pub(crate) async fn accept_loop(
             }
         };
         let _ = stream.set_nodelay(true);
-        let ctx = Arc::new(ConnCtx {
-            shared: shared.clone(),
-            listener: serving.name.clone(),
-            role: serving.role,
-            port: serving.port,
-            local,
-            peer,
-        });
-        let h2 = h2.clone();
-        let drain = drain.clone();
-        tracker.spawn(crate::h1::server::serve(stream, ctx, drain, h2));
+        let conn = crate::transport::Accepted { stream, peer, local };
+        let (h2, drain, shared, serving) = (h2.clone(), drain.clone(), shared.clone(), serving.clone());
+        tracker.spawn(async move { crate::transport::serve(conn, &serving, shared, drain, h2).await });
     }
 }
 

@@ -54,7 +54,7 @@ pub(crate) fn build(
             h.remove(name);
         }
     }
-    headers::forwarded(&mut h, tctx.peer, "http", edge);
+    headers::forwarded(&mut h, tctx.peer, tctx.scheme, edge);
     headers::apply_request(&mut h, &f.headers, tctx);
     headers::apply_request(&mut h, &dest.headers, tctx);
     let new_authority = f.authority.as_ref().or(dest.authority.as_ref());

@@ -48,6 +48,8 @@ fn listener(n: usize) -> Listener {
         gateways: Vec::new(),
         hosts: HostMap::default(),
         virtual_hosts: Vec::new(),
+        tls: Vec::new(),
+        tcp: Vec::new(),
     };
     for i in 0..n {
         let host = format!("svc-{i}.ns-{}.svc.cluster.local", i % 100);

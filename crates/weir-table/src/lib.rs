@@ -22,6 +22,7 @@ pub mod plan;
 pub mod retry;
 pub mod route;
 pub mod ser;
+pub mod transport;
 
 pub use action::{
     AbortStatus, Action, ClusterRef, CorsPolicy, DirectResponse, FaultAbort, FaultDelay, FaultPolicy, Forward,
@@ -37,3 +38,4 @@ pub use matcher::{HeaderKey, HeaderMatch, HttpMatch, PathMatch, QueryMatch, StrM
 pub use plan::{Affinity, Decision, Dice, Facts, Fault, Plan, RetryPlan, Timeouts, decide};
 pub use retry::{RetryOn, RetryPolicy};
 pub use route::{Listener, ListenerRole, NoRoute, RequestView, Route, RouteTable, Routed, VirtualHost};
+pub use transport::{CertSource, ConnView, L4Route, Serve, Subnet, Termination, TlsMode, TlsServer, TlsVersion};

@@ -9,6 +9,7 @@ use crate::action::Action;
 use crate::cluster::{Cluster, ClusterId};
 use crate::hosts::{HostMap, port_of};
 use crate::matcher::HttpMatch;
+use crate::transport::{L4Route, TlsServer};
 
 /// A compiled configuration: what the proxy serves until the next one replaces it.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -69,6 +70,11 @@ pub struct Listener {
     pub hosts: HostMap<usize>,
     /// Virtual hosts.
     pub virtual_hosts: Vec<VirtualHost>,
+    /// TLS servers on this port, picked by SNI; when there are any, every connection
+    /// must open with a TLS ClientHello.
+    pub tls: Vec<TlsServer>,
+    /// TCP routes of a plain TCP server (protocol `TCP`, `MONGO`...); empty for HTTP.
+    pub tcp: Vec<L4Route>,
 }
 
 /// A virtual host: the ordered routes for a set of domains.

@@ -28,6 +28,7 @@ mod client;
 mod config;
 mod grpc;
 mod server;
+mod tls;
 mod wait;
 
 pub use backend::{Backend, BackendBuilder};
@@ -37,6 +38,7 @@ pub use client::{
 };
 pub use config::ConfigDir;
 pub use grpc::{GrpcBackend, GrpcBidi, GrpcClient, GrpcDecoder, GrpcReply, grpc_frame, grpc_unary, parse_grpc_frames};
+pub use tls::{Pem, TcpNamed, TestCa, TlsClient, TlsNamed, TlsSession, https_get};
 pub use wait::{wait_for, wait_for_async};
 
 use std::time::Duration;

@@ -174,6 +174,7 @@ pub(crate) fn run(args: Args) -> ExitCode {
             concurrency: None,
             seed: None,
             shadow_host_suffix: false,
+            credentials: None,
         };
         print_guide();
         run::serve(run_args, Some(resources)).await

@@ -66,6 +66,12 @@ pub(crate) struct Args {
     /// 1.28 (current Istio keeps the Host as it is).
     #[arg(long)]
     pub(crate) shadow_host_suffix: bool,
+    /// Directory of TLS credentials for Gateway `credentialName`s: DIR/<name>/ holds
+    /// tls.crt and tls.key (a Kubernetes TLS secret's keys; also cert and key) and,
+    /// for MUTUAL servers, ca.crt (or cacert, or DIR/<name>-cacert/ca.crt). Files are
+    /// watched: a rotated certificate serves new connections without a restart.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) credentials: Option<PathBuf>,
 }
 
 fn parse_labels(s: &str) -> Result<BTreeMap<String, String>, String> {
@@ -140,6 +146,7 @@ pub(crate) fn proxy_config(args: &Args) -> ProxyConfig {
         workers: args.concurrency.unwrap_or(0),
         seed: args.seed,
         shadow_host_suffix: args.shadow_host_suffix,
+        credentials: args.credentials.clone(),
     }
 }
 

@@ -20,7 +20,6 @@ use http::header;
 use http::{Method, Request, Response, StatusCode, Version};
 use hyper::body::{Body as _, Frame};
 use tokio::io::AsyncWriteExt as _;
-use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
@@ -28,6 +27,7 @@ use super::body::{BodyState, poll_framed, poll_read};
 use super::head::{self, Framing, HeadError, RequestHead};
 use super::out::{Framer, Out};
 use crate::body::{BoxError, ProxyBody};
+use crate::downstream::Downstream;
 use crate::entry::ConnCtx;
 use crate::prefixed::Prefixed;
 
@@ -41,7 +41,7 @@ const LINGER: Duration = Duration::from_secs(1);
 /// The connection's socket and read buffer, shared with the request body.
 struct Io {
     /// `None` once the socket went to a tunnel.
-    stream: Option<TcpStream>,
+    stream: Option<Downstream>,
     rbuf: BytesMut,
     /// A request body is reading from the connection.
     body_active: bool,
@@ -59,13 +59,18 @@ fn lock(io: &Shared) -> MutexGuard<'_, Io> {
 pub(crate) type H2Server = hyper::server::conn::http2::Builder<hyper_util::rt::TokioExecutor>;
 
 /// Serves a client connection to its end.
-pub(crate) async fn serve(stream: TcpStream, ctx: Arc<ConnCtx>, drain: CancellationToken, h2: Arc<H2Server>) {
+pub(crate) async fn serve(stream: Downstream, ctx: Arc<ConnCtx>, drain: CancellationToken, h2: Arc<H2Server>) {
+    // ALPN `h2` over TLS: HTTP/2 without looking for the preface.
+    let negotiated_h2 = stream.alpn() == Some(b"h2");
     let io: Shared = Arc::new(Mutex::new(Io {
         stream: Some(stream),
         rbuf: BytesMut::new(),
         body_active: false,
         body_abandoned: false,
     }));
+    if negotiated_h2 {
+        return Box::pin(serve_h2(&io, ctx, drain, &h2)).await;
+    }
     match sniff(&io, &drain).await {
         // Boxed: every HTTP/1.1 connection's future would otherwise be as large as an
         // HTTP/2 connection's (2 KB instead of under 600 bytes).
@@ -492,7 +497,7 @@ impl Drop for RequestBody {
 /// The client's side of a switched protocol: its socket, and bytes it sent after the
 /// handshake.
 pub(crate) struct Upgraded {
-    pub(crate) stream: TcpStream,
+    pub(crate) stream: Downstream,
     pub(crate) rest: Bytes,
 }
 

@@ -155,6 +155,8 @@ fn table() -> (RouteTable, usize) {
         gateways: Vec::new(),
         hosts,
         virtual_hosts: vec![vhost, tls_only],
+        tls: Vec::new(),
+        tcp: Vec::new(),
     };
     let key = HashKey::Header(http::HeaderName::from_static("x-user"));
     let cookie_key = HashKey::Cookie { name: "sess".into(), set_cookie_suffix: Some("; Max-Age=60; HttpOnly".into()) };

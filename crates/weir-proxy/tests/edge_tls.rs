@@ -1,0 +1,404 @@
+//! The edge: HTTPS, TLS and TCP gateway servers with real TLS handshakes (certificates
+//! made in the test by rcgen, credentials in a directory as `weir run --credentials`
+//! reads them): SNI picks the certificate, ALPN gives HTTP/2, MUTUAL checks client
+//! certificates, PASSTHROUGH reaches a TLS backend the client verifies end to end,
+//! rotated certificates serve new connections, and TCP routes split connections by
+//! weight.
+
+mod common;
+
+use std::path::Path;
+use std::time::Duration;
+
+use common::{Harness, service};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use weir_compile::Instance;
+use weir_testkit::{Backend, TEST_TIMEOUT, TcpNamed, TestCa, TlsClient, TlsNamed, https_get, wait_for_async};
+
+fn temp_dir(tag: &str) -> std::path::PathBuf {
+    let d =
+        std::env::temp_dir().join(format!("weir-edge-{tag}-{}-{:?}", std::process::id(), std::thread::current().id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+async fn gateway_with_credentials(yaml: &str, creds: &Path) -> Harness {
+    let creds = creds.to_path_buf();
+    Harness::with_config(yaml, Instance::default(), move |c| c.credentials = Some(creds)).await
+}
+
+fn leaf_names(der: &[u8]) -> String {
+    // The SANs appear in the DER as plain text; enough to tell two test leaves apart.
+    String::from_utf8_lossy(der).into_owned()
+}
+
+const TWO_HTTPS_SERVERS: &str = "apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: gw, namespace: istio-system}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 443, name: https-a, protocol: HTTPS}
+    tls: {mode: SIMPLE, credentialName: a-cert}
+    hosts: ['*.a.example.com']
+  - port: {number: 443, name: https-b, protocol: HTTPS}
+    tls: {mode: SIMPLE, credentialName: b-cert}
+    hosts: [b.example.com]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: a, namespace: istio-system}
+spec:
+  hosts: ['*.a.example.com']
+  gateways: [gw]
+  http:
+  - route: [{destination: {host: app-a.istio-system.svc.cluster.local}}]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: b, namespace: istio-system}
+spec:
+  hosts: [b.example.com]
+  gateways: [gw]
+  http:
+  - route: [{destination: {host: app-b.istio-system.svc.cluster.local}}]
+---
+";
+
+#[tokio::test]
+async fn sni_picks_the_certificate_and_the_request_reaches_the_host_behind_it() {
+    let (app_a, app_b) = (Backend::start("app-a", "v1").await, Backend::start("app-b", "v1").await);
+    let ca = TestCa::new("edge-ca");
+    let creds = temp_dir("sni");
+    ca.write_credential(&creds, "a-cert", &ca.leaf(&["*.a.example.com"]), false);
+    ca.write_credential(&creds, "b-cert", &ca.leaf(&["b.example.com"]), false);
+    let yaml = format!(
+        "{}{}{TWO_HTTPS_SERVERS}",
+        service("app-a", "istio-system", "HTTP", &[&app_a]),
+        service("app-b", "istio-system", "HTTP", &[&app_b])
+    );
+    let h = gateway_with_credentials(&yaml, &creds).await;
+    let addr = h.gateway(443);
+
+    let mut a = TlsClient::new("www.a.example.com").connect(addr, ca.roots()).await.expect("handshake a");
+    assert!(leaf_names(a.peer_cert.as_ref().unwrap()).contains("*.a.example.com"));
+    let text = https_get(&mut a.stream, "www.a.example.com", "/x").await.unwrap();
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(text.contains("\"service\":\"app-a\""), "{text}");
+    assert!(text.contains("\"x-forwarded-proto\":\"https\""), "the upstream learns the client used TLS: {text}");
+
+    let mut b = TlsClient::new("b.example.com").connect(addr, ca.roots()).await.expect("handshake b");
+    assert!(leaf_names(b.peer_cert.as_ref().unwrap()).contains("b.example.com"));
+    let text = https_get(&mut b.stream, "b.example.com", "/").await.unwrap();
+    assert!(text.contains("\"service\":\"app-b\""), "{text}");
+
+    // A name no server covers finds no filter chain: the handshake fails.
+    assert!(TlsClient::new("c.example.com").connect(addr, ca.roots()).await.is_err());
+    // Plain HTTP on the HTTPS port is not served.
+    let mut plain = tokio::net::TcpStream::connect(addr).await.unwrap();
+    plain.write_all(b"GET / HTTP/1.1\r\nHost: b.example.com\r\n\r\n").await.unwrap();
+    let mut buf = Vec::new();
+    let _ = tokio::time::timeout(TEST_TIMEOUT, plain.read_to_end(&mut buf)).await.expect("closed");
+    assert!(!String::from_utf8_lossy(&buf).contains("app-b"));
+}
+
+#[tokio::test]
+async fn alpn_h2_serves_http2_over_tls() {
+    let app = Backend::start("app-b", "v1").await;
+    let ca = TestCa::new("edge-ca");
+    let creds = temp_dir("alpn");
+    ca.write_credential(&creds, "a-cert", &ca.leaf(&["*.a.example.com"]), false);
+    ca.write_credential(&creds, "b-cert", &ca.leaf(&["b.example.com"]), false);
+    let yaml = format!(
+        "{}{}{TWO_HTTPS_SERVERS}",
+        service("app-a", "istio-system", "HTTP", &[&app]),
+        service("app-b", "istio-system", "HTTP", &[&app])
+    );
+    let h = gateway_with_credentials(&yaml, &creds).await;
+    let client = TlsClient { alpn: vec![b"h2".to_vec(), b"http/1.1".to_vec()], ..TlsClient::new("b.example.com") };
+    let s = client.connect(h.gateway(443), ca.roots()).await.expect("handshake");
+    assert_eq!(s.alpn.as_deref(), Some(&b"h2"[..]));
+    let (mut send, conn) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(s.stream),
+    )
+    .await
+    .expect("h2 handshake");
+    tokio::spawn(conn);
+    let req =
+        http::Request::get("https://b.example.com/h2").body(http_body_util::Empty::<bytes::Bytes>::new()).unwrap();
+    let resp = send.send_request(req).await.expect("h2 response");
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.version(), http::Version::HTTP_2);
+    let body = http_body_util::BodyExt::collect(resp.into_body()).await.unwrap().to_bytes();
+    let text = String::from_utf8_lossy(&body);
+    assert!(text.contains("\"path\":\"/h2\"") && text.contains("app-b"), "{text}");
+
+    // http/1.1 only: HTTP/1.1.
+    let c1 = TlsClient { alpn: vec![b"http/1.1".to_vec()], ..TlsClient::new("b.example.com") };
+    let mut s1 = c1.connect(h.gateway(443), ca.roots()).await.unwrap();
+    assert_eq!(s1.alpn.as_deref(), Some(&b"http/1.1"[..]));
+    assert!(https_get(&mut s1.stream, "b.example.com", "/").await.unwrap().starts_with("HTTP/1.1 200"));
+}
+
+fn mutual_gateway(mode: &str, extra: &str) -> String {
+    format!(
+        "apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {{name: gw, namespace: istio-system}}
+spec:
+  selector: {{istio: ingressgateway}}
+  servers:
+  - port: {{number: 443, name: https, protocol: HTTPS}}
+    tls: {{mode: {mode}, credentialName: m-cert{extra}}}
+    hosts: [m.example.com]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {{name: m, namespace: istio-system}}
+spec:
+  hosts: [m.example.com]
+  gateways: [gw]
+  http:
+  - route: [{{destination: {{host: app.istio-system.svc.cluster.local}}}}]
+---
+"
+    )
+}
+
+/// A handshake whose result (TLS 1.3 reports a refused client certificate on the first
+/// read) is a response from the upstream.
+async fn served(client: &TlsClient, addr: std::net::SocketAddr, ca: &TestCa) -> bool {
+    let Ok(mut s) = client.connect(addr, ca.roots()).await else { return false };
+    matches!(https_get(&mut s.stream, "m.example.com", "/").await, Ok(t) if t.starts_with("HTTP/1.1 200"))
+}
+
+#[tokio::test]
+async fn mutual_tls_requires_a_client_certificate_signed_by_the_ca() {
+    let app = Backend::start("app", "v1").await;
+    let ca = TestCa::new("edge-ca");
+    let other_ca = TestCa::new("other-ca");
+    let creds = temp_dir("mtls");
+    ca.write_credential(&creds, "m-cert", &ca.leaf(&["m.example.com"]), true);
+    let yaml = format!("{}{}", service("app", "istio-system", "HTTP", &[&app]), mutual_gateway("MUTUAL", ""));
+    let h = gateway_with_credentials(&yaml, &creds).await;
+    let addr = h.gateway(443);
+    assert!(!served(&TlsClient::new("m.example.com"), addr, &ca).await, "no client certificate: refused");
+    let good = TlsClient { client_cert: Some(ca.leaf(&["client.example.com"])), ..TlsClient::new("m.example.com") };
+    assert!(served(&good, addr, &ca).await, "a certificate from the CA: served");
+    let stranger =
+        TlsClient { client_cert: Some(other_ca.leaf(&["client.example.com"])), ..TlsClient::new("m.example.com") };
+    assert!(!served(&stranger, addr, &ca).await, "a certificate from another CA: refused");
+}
+
+#[tokio::test]
+async fn optional_mutual_and_subject_alt_names() {
+    let app = Backend::start("app", "v1").await;
+    let ca = TestCa::new("edge-ca");
+    let creds = temp_dir("optmtls");
+    ca.write_credential(&creds, "m-cert", &ca.leaf(&["m.example.com"]), true);
+    let yaml = format!(
+        "{}{}",
+        service("app", "istio-system", "HTTP", &[&app]),
+        mutual_gateway("OPTIONAL_MUTUAL", ", subjectAltNames: ['spiffe://good/client']")
+    );
+    let h = gateway_with_credentials(&yaml, &creds).await;
+    let addr = h.gateway(443);
+    assert!(served(&TlsClient::new("m.example.com"), addr, &ca).await, "OPTIONAL_MUTUAL lets a client without one in");
+    let good = TlsClient { client_cert: Some(ca.leaf(&["spiffe://good/client"])), ..TlsClient::new("m.example.com") };
+    assert!(served(&good, addr, &ca).await, "the SAN is accepted");
+    let wrong = TlsClient { client_cert: Some(ca.leaf(&["spiffe://bad/client"])), ..TlsClient::new("m.example.com") };
+    assert!(!served(&wrong, addr, &ca).await, "a SAN not listed is refused");
+}
+
+#[tokio::test]
+async fn a_rotated_certificate_serves_new_connections() {
+    let app = Backend::start("app", "v1").await;
+    let ca = TestCa::new("edge-ca");
+    let creds = temp_dir("rotate");
+    ca.write_credential(&creds, "m-cert", &ca.leaf(&["m.example.com", "first.example.com"]), false);
+    let yaml = format!("{}{}", service("app", "istio-system", "HTTP", &[&app]), mutual_gateway("SIMPLE", ""));
+    let h = gateway_with_credentials(&yaml, &creds).await;
+    let addr = h.gateway(443);
+    let mut open = TlsClient::new("m.example.com").connect(addr, ca.roots()).await.unwrap();
+    assert!(leaf_names(open.peer_cert.as_ref().unwrap()).contains("first.example.com"));
+    ca.write_credential(&creds, "m-cert", &ca.leaf(&["m.example.com", "second.example.com"]), false);
+    wait_for_async(
+        || async {
+            let s = TlsClient::new("m.example.com").connect(addr, ca.roots()).await.unwrap();
+            leaf_names(s.peer_cert.as_ref().unwrap()).contains("second.example.com")
+        },
+        TEST_TIMEOUT,
+    )
+    .await;
+    // The connection opened before the rotation still works.
+    let text = https_get(&mut open.stream, "m.example.com", "/").await.unwrap();
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+}
+
+#[tokio::test]
+async fn a_missing_credential_fails_only_its_own_server() {
+    let app = Backend::start("app-b", "v1").await;
+    let ca = TestCa::new("edge-ca");
+    let creds = temp_dir("missing");
+    // a-cert is never written.
+    ca.write_credential(&creds, "b-cert", &ca.leaf(&["b.example.com"]), false);
+    let yaml = format!(
+        "{}{}{TWO_HTTPS_SERVERS}",
+        service("app-a", "istio-system", "HTTP", &[&app]),
+        service("app-b", "istio-system", "HTTP", &[&app])
+    );
+    let h = gateway_with_credentials(&yaml, &creds).await;
+    let addr = h.gateway(443);
+    assert!(TlsClient::new("www.a.example.com").connect(addr, ca.roots()).await.is_err());
+    let mut b = TlsClient::new("b.example.com").connect(addr, ca.roots()).await.expect("b still serves");
+    assert!(https_get(&mut b.stream, "b.example.com", "/").await.unwrap().contains("app-b"));
+    // Writing the credential later brings the server up without a reload.
+    ca.write_credential(&creds, "a-cert", &ca.leaf(&["*.a.example.com"]), false);
+    wait_for_async(
+        || async { TlsClient::new("www.a.example.com").connect(addr, ca.roots()).await.is_ok() },
+        TEST_TIMEOUT,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn passthrough_reaches_the_tls_backend_chosen_by_sni() {
+    let ca = TestCa::new("backend-ca");
+    let nginx = TlsNamed::start("nginx-backend", &ca.leaf(&["nginx.example.com"])).await;
+    let other = TlsNamed::start("other-backend", &ca.leaf(&["other.example.com"])).await;
+    let yaml = format!(
+        "apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {{name: nginx, namespace: istio-system}}
+spec:
+  hosts: [nginx.example.com]
+  location: MESH_EXTERNAL
+  resolution: STATIC
+  ports: [{{number: 443, name: tls, protocol: TLS}}]
+  endpoints: [{{address: 127.0.0.1, ports: {{tls: {}}}}}]
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {{name: other, namespace: istio-system}}
+spec:
+  hosts: [other.example.com]
+  location: MESH_EXTERNAL
+  resolution: STATIC
+  ports: [{{number: 443, name: tls, protocol: TLS}}]
+  endpoints: [{{address: 127.0.0.1, ports: {{tls: {}}}}}]
+---
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {{name: passthrough, namespace: istio-system}}
+spec:
+  selector: {{istio: ingressgateway}}
+  servers:
+  - port: {{number: 443, name: tls, protocol: TLS}}
+    tls: {{mode: PASSTHROUGH}}
+    hosts: ['*.example.com']
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {{name: sni, namespace: istio-system}}
+spec:
+  hosts: ['*.example.com']
+  gateways: [passthrough]
+  tls:
+  - match: [{{port: 443, sniHosts: [nginx.example.com]}}]
+    route: [{{destination: {{host: nginx.example.com, port: {{number: 443}}}}}}]
+  - match: [{{port: 443, sniHosts: ['*.example.com']}}]
+    route: [{{destination: {{host: other.example.com, port: {{number: 443}}}}}}]
+---
+",
+        nginx.port(),
+        other.port()
+    );
+    let h = Harness::start(&yaml, None).await;
+    let addr = h.gateway(443);
+    // The client verifies the backend's own certificate: weir never decrypts.
+    let mut s = TlsClient::new("nginx.example.com").connect(addr, ca.roots()).await.expect("end-to-end TLS");
+    let text = https_get(&mut s.stream, "nginx.example.com", "/").await.unwrap();
+    assert!(text.ends_with("nginx-backend"), "{text}");
+    let mut s = TlsClient::new("other.example.com").connect(addr, ca.roots()).await.expect("second route");
+    assert!(https_get(&mut s.stream, "other.example.com", "/").await.unwrap().ends_with("other-backend"));
+    // An SNI no route covers: closed.
+    assert!(TlsClient::new("x.elsewhere.org").connect(addr, ca.roots()).await.is_err());
+}
+
+#[tokio::test]
+async fn tcp_routes_split_connections_by_weight_and_pass_half_close() {
+    let v1 = TcpNamed::start("tcp-echo-v1").await;
+    let v2 = TcpNamed::start("tcp-echo-v2").await;
+    let yaml = format!(
+        "apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {{name: tcp-echo, namespace: istio-system}}
+spec:
+  hosts: [tcp-echo.istio-system.svc.cluster.local]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  ports: [{{number: 9000, name: tcp, protocol: TCP}}]
+  endpoints:
+  - {{address: 127.0.0.1, ports: {{tcp: {}}}, labels: {{version: v1}}}}
+  - {{address: 127.0.0.1, ports: {{tcp: {}}}, labels: {{version: v2}}}}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {{name: tcp-echo, namespace: istio-system}}
+spec:
+  host: tcp-echo.istio-system.svc.cluster.local
+  subsets:
+  - {{name: v1, labels: {{version: v1}}}}
+  - {{name: v2, labels: {{version: v2}}}}
+---
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {{name: tcp-gw, namespace: istio-system}}
+spec:
+  selector: {{istio: ingressgateway}}
+  servers:
+  - port: {{number: 31400, name: tcp, protocol: TCP}}
+    hosts: ['*']
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {{name: tcp-echo, namespace: istio-system}}
+spec:
+  hosts: ['*']
+  gateways: [tcp-gw]
+  tcp:
+  - match: [{{port: 31400}}]
+    route:
+    - {{destination: {{host: tcp-echo.istio-system.svc.cluster.local, port: {{number: 9000}}, subset: v1}}, weight: 80}}
+    - {{destination: {{host: tcp-echo.istio-system.svc.cluster.local, port: {{number: 9000}}, subset: v2}}, weight: 20}}
+---
+",
+        v1.port(),
+        v2.port()
+    );
+    let h = Harness::start(&yaml, None).await;
+    let addr = h.gateway(31400);
+    let (mut n1, mut n2) = (0, 0);
+    for i in 0..200 {
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let msg = format!("hello {i}");
+        s.write_all(msg.as_bytes()).await.unwrap();
+        // Half-close: the echo server sees our FIN, finishes echoing, then closes.
+        s.shutdown().await.unwrap();
+        let mut out = String::new();
+        tokio::time::timeout(TEST_TIMEOUT, s.read_to_string(&mut out)).await.expect("closed").unwrap();
+        let (name, echoed) = out.split_once('\n').expect("name line");
+        assert_eq!(echoed, msg);
+        match name {
+            "tcp-echo-v1" => n1 += 1,
+            "tcp-echo-v2" => n2 += 1,
+            other => panic!("unexpected {other}"),
+        }
+    }
+    // 80/20 over 200 connections: v2 expects 40, sd ~5.7; bounds are > 4 sd.
+    assert!((16..=64).contains(&n2), "v1 {n1}, v2 {n2}");
+    assert_eq!(n1 + n2, 200);
+    let _ = Duration::ZERO;
+}
