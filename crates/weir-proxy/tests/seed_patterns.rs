@@ -1,7 +1,8 @@
-//! Seed patterns 3 (circuit breaker), 4 (retry and timeout), 5 (mirroring) and 6 (fault
-//! injection) of `examples/seed/`, unchanged, carrying real traffic: only ServiceEntries
-//! for their hosts (and, for pattern 5, the DestinationRule naming its subsets) are
-//! added, with loopback backends behind them.
+//! Seed patterns 3 (circuit breaker), 4 (retry and timeout), 5 (mirroring), 6 (fault
+//! injection) and 7 (HTTPS ingress gateway) of `examples/seed/`, unchanged, carrying
+//! real traffic: only ServiceEntries for their hosts (for pattern 5, the DestinationRule
+//! naming its subsets; for pattern 7, a VirtualService bound to its Gateway and the
+//! credential) are added, with loopback backends behind them.
 
 mod common;
 
@@ -14,6 +15,7 @@ const PATTERN_3: &str = include_str!("../../../examples/seed/3-circuit-breaker.y
 const PATTERN_4: &str = include_str!("../../../examples/seed/4-retry-timeout.yaml");
 const PATTERN_5: &str = include_str!("../../../examples/seed/5-mirroring.yaml");
 const PATTERN_6: &str = include_str!("../../../examples/seed/6-fault-injection.yaml");
+const PATTERN_7: &str = include_str!("../../../examples/seed/7-ingress-gateway.yaml");
 
 /// A ServiceEntry for `name.default.svc.cluster.local` over `backends`.
 fn entry(name: &str, backends: &[&Backend]) -> String {
@@ -163,4 +165,61 @@ async fn pattern_6_fault_injection() {
     assert!((100 - 57..=100 + 57).contains(&delayed), "{delayed} of {n} delayed");
     assert!(slow >= delayed, "{slow} requests took 5 s, {delayed} were delayed");
     assert_eq!(h.requests_with(503, "FI").await + h.requests_with(503, "DI,FI").await, aborted);
+}
+
+/// Pattern 7 with curl as the client: the certificate comes from the credential
+/// `my-tls-secret`, curl verifies it against the test CA, HTTP/1.1 and HTTP/2 (ALPN)
+/// both reach the service a VirtualService binds to the gateway, and a host under
+/// `*.example.com` that no VirtualService covers is 404.
+#[tokio::test]
+async fn pattern_7_https_ingress_gateway_with_curl() {
+    let b = Backend::start("httpbin", "v1").await;
+    let ca = weir_testkit::TestCa::new("pattern-7-ca");
+    let creds = std::env::temp_dir().join(format!("weir-pattern-7-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&creds);
+    ca.write_credential(&creds, "my-tls-secret", &ca.leaf(&["*.example.com"]), false);
+    let ca_file = creds.join("ca.pem");
+    std::fs::write(&ca_file, &ca.cert).unwrap();
+    let vs = "apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: httpbin}
+spec:
+  hosts: [httpbin.example.com]
+  gateways: [my-gateway]
+  http:
+  - route: [{destination: {host: httpbin.default.svc.cluster.local}}]
+";
+    let yaml = format!("{}---\n{PATTERN_7}---\n{vs}", entry("httpbin", &[&b]));
+    let mut instance = weir_compile::Instance::default();
+    instance.namespace = "default".into();
+    let dir = creds.clone();
+    let h = Harness::with_config(&yaml, instance, move |c| c.credentials = Some(dir)).await;
+    let port = h.gateway(443).port();
+    let curl = move |host: &'static str, extra: &'static [&'static str]| {
+        let out = std::process::Command::new("curl")
+            .args(["-sS", "--max-time", "20", "-o", "/dev/null", "-w", "%{http_code} %{http_version}"])
+            .args(extra)
+            .arg("--cacert")
+            .arg(&ca_file)
+            .arg("--resolve")
+            .arg(format!("{host}:{port}:127.0.0.1"))
+            .arg(format!("https://{host}:{port}/status"))
+            .output()
+            .expect("curl runs (installed by .ci/run)");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let (one, two, other) = tokio::task::spawn_blocking(move || {
+        (
+            curl("httpbin.example.com", &["--http1.1"]),
+            curl("httpbin.example.com", &["--http2"]),
+            curl("other.example.com", &[]),
+        )
+    })
+    .await
+    .unwrap();
+    assert_eq!(one, "200 1.1");
+    assert_eq!(two, "200 2", "ALPN h2 over TLS");
+    assert_eq!(other, "404 2", "no VirtualService for this host: 404 NR");
+    assert_eq!(b.hits(), 2);
+    let _ = std::fs::remove_dir_all(&creds);
 }

@@ -4,7 +4,8 @@
 //! backend that fails on command shows retries, timeouts and circuit breaking
 //! (`examples/bookinfo/resilience.yaml`); faults and mirroring are on the bookinfo
 //! services (`examples/bookinfo/chaos.yaml`); weir serves the embedded configuration as the
-//! ingress gateway (port 8080) and as the mesh (127.0.0.1:15001).
+//! ingress gateway (HTTP on port 8080, HTTPS on 8443 with a certificate made at start)
+//! and as the mesh (127.0.0.1:15001).
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
@@ -162,6 +163,15 @@ pub(crate) fn run(args: Args) -> ExitCode {
             }
             resources.extend(report.resources);
         }
+        // The HTTPS gateway's certificate, made now; it lives as long as the demo.
+        let tls_dir = std::env::temp_dir().join(format!("weir-demo-{}", std::process::id()));
+        let material = match crate::demo_tls::generate(&tls_dir) {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::error!("{e}");
+                return ExitCode::from(2);
+            }
+        };
         let run_args = run::Args {
             config: BOOKINFO.iter().map(|(f, _)| f.into()).collect(),
             labels: BTreeMap::from([("istio".to_string(), "ingressgateway".to_string())]),
@@ -174,26 +184,36 @@ pub(crate) fn run(args: Args) -> ExitCode {
             concurrency: None,
             seed: None,
             shadow_host_suffix: false,
-            credentials: None,
+            credentials: Some(material.credentials.clone()),
         };
-        print_guide();
-        run::serve(run_args, Some(resources)).await
+        print_guide(&material.ca);
+        let code = run::serve(run_args, Some(resources)).await;
+        let _ = std::fs::remove_dir_all(&tls_dir);
+        code
     })
 }
 
 #[allow(clippy::print_stdout)]
-fn print_guide() {
+fn print_guide(ca: &std::path::Path) {
+    let ca = ca.display();
+    let host = crate::demo_tls::HOST;
     println!(
         r#"weir demo: bookinfo behind an Istio ingress gateway, from examples/bookinfo/.
 
 Backends: productpage v1 :19081, reviews v1 :19082 v2 :19083 v3 :19084, ratings v1 :19085,
           httpbin :19086 (fails on command)
-Gateway:  http://127.0.0.1:8080   Mesh listener: http://127.0.0.1:15001   Admin: http://127.0.0.1:15000
+Gateway:  http://127.0.0.1:8080, https://{host}:8443   Mesh listener: http://127.0.0.1:15001   Admin: http://127.0.0.1:15000
 
 Try, in another terminal:
 
   # the default route at the gateway: productpage
   curl -s http://127.0.0.1:8080/productpage
+
+  # the same routes over HTTPS (seed pattern 7: the certificate comes from the
+  # credential bookinfo-credential, made at start; curl trusts its CA), HTTP/2 by ALPN
+  curl -s --cacert {ca} --resolve {host}:8443:127.0.0.1 https://{host}:8443/productpage
+  curl -s -o /dev/null -w '%{{http_version}}\n' --http2 --cacert {ca} \
+    --resolve {host}:8443:127.0.0.1 https://{host}:8443/productpage
 
   # header routing: the user "jason" always gets reviews v2
   curl -s -H 'end-user: jason' http://127.0.0.1:8080/reviews/1

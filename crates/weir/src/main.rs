@@ -2,6 +2,7 @@
 //! library crates.
 
 mod demo;
+mod demo_tls;
 mod memory;
 mod run;
 mod validate;
