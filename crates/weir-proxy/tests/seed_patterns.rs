@@ -190,8 +190,7 @@ spec:
   - route: [{destination: {host: httpbin.default.svc.cluster.local}}]
 ";
     let yaml = format!("{}---\n{PATTERN_7}---\n{vs}", entry("httpbin", &[&b]));
-    let mut instance = weir_compile::Instance::default();
-    instance.namespace = "default".into();
+    let instance = weir_compile::Instance { namespace: "default".into(), ..weir_compile::Instance::default() };
     let dir = creds.clone();
     let h = Harness::with_config(&yaml, instance, move |c| c.credentials = Some(dir)).await;
     let port = h.gateway(443).port();
