@@ -402,3 +402,44 @@ spec:
     assert_eq!(n1 + n2, 200);
     let _ = Duration::ZERO;
 }
+
+#[tokio::test]
+async fn https_redirect_answers_301_on_the_plain_port_while_https_serves() {
+    let app = Backend::start("app", "v1").await;
+    let ca = TestCa::new("edge-ca");
+    let creds = temp_dir("redirect");
+    ca.write_credential(&creds, "m-cert", &ca.leaf(&["m.example.com"]), false);
+    let yaml = format!(
+        "{}apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {{name: gw, namespace: istio-system}}
+spec:
+  selector: {{istio: ingressgateway}}
+  servers:
+  - port: {{number: 80, name: http, protocol: HTTP}}
+    tls: {{httpsRedirect: true}}
+    hosts: [m.example.com]
+  - port: {{number: 443, name: https, protocol: HTTPS}}
+    tls: {{mode: SIMPLE, credentialName: m-cert}}
+    hosts: [m.example.com]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {{name: m, namespace: istio-system}}
+spec:
+  hosts: [m.example.com]
+  gateways: [gw]
+  http:
+  - route: [{{destination: {{host: app.istio-system.svc.cluster.local}}}}]
+",
+        service("app", "istio-system", "HTTP", &[&app])
+    );
+    let h = gateway_with_credentials(&yaml, &creds).await;
+    let r = weir_testkit::http1_client().get(&h.gw_url(80, "/a?b=1"), "m.example.com", &[]).await;
+    assert_eq!(r.status, 301);
+    assert_eq!(r.headers.get("location").unwrap(), "https://m.example.com/a?b=1");
+    assert_eq!(app.hits(), 0);
+    let mut s = TlsClient::new("m.example.com").connect(h.gateway(443), ca.roots()).await.unwrap();
+    assert!(https_get(&mut s.stream, "m.example.com", "/a").await.unwrap().starts_with("HTTP/1.1 200"));
+    assert_eq!(app.hits(), 1);
+}
