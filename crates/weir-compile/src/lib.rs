@@ -8,6 +8,7 @@
 
 mod clusters;
 mod delegate;
+mod egress;
 mod header_ops;
 pub mod hosts;
 mod l4;

@@ -12,6 +12,7 @@ use weir_table::{
 
 use crate::Instance;
 use crate::clusters::{Clusters, PortContext};
+use crate::egress;
 use crate::hosts::{self, GatewayRef};
 use crate::l4::{self, L4Place};
 use crate::registry::Registry;
@@ -427,7 +428,65 @@ pub(crate) fn mesh(
             );
         }
     }
+    // Hosts outside the registry (and outside every VirtualService): the outbound
+    // traffic policy decides.
+    let mode = egress::outbound_mode(store, instance);
+    let passthrough = egress::passthrough_cluster(&mut clusters.clusters);
+    if listener.hosts.get_exact("*").is_none() {
+        add(&mut listener, vec!["*".to_string()], egress::catch_all(mode, passthrough));
+    }
+    listener.tls = vec![mesh_tls(store, registry, instance, clusters, notes, mode, passthrough)];
     listener
+}
+
+/// The mesh listener's TLS routes (a client that opens with a ClientHello): the mesh
+/// VirtualServices' `tls` routes by SNI (their match `port`, when set, is taken as the
+/// port 443 a TLS client dials), then each registry service with a TLS or HTTPS port by
+/// its own name, then the outbound policy's catch-all.
+fn mesh_tls(
+    store: &Store,
+    registry: &Registry,
+    instance: &Instance,
+    clusters: &mut Clusters<'_>,
+    notes: &mut Notes,
+    mode: weir_model::types::OutboundMode,
+    passthrough: weir_table::ClusterId,
+) -> TlsServer {
+    const TLS_PORT: u16 = 443;
+    let ns = instance.namespace.as_str();
+    let any = ["*".to_string()];
+    let place = L4Place { gateway: &GatewayRef::Mesh, port: TLS_PORT, server_hosts: &any };
+    let mut routes = Vec::new();
+    for vs in &store.virtual_services {
+        if vs.spec.tls.is_empty() || !routes::binds_to(vs, &GatewayRef::Mesh) {
+            continue;
+        }
+        if !visible(&vs.spec.export_to, &vs.meta.namespace, ns) {
+            continue;
+        }
+        routes.extend(l4::tls_routes(vs, &place, instance, clusters, notes));
+    }
+    for svc in registry.visible_services(ns) {
+        let tls_ports = svc.ports.iter().filter(|p| p.protocol == "TLS" || p.protocol == "HTTPS");
+        let Some(port) = tls_ports.min_by_key(|p| (p.number != TLS_PORT, p.number)) else { continue };
+        let (cluster, name) = clusters.resolve(&svc.host, Some(port.number), "", PortContext::Listener(port.number));
+        routes.push(L4Route {
+            origin: svc.origin.as_str().into(),
+            sni_hosts: vec![svc.host.as_str().into()],
+            destination_subnets: Vec::new(),
+            port: None,
+            destinations: Box::new([WeightedCluster {
+                cluster,
+                name: name.into(),
+                weight: 1,
+                cumulative: 1,
+                headers: HeaderOps::default(),
+                authority: None,
+            }]),
+            total_weight: 1,
+        });
+    }
+    egress::mesh_tls(routes, mode, passthrough)
 }
 
 /// A service without VirtualService: everything to the service, with the default

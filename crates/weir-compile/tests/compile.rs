@@ -97,10 +97,12 @@ fn mesh_short_names_resolve_like_istio() {
             "{host}"
         );
     }
-    assert_eq!(route_to(&t, mesh, &req("nope", "/"), 0), Err("unknown host".into()));
-    // From another namespace the bare name is not an alias.
+    // A host outside the registry goes to Istio's PassthroughCluster (ALLOW_ANY).
+    assert_eq!(route_to(&t, mesh, &req("nope", "/"), 0).as_deref(), Ok("PassthroughCluster"));
+    // From another namespace the bare name is not an alias: it is a name outside the
+    // registry.
     let t2 = table(&bookinfo(), &mesh_instance("other"));
-    assert_eq!(route_to(&t2, t2.mesh().unwrap(), &req("ratings", "/"), 0), Err("unknown host".into()));
+    assert_eq!(route_to(&t2, t2.mesh().unwrap(), &req("ratings", "/"), 0).as_deref(), Ok("PassthroughCluster"));
     assert!(route_to(&t2, t2.mesh().unwrap(), &req("ratings.bookinfo", "/"), 0).is_ok());
 }
 

@@ -200,7 +200,12 @@ pub(crate) async fn run(t: &Try<'_>, mut req: Request<ProxyBody>) -> Result<Sent
     let ep = match pick(cluster, t.hash, t.avoid, t.host_selection_attempts) {
         Some(ep) => ep,
         None if cluster.spec.lb == LbPolicy::Passthrough => {
-            cluster.passthrough_endpoint(weir_table::hosts::strip_port(t.passthrough_host), cluster.spec.port)
+            // `PassthroughCluster` has no port of its own: the request names it.
+            let port = match cluster.spec.port {
+                0 => weir_table::hosts::port_of(t.passthrough_host).unwrap_or(80),
+                p => p,
+            };
+            cluster.passthrough_endpoint(weir_table::hosts::strip_port(t.passthrough_host), port)
         }
         None => {
             return Err(Failed { failure: Failure::NoHealthyUpstream, request: Some(Box::new(req)), endpoint: None });

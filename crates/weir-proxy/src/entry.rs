@@ -307,6 +307,19 @@ fn decide<'t>(conn: &ConnCtx, snapshot: &'t Snapshot, parts: &Parts, authority: 
         Decision::NoRoute(_) | Decision::RequireTls => done(Outcome::Local(Local::NO_ROUTE)),
         Decision::Direct { response: d, .. } => {
             rec.details = Cow::Borrowed("direct_response");
+            // REGISTRY_ONLY's `block_all`: Istio reports the destination as BlackHoleCluster.
+            if listener.virtual_host(authority).and_then(|v| v.service.as_deref())
+                == Some(weir_table::cluster::BLACKHOLE_CLUSTER)
+            {
+                rec.dest = Some(Arc::new(DestLabels::unknown(weir_table::cluster::BLACKHOLE_CLUSTER)));
+            }
+            // As Envoy's router sends a direct response (a local reply): a gRPC request
+            // gets it as a gRPC status.
+            if rec.grpc {
+                let body = String::from_utf8_lossy(&d.body).into_owned();
+                let l = Local::dynamic(d.status, crate::telemetry::Flags::NONE, "direct_response".into(), body);
+                return done(Outcome::plain(route_reply(l, rec, &[&d.headers], &tctx)));
+            }
             let mut r = text(d.status, d.body.clone());
             if d.body.is_empty() {
                 r.headers_mut().remove(header::CONTENT_TYPE);

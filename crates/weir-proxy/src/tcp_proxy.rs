@@ -64,21 +64,40 @@ impl Drop for Slot<'_> {
     }
 }
 
-/// Sends the client's stream to a host of `cluster` and copies bytes both ways.
-pub(crate) async fn forward<S: AsyncRead + AsyncWrite + Unpin>(mut down: S, cluster: &ClusterState, listener: &str) {
-    if let Err(refused) = send(&mut down, cluster).await {
+/// Sends the client's stream to a host of `cluster` (for a passthrough cluster, to
+/// `target`: the SNI name and port) and copies bytes both ways.
+pub(crate) async fn forward<S: AsyncRead + AsyncWrite + Unpin>(
+    mut down: S,
+    cluster: &ClusterState,
+    listener: &str,
+    target: Option<(&str, u16)>,
+) {
+    if let Err(refused) = send(&mut down, cluster, target).await {
         tracing::debug!(listener, cluster = %cluster.name, flag = refused.flag(), "TCP connection not forwarded");
     }
 }
 
-async fn send<S: AsyncRead + AsyncWrite + Unpin>(down: &mut S, cluster: &ClusterState) -> Result<(), Refused> {
+async fn send<S: AsyncRead + AsyncWrite + Unpin>(
+    down: &mut S,
+    cluster: &ClusterState,
+    target: Option<(&str, u16)>,
+) -> Result<(), Refused> {
     let limits = &cluster.spec.limits;
     if !cluster.breakers.reserve_connection(limits) {
         ClusterStats::inc(&cluster.stats.upstream_cx_overflow);
         return Err(Refused::Overflow);
     }
     let _slot = Slot(cluster);
-    let ep = crate::attempt::pick(cluster, None, &[], 0).ok_or(Refused::NoHealthyHost)?;
+    let ep = match crate::attempt::pick(cluster, None, &[], 0) {
+        Some(ep) => ep,
+        None => match target {
+            Some((host, port)) if cluster.spec.lb == weir_table::LbPolicy::Passthrough => {
+                let port = if cluster.spec.port == 0 { port } else { cluster.spec.port };
+                cluster.passthrough_endpoint(host, port)
+            }
+            _ => return Err(Refused::NoHealthyHost),
+        },
+    };
     ClusterStats::inc(&cluster.stats.upstream_cx_total);
     let mut up = match crate::pool::connect(&ep.address, limits.connect_timeout, limits.tcp_keepalive.as_ref()).await {
         Ok(s) => s,

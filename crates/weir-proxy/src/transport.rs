@@ -27,6 +27,9 @@ use crate::upstream::Snapshot;
 /// KB; 16 KB covers post-quantum key shares).
 const MAX_HELLO: usize = 64 * 1024;
 
+/// Where TLS passed through to a host outside the registry goes (`PassthroughCluster`).
+const PASSTHROUGH_TLS_PORT: u16 = 443;
+
 /// How long a client may take to send its ClientHello and finish the handshake
 /// (Envoy's listener filter timeout is 15 s).
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(15);
@@ -63,14 +66,14 @@ pub(crate) async fn serve(
         })
     };
     match listener {
-        Some(l) if l.expects_tls() => {
+        Some(l) if l.expects_tls() || (l.sniffs_tls() && opens_with_tls(&conn.stream).await) => {
             let secure = ctx(true);
             Box::pin(tls(conn, &snapshot, l, secure, drain, h2)).await;
         }
         Some(l) if !l.tcp.is_empty() => {
             let view = crate::tcp_proxy::view_plain(conn.local, serving.port);
             match crate::tcp_proxy::choose(crate::tcp_proxy::plain_routes(l), &view, &snapshot) {
-                Ok(cluster) => crate::tcp_proxy::forward(conn.stream, &cluster, &serving.name).await,
+                Ok(cluster) => crate::tcp_proxy::forward(conn.stream, &cluster, &serving.name, None).await,
                 Err(r) => tracing::debug!(listener = %serving.name, ?r, "TCP connection refused"),
             }
         }
@@ -80,6 +83,13 @@ pub(crate) async fn serve(
             crate::h1::server::serve(Downstream::Plain(conn.stream), plain, drain, h2).await;
         }
     }
+}
+
+/// True when the first byte is a TLS handshake record (0x16); plaintext HTTP never
+/// starts with it. Waits for the first byte (bounded by the handshake timeout).
+async fn opens_with_tls(stream: &TcpStream) -> bool {
+    let mut first = [0u8; 1];
+    matches!(tokio::time::timeout(HANDSHAKE_TIMEOUT, stream.peek(&mut first)).await, Ok(Ok(1)) if first[0] == 0x16)
 }
 
 /// What the ClientHello told.
@@ -139,7 +149,9 @@ async fn tls(
             match crate::tcp_proxy::choose(routes, &view, snapshot) {
                 Ok(cluster) => {
                     let down = Prefixed { rest, io: conn.stream };
-                    crate::tcp_proxy::forward(down, &cluster, &listener.name).await;
+                    // A passthrough destination is the name the client asked for.
+                    let target = hello.sni.as_deref().map(|s| (s, PASSTHROUGH_TLS_PORT));
+                    crate::tcp_proxy::forward(down, &cluster, &listener.name, target).await;
                 }
                 Err(r) => tracing::debug!(listener = %listener.name, sni = ?hello.sni, ?r, "TLS connection refused"),
             }
@@ -161,7 +173,7 @@ async fn tls(
     match &server.serve {
         Serve::Http => crate::h1::server::serve(Downstream::Tls(Box::new(stream)), ctx, drain, h2).await,
         Serve::Tcp(routes) => match crate::tcp_proxy::choose(routes, &view, snapshot) {
-            Ok(cluster) => crate::tcp_proxy::forward(stream, &cluster, &listener.name).await,
+            Ok(cluster) => crate::tcp_proxy::forward(stream, &cluster, &listener.name, None).await,
             Err(r) => tracing::debug!(listener = %listener.name, ?r, "TLS-terminated TCP connection refused"),
         },
     }

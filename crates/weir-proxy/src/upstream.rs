@@ -182,18 +182,25 @@ impl ClusterState {
     /// reuse (for at most [`MAX_PASSTHROUGH`] hosts: the names come from clients).
     pub(crate) fn passthrough_endpoint(&self, host: &str, port: u16) -> Arc<EndpointState> {
         let mut map = self.passthrough.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(e) = map.get(host) {
+        let key: Arc<str> = format!("{host}:{port}").into();
+        if let Some(e) = map.get(&*key) {
             return e.clone();
         }
         let address = match host.trim_start_matches('[').trim_end_matches(']').parse() {
             Ok(ip) => Address::Socket(std::net::SocketAddr::new(ip, port)),
             Err(_) => Address::Dns(host.into(), port),
         };
-        let key: Arc<str> = format!("{host}:{port}").into();
         let limited = self.spec.limits.max_connections != u32::MAX;
-        let ep = Arc::new(EndpointState::new(address, 1, key, self.labels.clone(), self.pools_per_endpoint, limited));
+        let ep = Arc::new(EndpointState::new(
+            address,
+            1,
+            key.clone(),
+            self.labels.clone(),
+            self.pools_per_endpoint,
+            limited,
+        ));
         if map.len() < MAX_PASSTHROUGH {
-            map.insert(host.into(), ep.clone());
+            map.insert((*key).into(), ep.clone());
         }
         ep
     }

@@ -8,14 +8,18 @@ mod common;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use common::{Harness, service, svc_routes};
+use common::{Harness, registry_only, service, svc_routes};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use weir_testkit::{Backend, TEST_TIMEOUT, wait_for, wait_for_async};
 
 async fn start(b: &Backend) -> Harness {
-    let yaml =
-        format!("{}{}", service("svc", "ns", "HTTP", &[b]), svc_routes("  - route: [{destination: {host: svc}}]\n"));
+    let yaml = format!(
+        "{}{}{}",
+        registry_only("ns"),
+        service("svc", "ns", "HTTP", &[b]),
+        svc_routes("  - route: [{destination: {host: svc}}]\n")
+    );
     Harness::start(&yaml, Some("ns")).await
 }
 
@@ -139,10 +143,10 @@ async fn keep_alive_and_pipelined_requests_are_answered_in_order_with_one_date()
         assert!(r.one("connection").is_none(), "HTTP/1.1 keep-alive is implicit");
     }
     assert_eq!(b.connections(), 1, "one upstream connection carried all three");
-    // A local reply (no route) gets the proxy's own Date, once.
+    // A local reply (a host outside the registry) gets the proxy's own Date, once.
     s.write_all(b"GET / HTTP/1.1\r\nHost: nowhere\r\n\r\n").await.unwrap();
     let r = read_response(&mut s, &mut buf).await.expect("a response");
-    assert_eq!(r.status_line, "HTTP/1.1 404 Not Found");
+    assert_eq!(r.status_line, "HTTP/1.1 502 Bad Gateway");
     assert_eq!(r.all("date").len(), 1, "{:?}", r.headers);
     // `Connection: close` is honoured after the response.
     s.write_all(b"GET /4 HTTP/1.1\r\nHost: svc\r\nConnection: close\r\n\r\n").await.unwrap();

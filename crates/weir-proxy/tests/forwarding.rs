@@ -230,10 +230,12 @@ spec:
     assert_eq!(fail.status, Some(14));
     assert_eq!(fail.message.as_deref(), Some("unavailable"));
 
-    // A gRPC call with no route gets a gRPC error, not an HTML page.
+    // A gRPC call with no route gets a gRPC error, not an HTML page: a host outside
+    // the registry, blocked (REGISTRY_ONLY), is UNAVAILABLE.
+    h.reload(&format!("{yaml}{}", common::registry_only("ns")));
     let none = client.unary("nowhere:50051", "/test.Echo/Unary", b"x").await;
     assert_eq!(none.http_status, 200);
-    assert_eq!(none.status, Some(12));
+    assert_eq!(none.status, Some(14));
 }
 
 #[tokio::test]

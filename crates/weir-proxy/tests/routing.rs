@@ -457,8 +457,11 @@ spec:
     assert_eq!(c.get(&h.mesh_url("/port80"), "reviews", &[]).await.status, 280);
     // No VirtualService for ratings: the default route.
     assert_eq!(c.get(&h.mesh_url("/x"), "ratings.bookinfo", &[]).await.backend(), Some("ratings"));
+    // A host outside the registry: blocked under REGISTRY_ONLY (ALLOW_ANY, the
+    // default, would send it to the name it gives).
+    h.reload(&format!("{yaml}{}", common::registry_only("bookinfo")));
     let r = c.get(&h.mesh_url("/"), "unknown.example", &[]).await;
-    assert_eq!(r.status, 404);
+    assert_eq!(r.status, 502);
     assert_eq!(r.header("server"), Some("envoy"));
 }
 

@@ -7,6 +7,13 @@ use std::time::Duration;
 use http::HeaderName;
 use serde::Serialize;
 
+/// Istio's name for where requests to blocked destinations go (`REGISTRY_ONLY`): the
+/// catch-all virtual host's `service`, which telemetry reports as the destination.
+pub const BLACKHOLE_CLUSTER: &str = "BlackHoleCluster";
+
+/// Istio's cluster for destinations outside the registry (`ALLOW_ANY`).
+pub const PASSTHROUGH_CLUSTER: &str = "PassthroughCluster";
+
 /// Index of a cluster in [`crate::RouteTable::clusters`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 pub struct ClusterId(pub usize);

@@ -13,7 +13,7 @@ use std::net::IpAddr;
 use serde::Serialize;
 
 use crate::action::WeightedCluster;
-use crate::route::Listener;
+use crate::route::{Listener, ListenerRole};
 
 /// How a gateway server's TLS is handled (Istio's `ServerTLSSettings.mode`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -225,9 +225,16 @@ pub fn l4_route<'t>(routes: &'t [L4Route], c: &ConnView<'_>) -> Option<&'t L4Rou
 }
 
 impl Listener {
-    /// True when connections to this listener open with TLS.
+    /// True when every connection to this listener must open with TLS (a gateway port
+    /// of HTTPS or TLS servers).
     pub fn expects_tls(&self) -> bool {
-        !self.tls.is_empty()
+        self.role == ListenerRole::Gateway && !self.tls.is_empty()
+    }
+
+    /// True when a connection may open with TLS or plaintext, told apart by its first
+    /// byte (the mesh listener: TLS routes by SNI beside HTTP).
+    pub fn sniffs_tls(&self) -> bool {
+        self.role == ListenerRole::Mesh && !self.tls.is_empty()
     }
 
     /// The TLS server for a ClientHello's SNI, as Envoy's filter-chain match picks it:

@@ -238,14 +238,25 @@ async fn access_log_lines_in_json_carry_istio_fields() {
         "routes.yaml",
         &route_to("v2").replace("  - route:", "  - name: to-v2\n    rewrite: {authority: svc.internal}\n    route:"),
     );
+    // Hosts outside the registry are blocked (the default, ALLOW_ANY, would pass them
+    // through to the name they give).
+    dir.write(
+        "sidecar.yaml",
+        "apiVersion: networking.istio.io/v1
+kind: Sidecar
+metadata: {name: default, namespace: ns}
+spec:
+  outboundTrafficPolicy: {mode: REGISTRY_ONLY}
+",
+    );
     let weir = Weir::start_with(&dir, "ns", "json", &[]);
     let mesh = weir.mesh;
     let r = http1_client()
         .get(&format!("http://{mesh}/items?x=1"), "svc", &[("x-request-id", "abc-123"), ("x-forwarded-for", "1.2.3.4")])
         .await;
     assert_eq!(r.status, 200);
-    let nr = http1_client().get(&format!("http://{mesh}/"), "nowhere", &[]).await;
-    assert_eq!(nr.status, 404);
+    let blocked = http1_client().get(&format!("http://{mesh}/"), "nowhere", &[]).await;
+    assert_eq!(blocked.status, 502);
     let a = weir.next_json();
     assert_eq!(a["method"], "GET");
     assert_eq!(a["path"], "/items?x=1");
@@ -260,7 +271,7 @@ async fn access_log_lines_in_json_carry_istio_fields() {
     assert_eq!(a["upstream_cluster"], "outbound|80|v2|svc.ns.svc.cluster.local");
     assert_eq!(a["route_name"], "to-v2");
     let b = weir.next_json();
-    assert_eq!((b["response_code"].as_u64(), b["response_flags"].as_str()), (Some(404), Some("NR")));
+    assert_eq!((b["response_code"].as_u64(), b["route_name"].as_str()), (Some(502), Some("block_all")));
     // The default labels (istio=ingressgateway) name the workload as Istio's gateway.
     let stats = http1_client().get(&format!("http://{}/stats/prometheus", weir.admin), "", &[]).await.text();
     assert!(stats.contains("source_workload=\"istio-ingressgateway\""), "{stats}");

@@ -101,6 +101,22 @@ impl Harness {
     }
 }
 
+/// A Sidecar making `ns`'s mesh listener answer hosts outside the registry with 502
+/// (`REGISTRY_ONLY`) instead of passing them through to the name they give (Istio's
+/// default `ALLOW_ANY`): for tests about local replies that must not touch DNS.
+pub fn registry_only(ns: &str) -> String {
+    format!(
+        "---
+apiVersion: networking.istio.io/v1
+kind: Sidecar
+metadata: {{name: default, namespace: {ns}}}
+spec:
+  outboundTrafficPolicy: {{mode: REGISTRY_ONLY}}
+---
+"
+    )
+}
+
 /// A ServiceEntry `host` (in `ns`) with one port (`protocol`, number 80) whose
 /// endpoints are the given backends, each with labels `version=<backend version>`.
 pub fn service(name: &str, ns: &str, protocol: &str, backends: &[&Backend]) -> String {
