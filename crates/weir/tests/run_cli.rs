@@ -229,7 +229,8 @@ fn an_invalid_configuration_at_start_is_refused_with_its_diagnostics() {
     assert!(err.contains("spec.gateways[0]") && err.contains("not starting"), "{err}");
 }
 
-#[tokio::test]
+/// Multi-threaded: reading the log blocks a thread while the backends run here.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn access_log_lines_in_json_carry_istio_fields() {
     let (v1, v2) = (Backend::start("svc", "v1").await, Backend::start("svc", "v2").await);
     let dir = ConfigDir::new();
@@ -280,7 +281,9 @@ spec:
 /// Faults and mirrors in the JSON access log of a real `weir run`: an injected abort
 /// logs `FI`, an injected delay `DI`, and each mirror copy is a line of its own naming
 /// the mirror cluster and (with `--shadow-host-suffix`) the `-shadow` authority.
-#[tokio::test]
+/// Multi-threaded: reading the log blocks a thread, and the mirror's backend (on this
+/// runtime) must still answer the copy meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn access_log_shows_faults_and_mirror_copies() {
     let (v1, v2) = (Backend::start("svc", "v1").await, Backend::start("svc", "v2").await);
     let dir = ConfigDir::new();
