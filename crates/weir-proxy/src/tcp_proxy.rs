@@ -13,6 +13,7 @@ use weir_table::{ConnView, L4Route};
 use crate::dice::ThreadDice;
 use crate::outlier::Outcome;
 use crate::stats::ClusterStats;
+use crate::telemetry::{DestLabels, Flags, Metrics};
 use crate::upstream::{ClusterState, InFlight, Snapshot};
 
 /// Why a connection was not forwarded (Envoy's TCP response flags).
@@ -31,15 +32,24 @@ pub(crate) enum Refused {
 }
 
 impl Refused {
-    fn flag(self) -> &'static str {
+    pub(crate) fn flags(self) -> Flags {
         match self {
-            Refused::NoRoute => "NR",
-            Refused::NoCluster => "NC",
-            Refused::Overflow => "UO",
-            Refused::NoHealthyHost => "UH",
-            Refused::ConnectFailed => "UF",
+            Refused::NoRoute => Flags::NO_ROUTE,
+            Refused::NoCluster => Flags::NO_CLUSTER,
+            Refused::Overflow => Flags::UPSTREAM_OVERFLOW,
+            Refused::NoHealthyHost => Flags::NO_HEALTHY_UPSTREAM,
+            Refused::ConnectFailed => Flags::UPSTREAM_CONNECTION_FAILURE,
         }
     }
+}
+
+/// Records a connection refused before it reached a cluster (`NR`, `NC`): opened and
+/// closed at once, for `service` (BlackHoleCluster on the mesh listener, as Istio
+/// reports blocked TCP traffic).
+pub(crate) fn refused(metrics: &Metrics, service: &str, why: Refused) {
+    let dest = Arc::new(DestLabels::unknown(service));
+    metrics.tcp_opened(&dest);
+    metrics.tcp_closed(&dest, why.flags(), 0, 0);
 }
 
 /// Decides where a connection goes: route, weighted destination, cluster.
@@ -69,17 +79,21 @@ impl Drop for Slot<'_> {
 pub(crate) async fn forward<S: AsyncRead + AsyncWrite + Unpin>(
     mut down: S,
     cluster: &ClusterState,
+    metrics: &Metrics,
     listener: &str,
     target: Option<(&str, u16)>,
 ) {
-    if let Err(refused) = send(&mut down, cluster, target).await {
-        tracing::debug!(listener, cluster = %cluster.name, flag = refused.flag(), "TCP connection not forwarded");
+    if let Err(refused) = send(&mut down, cluster, metrics, target).await {
+        tracing::debug!(listener, cluster = %cluster.name, flags = %refused.flags().render(), "TCP connection not forwarded");
+        metrics.tcp_opened(&cluster.labels);
+        metrics.tcp_closed(&cluster.labels, refused.flags(), 0, 0);
     }
 }
 
 async fn send<S: AsyncRead + AsyncWrite + Unpin>(
     down: &mut S,
     cluster: &ClusterState,
+    metrics: &Metrics,
     target: Option<(&str, u16)>,
 ) -> Result<(), Refused> {
     let limits = &cluster.spec.limits;
@@ -113,7 +127,13 @@ async fn send<S: AsyncRead + AsyncWrite + Unpin>(
     };
     cluster.report(&ep, Outcome::Connected);
     let _active = InFlight::new(&ep);
-    let _ = tokio::io::copy_bidirectional(down, &mut up).await;
+    metrics.tcp_opened(&ep.labels);
+    let (flags, received, sent) = match tokio::io::copy_bidirectional(down, &mut up).await {
+        Ok((received, sent)) => (Flags::NONE, received, sent),
+        // Either side reset: Envoy's TCP proxy reports the upstream's end as UC.
+        Err(_) => (Flags::UPSTREAM_CONNECTION_TERMINATION, 0, 0),
+    };
+    metrics.tcp_closed(&ep.labels, flags, received, sent);
     Ok(())
 }
 

@@ -73,8 +73,13 @@ pub(crate) async fn serve(
         Some(l) if !l.tcp.is_empty() => {
             let view = crate::tcp_proxy::view_plain(conn.local, serving.port);
             match crate::tcp_proxy::choose(crate::tcp_proxy::plain_routes(l), &view, &snapshot) {
-                Ok(cluster) => crate::tcp_proxy::forward(conn.stream, &cluster, &serving.name, None).await,
-                Err(r) => tracing::debug!(listener = %serving.name, ?r, "TCP connection refused"),
+                Ok(cluster) => {
+                    crate::tcp_proxy::forward(conn.stream, &cluster, &shared.metrics, &serving.name, None).await
+                }
+                Err(r) => {
+                    tracing::debug!(listener = %serving.name, ?r, "TCP connection refused");
+                    crate::tcp_proxy::refused(&shared.metrics, "", r);
+                }
             }
         }
         _ => {
@@ -151,9 +156,14 @@ async fn tls(
                     let down = Prefixed { rest, io: conn.stream };
                     // A passthrough destination is the name the client asked for.
                     let target = hello.sni.as_deref().map(|s| (s, PASSTHROUGH_TLS_PORT));
-                    crate::tcp_proxy::forward(down, &cluster, &listener.name, target).await;
+                    crate::tcp_proxy::forward(down, &cluster, &ctx.shared.metrics, &listener.name, target).await;
                 }
-                Err(r) => tracing::debug!(listener = %listener.name, sni = ?hello.sni, ?r, "TLS connection refused"),
+                Err(r) => {
+                    tracing::debug!(listener = %listener.name, sni = ?hello.sni, ?r, "TLS connection refused");
+                    let blackhole = listener.role == ListenerRole::Mesh;
+                    let service = if blackhole { weir_table::cluster::BLACKHOLE_CLUSTER } else { "" };
+                    crate::tcp_proxy::refused(&ctx.shared.metrics, service, r);
+                }
             }
         }
         return;
@@ -173,8 +183,11 @@ async fn tls(
     match &server.serve {
         Serve::Http => crate::h1::server::serve(Downstream::Tls(Box::new(stream)), ctx, drain, h2).await,
         Serve::Tcp(routes) => match crate::tcp_proxy::choose(routes, &view, snapshot) {
-            Ok(cluster) => crate::tcp_proxy::forward(stream, &cluster, &listener.name, None).await,
-            Err(r) => tracing::debug!(listener = %listener.name, ?r, "TLS-terminated TCP connection refused"),
+            Ok(cluster) => crate::tcp_proxy::forward(stream, &cluster, &ctx.shared.metrics, &listener.name, None).await,
+            Err(r) => {
+                tracing::debug!(listener = %listener.name, ?r, "TLS-terminated TCP connection refused");
+                crate::tcp_proxy::refused(&ctx.shared.metrics, "", r);
+            }
         },
     }
 }

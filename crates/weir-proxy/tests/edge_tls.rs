@@ -400,6 +400,47 @@ spec:
     // 80/20 over 200 connections: v2 expects 40, sd ~5.7; bounds are > 4 sd.
     assert!((16..=64).contains(&n2), "v1 {n1}, v2 {n2}");
     assert_eq!(n1 + n2, 200);
+    // Istio's TCP metrics, per destination version: connections and bytes.
+    let stats = weir_testkit::http1_client().get(&h.admin_url("/stats/prometheus"), "", &[]).await.text();
+    let sum = |metric: &str, version: &str| -> u64 {
+        stats
+            .lines()
+            .filter(|l| {
+                l.starts_with(&format!("{metric}{{")) && l.contains(&format!("destination_version=\"{version}\""))
+            })
+            .filter(|l| {
+                l.contains("request_protocol=\"tcp\"")
+                    && l.contains("destination_service=\"tcp-echo.istio-system.svc.cluster.local\"")
+            })
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+            .sum()
+    };
+    assert_eq!(sum("istio_tcp_connections_opened_total", "v1"), n1, "{stats}");
+    assert_eq!(sum("istio_tcp_connections_opened_total", "v2"), n2);
+    wait_for_async(
+        || async {
+            let stats = weir_testkit::http1_client().get(&h.admin_url("/stats/prometheus"), "", &[]).await.text();
+            stats
+                .lines()
+                .filter(|l| l.starts_with("istio_tcp_connections_closed_total{"))
+                .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+                .sum::<u64>()
+                == 200
+        },
+        TEST_TIMEOUT,
+    )
+    .await;
+    let stats = weir_testkit::http1_client().get(&h.admin_url("/stats/prometheus"), "", &[]).await.text();
+    let total = |metric: &str| -> u64 {
+        stats
+            .lines()
+            .filter(|l| l.starts_with(&format!("{metric}{{")))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+            .sum()
+    };
+    let sent_by_clients: u64 = (0..200).map(|i| format!("hello {i}").len() as u64).sum();
+    assert_eq!(total("istio_tcp_received_bytes_total"), sent_by_clients);
+    assert_eq!(total("istio_tcp_sent_bytes_total"), sent_by_clients + 200 * "tcp-echo-vN\n".len() as u64);
     let _ = Duration::ZERO;
 }
 

@@ -94,11 +94,14 @@ struct Key {
     flags: Flags,
     grpc: bool,
     grpc_status: Option<u16>,
+    /// A TCP connection (the `istio_tcp_*` metrics), not a request.
+    tcp: bool,
 }
 
 impl PartialEq for Key {
     fn eq(&self, o: &Self) -> bool {
         Arc::ptr_eq(&self.dest, &o.dest)
+            && self.tcp == o.tcp
             && self.code == o.code
             && self.flags == o.flags
             && self.grpc == o.grpc
@@ -115,7 +118,17 @@ impl Hash for Key {
         self.flags.hash(h);
         self.grpc.hash(h);
         self.grpc_status.hash(h);
+        self.tcp.hash(h);
     }
+}
+
+/// One TCP series: connections opened and closed, bytes each way.
+#[derive(Debug, Clone, Copy, Default)]
+struct TcpStat {
+    opened: u64,
+    closed: u64,
+    received: u64,
+    sent: u64,
 }
 
 /// Per-bucket counts (not cumulative: one increment per observation); the
@@ -190,13 +203,20 @@ pub struct Observation {
 pub struct Metrics {
     id: usize,
     shards: Mutex<Vec<Arc<Mutex<Shard>>>>,
+    /// TCP connections (one update at open and one at close: not sharded).
+    tcp: Mutex<HashMap<Key, TcpStat, foldhash::fast::RandomState>>,
     source: SourceLabels,
 }
 
 impl Metrics {
     /// A registry for a proxy with these source labels.
     pub fn new(source: SourceLabels) -> Self {
-        Metrics { id: NEXT_ID.fetch_add(1, Ordering::Relaxed), shards: Mutex::new(Vec::new()), source }
+        Metrics {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            shards: Mutex::new(Vec::new()),
+            tcp: Mutex::new(HashMap::default()),
+            source,
+        }
     }
 
     fn shard(&self) -> Arc<Mutex<Shard>> {
@@ -216,12 +236,39 @@ impl Metrics {
     pub fn record(&self, o: &Observation) {
         let shard = self.shard();
         let mut shard = shard.lock().unwrap_or_else(|e| e.into_inner());
-        let key = Key { dest: o.dest.clone(), code: o.code, flags: o.flags, grpc: o.grpc, grpc_status: o.grpc_status };
+        let key = Key {
+            dest: o.dest.clone(),
+            code: o.code,
+            flags: o.flags,
+            grpc: o.grpc,
+            grpc_status: o.grpc_status,
+            tcp: false,
+        };
         let stat = shard.entry(key).or_default();
         stat.requests += 1;
         stat.duration.observe(o.duration_ms);
         stat.request_bytes.observe(o.request_bytes as f64);
         stat.response_bytes.observe(o.response_bytes as f64);
+    }
+
+    fn tcp_key(dest: &Arc<DestLabels>, flags: Flags) -> Key {
+        Key { dest: dest.clone(), code: 0, flags, grpc: false, grpc_status: None, tcp: true }
+    }
+
+    /// A TCP connection was accepted for `dest` (`istio_tcp_connections_opened_total`).
+    pub fn tcp_opened(&self, dest: &Arc<DestLabels>) {
+        let mut m = self.tcp.lock().unwrap_or_else(|e| e.into_inner());
+        m.entry(Self::tcp_key(dest, Flags::NONE)).or_default().opened += 1;
+    }
+
+    /// A TCP connection to `dest` closed, with its flags and bytes received from the
+    /// client and sent to it.
+    pub fn tcp_closed(&self, dest: &Arc<DestLabels>, flags: Flags, received: u64, sent: u64) {
+        let mut m = self.tcp.lock().unwrap_or_else(|e| e.into_inner());
+        let s = m.entry(Self::tcp_key(dest, flags)).or_default();
+        s.closed += 1;
+        s.received += received;
+        s.sent += sent;
     }
 
     fn labels(&self, k: &Key) -> String {
@@ -249,7 +296,16 @@ impl Metrics {
             ("destination_canonical_service", &d.canonical_service),
             ("destination_canonical_revision", &d.canonical_revision),
             ("destination_cluster", "unknown"),
-            ("request_protocol", if k.grpc { "grpc" } else { "http" }),
+            (
+                "request_protocol",
+                if k.tcp {
+                    "tcp"
+                } else if k.grpc {
+                    "grpc"
+                } else {
+                    "http"
+                },
+            ),
             ("response_code", ""),
             ("grpc_response_status", ""),
             ("response_flags", ""),
@@ -257,7 +313,7 @@ impl Metrics {
             ("", ""),
         ];
         for (name, value) in pairs {
-            if name.is_empty() {
+            if name.is_empty() || (k.tcp && matches!(name, "response_code" | "grpc_response_status")) {
                 continue;
             }
             let value = match name {
@@ -313,6 +369,32 @@ impl Metrics {
                 let _ = writeln!(out, "{name}_bucket{{{labels},le=\"+Inf\"}} {}", h.count);
                 let _ = writeln!(out, "{name}_sum{{{labels}}} {}", h.sum);
                 let _ = writeln!(out, "{name}_count{{{labels}}} {}", h.count);
+            }
+        }
+        let tcp: BTreeMap<String, TcpStat> = {
+            let m = self.tcp.lock().unwrap_or_else(|e| e.into_inner());
+            let mut merged: BTreeMap<String, TcpStat> = BTreeMap::new();
+            for (k, v) in m.iter() {
+                let e = merged.entry(self.labels(k)).or_default();
+                e.opened += v.opened;
+                e.closed += v.closed;
+                e.received += v.received;
+                e.sent += v.sent;
+            }
+            merged
+        };
+        if !tcp.is_empty() {
+            for (name, help, pick) in [
+                ("istio_tcp_connections_opened_total", "Total TCP connections opened.", 0),
+                ("istio_tcp_connections_closed_total", "Total TCP connections closed.", 1),
+                ("istio_tcp_received_bytes_total", "Total bytes received from clients over TCP.", 2),
+                ("istio_tcp_sent_bytes_total", "Total bytes sent to clients over TCP.", 3),
+            ] {
+                let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+                for (labels, s) in &tcp {
+                    let v = [s.opened, s.closed, s.received, s.sent][pick];
+                    let _ = writeln!(out, "{name}{{{labels}}} {v}");
+                }
             }
         }
         let _ = writeln!(
