@@ -130,3 +130,94 @@ spec:
     // Plain HTTP on the same listener still works.
     assert_eq!(http1_client().get(&h.mesh_url("/"), "nowhere", &[]).await.status, 502);
 }
+
+/// Istio's egress-gateway task over HTTP: the mesh sends edition.cnn.com to the egress
+/// gateway (another weir, labelled `istio: egressgateway`), which sends it out to the
+/// external service; the same VirtualService, bound to both, routes each hop.
+#[tokio::test]
+async fn mesh_to_egress_gateway_to_external_service() {
+    let external = Backend::start("edition-cnn", "v1").await;
+    let config = |egress_port: u16| {
+        format!(
+            "apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {{name: cnn, namespace: default}}
+spec:
+  hosts: [edition.cnn.com]
+  location: MESH_EXTERNAL
+  resolution: STATIC
+  ports: [{{number: 80, name: http-port, protocol: HTTP}}]
+  endpoints: [{{address: 127.0.0.1, ports: {{http-port: {}}}}}]
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {{name: istio-egressgateway, namespace: istio-system}}
+spec:
+  hosts: [istio-egressgateway.istio-system.svc.cluster.local]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  ports: [{{number: 80, name: http, protocol: HTTP}}]
+  endpoints: [{{address: 127.0.0.1, ports: {{http: {egress_port}}}, labels: {{istio: egressgateway}}}}]
+---
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {{name: istio-egressgateway, namespace: default}}
+spec:
+  selector: {{istio: egressgateway}}
+  servers:
+  - port: {{number: 80, name: http, protocol: HTTP}}
+    hosts: [edition.cnn.com]
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {{name: egressgateway-for-cnn, namespace: default}}
+spec:
+  host: istio-egressgateway.istio-system.svc.cluster.local
+  subsets: [{{name: cnn}}]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {{name: direct-cnn-through-egress-gateway, namespace: default}}
+spec:
+  hosts: [edition.cnn.com]
+  gateways: [istio-egressgateway, mesh]
+  http:
+  - match: [{{gateways: [mesh], port: 80}}]
+    route:
+    - destination: {{host: istio-egressgateway.istio-system.svc.cluster.local, subset: cnn, port: {{number: 80}}}}
+      weight: 100
+  - match: [{{gateways: [istio-egressgateway], port: 80}}]
+    route:
+    - destination: {{host: edition.cnn.com, port: {{number: 80}}}}
+      weight: 100
+---
+",
+            external.port()
+        )
+    };
+    let egress_labels = [("istio".to_string(), "egressgateway".to_string())].into_iter().collect();
+    let gw = Harness::with_instance(
+        &config(1),
+        Instance { labels: egress_labels, namespace: "istio-system".into(), ..Instance::default() },
+    )
+    .await;
+    let mesh = Harness::with_instance(
+        &config(gw.gateway(80).port()),
+        Instance { namespace: "default".into(), mesh: true, labels: Default::default(), ..Instance::default() },
+    )
+    .await;
+    let r = http1_client().get(&mesh.mesh_url("/politics"), "edition.cnn.com", &[]).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.backend(), Some("edition-cnn"));
+    assert_eq!(external.last_authority().as_deref(), Some("edition.cnn.com"));
+    // The egress gateway saw it: its metrics name the external service.
+    let stats = prometheus(&gw).await;
+    assert!(
+        stats
+            .lines()
+            .any(|l| l.starts_with("istio_requests_total{") && l.contains("destination_service=\"edition.cnn.com\"")),
+        "{stats}"
+    );
+    let stats = prometheus(&mesh).await;
+    assert!(stats.contains("destination_service=\"istio-egressgateway.istio-system.svc.cluster.local\""), "{stats}");
+}
