@@ -18,10 +18,9 @@ use crate::store::{Item, Store, selects};
 
 use weir_table::cluster::{BLACKHOLE_CLUSTER as BLACKHOLE, PASSTHROUGH_CLUSTER as PASSTHROUGH};
 
-/// The outbound policy in force: the Sidecar selecting this instance in its namespace,
-/// else the namespace's selector-less Sidecar, else the root namespace's; `ALLOW_ANY`
-/// when none sets one (MeshConfig's default).
-pub(crate) fn outbound_mode(store: &Store, instance: &Instance) -> OutboundMode {
+/// The Sidecar that applies to this instance: the one selecting it in its namespace,
+/// else the namespace's selector-less one, else the root namespace's.
+pub(crate) fn sidecar<'s>(store: &'s Store, instance: &Instance) -> Option<&'s Item<Sidecar>> {
     let applies = |s: &&Item<Sidecar>| match &s.spec.workload_selector {
         Some(sel) => s.meta.namespace == instance.namespace && selects(&sel.labels, &instance.labels),
         None => false,
@@ -30,13 +29,21 @@ pub(crate) fn outbound_mode(store: &Store, instance: &Instance) -> OutboundMode 
         let ns = ns.to_string();
         move |s: &&Item<Sidecar>| s.spec.workload_selector.is_none() && s.meta.namespace == ns
     };
-    let chosen = store
+    store
         .sidecars
         .iter()
         .find(applies)
         .or_else(|| store.sidecars.iter().find(namespace_default(&instance.namespace)))
-        .or_else(|| store.sidecars.iter().find(namespace_default(&instance.root_namespace)));
-    chosen.and_then(|s| s.spec.outbound_traffic_policy.as_ref()).and_then(|p| p.mode).unwrap_or(OutboundMode::AllowAny)
+        .or_else(|| store.sidecars.iter().find(namespace_default(&instance.root_namespace)))
+}
+
+/// The outbound policy in force: the applying Sidecar's, `ALLOW_ANY` when none sets one
+/// (MeshConfig's default).
+pub(crate) fn outbound_mode(store: &Store, instance: &Instance) -> OutboundMode {
+    sidecar(store, instance)
+        .and_then(|s| s.spec.outbound_traffic_policy.as_ref())
+        .and_then(|p| p.mode)
+        .unwrap_or(OutboundMode::AllowAny)
 }
 
 /// `PassthroughCluster`: no endpoints; each request goes to the host and port it names.
@@ -135,4 +142,84 @@ pub(crate) fn mesh_tls(mut routes: Vec<L4Route>, mode: OutboundMode, passthrough
         termination: None,
         serve: Serve::Tcp(routes),
     }
+}
+
+/// What one mesh listener serves: its name and address, its port (`None`: every port,
+/// by Host), and the hosts it imports (`None`: every visible host).
+#[derive(Debug, Clone)]
+pub(crate) struct Scope {
+    pub(crate) name: String,
+    pub(crate) bind: Option<String>,
+    pub(crate) port: Option<u16>,
+    /// `(namespace, host)` patterns from a Sidecar egress listener's `hosts`.
+    imports: Option<Vec<(String, String)>>,
+    /// The Sidecar's namespace (for `./host`).
+    own_namespace: String,
+}
+
+impl Scope {
+    /// True when the listener imports `host` (an FQDN or wildcard) of namespace `ns`.
+    pub(crate) fn imports(&self, ns: &str, host: &str) -> bool {
+        let Some(list) = &self.imports else { return true };
+        list.iter().any(|(pns, phost)| {
+            let ns_ok = match pns.as_str() {
+                "*" => true,
+                "." => ns == self.own_namespace,
+                "~" => false,
+                other => other == ns,
+            };
+            ns_ok && (phost == "*" || crate::hosts::subset_of(host, phost))
+        })
+    }
+}
+
+/// The mesh listeners the applying Sidecar asks for. Without a Sidecar (or without
+/// `egress`), one listener importing everything. Otherwise the main listener imports
+/// what the port-less egress listener lists (nothing when there is none, as in Istio),
+/// and each egress listener with a port and `captureMode: NONE` or a `bind` becomes a
+/// local listener on `bind` (127.0.0.1 by default) and that port. Egress listeners with
+/// a port that rely on capture are not served (weir does not capture yet): noted.
+pub(crate) fn scopes(store: &Store, instance: &Instance, notes: &mut crate::routes::Notes) -> Vec<Scope> {
+    let all =
+        Scope { name: "mesh".into(), bind: None, port: None, imports: None, own_namespace: instance.namespace.clone() };
+    let Some(sc) = sidecar(store, instance) else { return vec![all] };
+    if sc.spec.egress.is_empty() {
+        return vec![all];
+    }
+    let own = sc.meta.namespace.clone();
+    let parse = |hosts: &[String]| -> Vec<(String, String)> {
+        hosts
+            .iter()
+            .filter_map(|h| h.split_once('/'))
+            .map(|(ns, host)| (ns.to_string(), host.to_ascii_lowercase()))
+            .collect()
+    };
+    let main_imports = sc.spec.egress.iter().find(|e| e.port.is_none()).map(|e| parse(&e.hosts)).unwrap_or_default();
+    let mut out = vec![Scope { imports: Some(main_imports), own_namespace: own.clone(), ..all }];
+    for e in &sc.spec.egress {
+        let Some(port) = &e.port else { continue };
+        let Ok(number) = u16::try_from(port.number) else { continue };
+        let explicit = e.capture_mode == Some(weir_model::types::CaptureMode::None) || !e.bind.is_empty();
+        if !explicit {
+            notes.push(format!(
+                "Sidecar {}: egress listener on port {number} relies on traffic capture, which weir does not do yet; \
+                 give it captureMode: NONE (or a bind address) to serve it as a local listener",
+                sc.id()
+            ));
+            continue;
+        }
+        if e.bind.starts_with("unix://") {
+            notes.push(format!("Sidecar {}: egress listener bind {} (a unix socket) is not served", sc.id(), e.bind));
+            continue;
+        }
+        let bind = if e.bind.is_empty() { "127.0.0.1".to_string() } else { e.bind.clone() };
+        out.push(Scope {
+            name: format!("{bind}_{number}"),
+            bind: Some(bind),
+            port: Some(number),
+            imports: Some(parse(&e.hosts)),
+            own_namespace: own.clone(),
+        });
+    }
+    out
 }

@@ -71,7 +71,7 @@ pub fn compile(resources: impl IntoIterator<Item = Resource>, instance: &Instanc
     let mut notes = Vec::new();
     let mut listeners = listeners::gateways(&store, instance, &mut clusters, &mut notes);
     if instance.mesh {
-        listeners.push(listeners::mesh(&store, &registry, instance, &mut clusters, &mut notes));
+        listeners.extend(listeners::mesh_listeners(&store, &registry, instance, &mut clusters, &mut notes));
     }
     clusters.build_all();
     notes.append(&mut clusters.missing);

@@ -317,18 +317,35 @@ pub(crate) fn gateways(
         .collect()
 }
 
-/// The mesh listener: a virtual host per visible service (its routes from the first
-/// mesh VirtualService for its host, else a default route to the service), plus one per
-/// VirtualService host that names no service.
-pub(crate) fn mesh(
+/// The mesh listeners: the main one (`--mesh-listener`, every port, routed by Host),
+/// then one per Sidecar egress listener that is an explicit local listener (a port,
+/// with `captureMode: NONE` or a `bind`), serving only the hosts it imports on its
+/// port.
+pub(crate) fn mesh_listeners(
     store: &Store,
     registry: &Registry,
     instance: &Instance,
     clusters: &mut Clusters<'_>,
     notes: &mut Notes,
+) -> Vec<Listener> {
+    let scopes = egress::scopes(store, instance, notes);
+    scopes.iter().map(|scope| mesh(store, registry, instance, clusters, notes, scope)).collect()
+}
+
+/// A mesh listener: a virtual host per visible service it imports (its routes from the
+/// first mesh VirtualService for its host, else a default route to the service), plus
+/// one per VirtualService host that names no service, and the catch-all of the
+/// outbound traffic policy.
+fn mesh(
+    store: &Store,
+    registry: &Registry,
+    instance: &Instance,
+    clusters: &mut Clusters<'_>,
+    notes: &mut Notes,
+    scope: &egress::Scope,
 ) -> Listener {
     let ns = instance.namespace.as_str();
-    let place = Place { target: GatewayRef::Mesh, server_port: None };
+    let place = Place { target: GatewayRef::Mesh, server_port: scope.port };
     let mesh_vs: Vec<(usize, Vec<String>)> = store
         .virtual_services
         .iter()
@@ -337,14 +354,17 @@ pub(crate) fn mesh(
         .filter(|(_, vs)| routes::binds_to(vs, &GatewayRef::Mesh))
         .filter(|(_, vs)| visible(&vs.spec.export_to, &vs.meta.namespace, ns))
         .map(|(i, vs)| {
-            (i, vs.spec.hosts.iter().map(|h| hosts::expand(h, &vs.meta.namespace, &instance.domain)).collect())
+            let hs: Vec<String> =
+                vs.spec.hosts.iter().map(|h| hosts::expand(h, &vs.meta.namespace, &instance.domain)).collect();
+            (i, hs.into_iter().filter(|h| scope.imports(&vs.meta.namespace, h)).collect::<Vec<_>>())
         })
+        .filter(|(_, hs)| !hs.is_empty())
         .collect();
     let mut listener = Listener {
-        name: "mesh".into(),
+        name: scope.name.as_str().into(),
         role: ListenerRole::Mesh,
-        bind: None,
-        port: 0,
+        bind: scope.bind.as_deref().map(Into::into),
+        port: scope.port.unwrap_or(0),
         protocol: "HTTP".into(),
         gateways: Vec::new(),
         hosts: HostMap::default(),
@@ -380,6 +400,9 @@ pub(crate) fn mesh(
         }
     }
     for svc in registry.visible_services(ns) {
+        if !scope.imports(&svc.namespace, &svc.host) || scope.port.is_some_and(|p| svc.port(p).is_none()) {
+            continue;
+        }
         // The most specific VS host covering the service; ties go to the older VS.
         let exact =
             by_exact.get(svc.host.as_str()).and_then(|v| v.iter().min()).map(|vi| (hosts::specificity(&svc.host), *vi));
@@ -394,7 +417,7 @@ pub(crate) fn mesh(
             Some((_, vi)) => routes::build(&store.virtual_services[vi], &place, store, instance, clusters, notes),
             None => default_route(&svc.host, clusters),
         };
-        let default_port = svc.default_port().unwrap_or(80);
+        let default_port = scope.port.or(svc.default_port()).unwrap_or(80);
         add(
             &mut listener,
             hosts::aliases(&svc.host, ns, &instance.domain),
@@ -435,7 +458,9 @@ pub(crate) fn mesh(
     if listener.hosts.get_exact("*").is_none() {
         add(&mut listener, vec!["*".to_string()], egress::catch_all(mode, passthrough));
     }
-    listener.tls = vec![mesh_tls(store, registry, instance, clusters, notes, mode, passthrough)];
+    if scope.port.is_none() {
+        listener.tls = vec![mesh_tls(store, registry, instance, clusters, notes, mode, passthrough)];
+    }
     listener
 }
 

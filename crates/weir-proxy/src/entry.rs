@@ -241,10 +241,7 @@ enum Step<'t> {
 /// redirects, direct responses).
 fn decide<'t>(conn: &ConnCtx, snapshot: &'t Snapshot, parts: &Parts, authority: &str, rec: &mut Record) -> Step<'t> {
     let done = |o: Outcome| Step::Done(o);
-    let listener = match conn.role {
-        ListenerRole::Mesh => snapshot.mesh(),
-        ListenerRole::Gateway => snapshot.listener(&conn.listener),
-    };
+    let listener = snapshot.listener(&conn.listener);
     let Some(listener) = listener else { return done(Outcome::Local(Local::NO_ROUTE)) };
     let mut pq = parts.uri.path_and_query().cloned().unwrap_or_else(|| PathAndQuery::from_static("/"));
     // Istio's default path normalization, before routing; the normalized path is also

@@ -289,7 +289,14 @@ impl Proxy {
             return b(l);
         }
         match l.role {
-            ListenerRole::Mesh => self.config.mesh_listener.unwrap_or(SocketAddr::from(([127, 0, 0, 1], 15001))),
+            ListenerRole::Mesh if l.is_main_mesh() => {
+                self.config.mesh_listener.unwrap_or(SocketAddr::from(([127, 0, 0, 1], 15001)))
+            }
+            // A Sidecar egress listener: its own bind (127.0.0.1 unless set) and port.
+            ListenerRole::Mesh => {
+                let ip = l.bind.as_deref().and_then(|b| b.parse().ok()).unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
+                SocketAddr::new(ip, l.port)
+            }
             ListenerRole::Gateway => {
                 let ip = l.bind.as_deref().and_then(|b| b.parse().ok()).unwrap_or(self.config.gateway_address);
                 SocketAddr::new(ip, l.port)
@@ -302,7 +309,7 @@ impl Proxy {
     /// listeners that could not be bound; the rest serve.
     pub fn install(&self, mut table: RouteTable) -> Vec<BindError> {
         if self.config.mesh_listener.is_none() {
-            table.listeners.retain(|l| l.role != ListenerRole::Mesh);
+            table.listeners.retain(|l| !l.is_main_mesh());
         }
         let table = Arc::new(table);
         let previous = self.shared.snapshot.load_full();

@@ -50,10 +50,7 @@ pub(crate) async fn serve(
     h2: Arc<H2Server>,
 ) {
     let snapshot = shared.snapshot.load_full();
-    let listener = match serving.role {
-        ListenerRole::Mesh => snapshot.mesh(),
-        ListenerRole::Gateway => snapshot.listener(&serving.name),
-    };
+    let listener = snapshot.listener(&serving.name);
     let ctx = |secure| {
         Arc::new(ConnCtx {
             shared: shared.clone(),

@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
-use weir_table::{Address, Cluster, Endpoint, LbPolicy, ListenerRole, RouteTable};
+use weir_table::{Address, Cluster, Endpoint, LbPolicy, RouteTable};
 
 use crate::balance::{Balancer, Candidate};
 use crate::breaker::Breakers;
@@ -522,11 +522,6 @@ impl Snapshot {
     /// The listener named `name`.
     pub(crate) fn listener(&self, name: &str) -> Option<&weir_table::Listener> {
         self.table.listeners.iter().find(|l| &*l.name == name)
-    }
-
-    /// The mesh listener.
-    pub(crate) fn mesh(&self) -> Option<&weir_table::Listener> {
-        self.table.listeners.iter().find(|l| l.role == ListenerRole::Mesh)
     }
 }
 

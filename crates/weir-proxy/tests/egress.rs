@@ -221,3 +221,38 @@ spec:
     let stats = prometheus(&mesh).await;
     assert!(stats.contains("destination_service=\"istio-egressgateway.istio-system.svc.cluster.local\""), "{stats}");
 }
+
+/// Sidecar `egress` listeners: one with a port and `captureMode: NONE` is a local
+/// listener (127.0.0.1 by default) serving only the hosts it imports on its port; the
+/// port-less one says what the main mesh listener imports.
+#[tokio::test]
+async fn sidecar_egress_listeners_are_local_listeners_over_their_imports() {
+    let cart = Backend::start("cart", "v1").await;
+    let billing = Backend::start("billing", "v1").await;
+    let sidecar = "apiVersion: networking.istio.io/v1
+kind: Sidecar
+metadata: {name: default, namespace: shop}
+spec:
+  outboundTrafficPolicy: {mode: REGISTRY_ONLY}
+  egress:
+  - port: {number: 80, protocol: HTTP, name: egress-http}
+    captureMode: NONE
+    hosts: [./*]
+  - hosts: [finance/*]
+---
+";
+    let yaml = format!(
+        "{}{}{sidecar}",
+        service("cart", "shop", "HTTP", &[&cart]),
+        service("billing", "finance", "HTTP", &[&billing])
+    );
+    let h = Harness::start(&yaml, Some("shop")).await;
+    let local = h.proxy.address_of("127.0.0.1_80").expect("the egress listener is bound");
+    let c = http1_client();
+    let url = format!("http://{local}/");
+    assert_eq!(c.get(&url, "cart", &[]).await.backend(), Some("cart"), "./* imports the namespace's services");
+    assert_eq!(c.get(&url, "billing.finance", &[]).await.status, 502, "not imported by this listener");
+    // The main mesh listener imports finance/* only.
+    assert_eq!(c.get(&h.mesh_url("/"), "billing.finance", &[]).await.backend(), Some("billing"));
+    assert_eq!(c.get(&h.mesh_url("/"), "cart", &[]).await.status, 502);
+}

@@ -28,9 +28,9 @@ impl RouteTable {
         &self.clusters[id.0]
     }
 
-    /// The mesh listener, if the table has one.
+    /// The main mesh listener (`mesh`), if the table has one.
     pub fn mesh(&self) -> Option<&Listener> {
-        self.listeners.iter().find(|l| l.role == ListenerRole::Mesh)
+        self.listeners.iter().find(|l| l.role == ListenerRole::Mesh && l.is_main_mesh())
     }
 
     /// The gateway listener on `port`.
@@ -139,7 +139,16 @@ pub enum NoRoute {
     NoMatch,
 }
 
+/// The name of the main mesh listener (its address comes from `--mesh-listener`).
+pub const MAIN_MESH: &str = "mesh";
+
 impl Listener {
+    /// True for the main mesh listener (Sidecar egress listeners are mesh listeners
+    /// with an address of their own).
+    pub fn is_main_mesh(&self) -> bool {
+        self.role == ListenerRole::Mesh && &*self.name == MAIN_MESH
+    }
+
     /// Finds the virtual host for a Host / `:authority`.
     pub fn virtual_host(&self, authority: &str) -> Option<&VirtualHost> {
         self.hosts.lookup(authority).map(|i| &self.virtual_hosts[*i])
