@@ -187,24 +187,13 @@ impl<'a> Clusters<'a> {
 /// DestinationRule settings weir does not execute yet: they stay out of the table, and
 /// each is named once in a warning (a policy in the table is a policy in force).
 fn not_executed(pol: &EffectivePolicy, host: &str) -> Vec<String> {
-    use weir_model::types::ClientTlsMode;
     let mut out = Vec::new();
     if pol.retry_budget.as_ref().and_then(|b| b.budget_interval).is_some_and(|d| d.as_nanos() > 0) {
         out.push(format!(
             "retryBudget.budgetInterval of host {host:?} is not applied (Envoy's retry budget counts requests in flight)"
         ));
     }
-    let mode = match pol.tls.as_ref().and_then(|t| t.mode) {
-        Some(ClientTlsMode::Simple) => Some("SIMPLE"),
-        Some(ClientTlsMode::Mutual) => Some("MUTUAL"),
-        Some(ClientTlsMode::IstioMutual) => Some("ISTIO_MUTUAL"),
-        Some(ClientTlsMode::Disable) | None => None,
-    };
-    if let Some(mode) = mode {
-        out.push(format!(
-            "trafficPolicy.tls mode {mode} of host {host:?} is not executed by weir yet: upstream connections are plaintext"
-        ));
-    }
+    out.extend(crate::upstream_tls::not_executed(pol.tls.as_ref(), host));
     if let Some(lb) = &pol.load_balancer {
         if lb
             .locality_lb_setting
@@ -279,6 +268,7 @@ fn make_cluster(
         protocol,
         limits: limits(pol.connection_pool.as_ref(), pol.retry_budget.as_ref()),
         outlier: pol.outlier_detection.as_ref().map(outlier),
+        upstream_tls: crate::upstream_tls::compile(pol.tls.as_ref(), &svc.subject_alt_names, protocol, &sp.protocol),
     }
 }
 

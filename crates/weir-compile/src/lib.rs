@@ -18,6 +18,7 @@ pub mod registry;
 mod route_policy;
 mod routes;
 pub mod store;
+mod upstream_tls;
 
 use std::collections::BTreeMap;
 

@@ -66,6 +66,9 @@ pub struct Service {
     pub location: Location,
     /// exportTo.
     pub export_to: Vec<String>,
+    /// `subjectAltNames`: SANs accepted from the endpoints' certificates when a
+    /// DestinationRule's `tls` names none.
+    pub subject_alt_names: Vec<String>,
 }
 
 impl Service {
@@ -159,6 +162,7 @@ impl Registry {
                     resolution: se.spec.effective_resolution(),
                     location: se.spec.effective_location(),
                     export_to: se.spec.export_to.clone(),
+                    subject_alt_names: se.spec.subject_alt_names.clone(),
                 };
                 reg.by_host.entry(svc.host.clone()).or_default().push(reg.services.len());
                 reg.services.push(svc);

@@ -170,13 +170,13 @@ fn outlier_detection_over_envoys_defaults() {
 #[test]
 fn destination_rule_settings_not_executed_stay_out_of_the_table_with_a_warning() {
     let (_, _, notes) = cluster_policy(
-        "    tls: {mode: SIMPLE}
+        "    tls: {mode: ISTIO_MUTUAL}
     loadBalancer:
       warmupDurationSecs: 30s
       localityLbSetting: {failover: [{from: us-east, to: us-west}]}",
     );
     let all = notes.join("\n");
-    assert!(all.contains("tls mode SIMPLE") && all.contains("plaintext"), "{all}");
+    assert!(all.contains("tls mode ISTIO_MUTUAL") && all.contains("plaintext"), "{all}");
     assert!(all.contains("localityLbSetting"), "{all}");
     assert!(all.contains("warm-up"), "{all}");
 }

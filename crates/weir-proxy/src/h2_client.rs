@@ -20,7 +20,6 @@ use h2::client::SendRequest;
 use h2::{Reason, RecvStream, SendStream};
 use http::{HeaderMap, Request, Response};
 use hyper::body::{Body as _, Frame, SizeHint};
-use tokio::net::TcpStream;
 
 use crate::body::{BoxError, ProxyBody};
 
@@ -48,7 +47,7 @@ pub(crate) struct Handshaken {
 /// it when `keepalive` says so: no answer within the timeout closes it). `guard` lives
 /// as long as the connection.
 pub(crate) async fn handshake<G: Send + 'static>(
-    stream: TcpStream,
+    stream: crate::upstream_io::UpstreamIo,
     keepalive: Option<KeepAlive>,
     guard: G,
 ) -> Result<Handshaken, h2::Error> {

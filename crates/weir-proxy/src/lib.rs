@@ -48,6 +48,7 @@ mod tls;
 mod transport;
 mod tunnel;
 mod upstream;
+mod upstream_io;
 mod upstream_request;
 mod workers;
 
@@ -89,8 +90,8 @@ pub struct ProxyConfig {
     /// Give mirrored requests Envoy's `-shadow` host suffix (Istio before 1.28; off,
     /// as current Istio, by default).
     pub shadow_host_suffix: bool,
-    /// Where Gateway `credentialName`s are read: `DIR/<name>/` holds `tls.crt`,
-    /// `tls.key` and optionally `ca.crt` (or `cert`, `key`, `cacert`).
+    /// Where Gateway and DestinationRule `credentialName`s are read: `DIR/<name>/`
+    /// holds `tls.crt`, `tls.key` and optionally `ca.crt` (or `cert`, `key`, `cacert`).
     pub credentials: Option<std::path::PathBuf>,
 }
 
@@ -156,6 +157,7 @@ async fn rotate_certificates(shared: Arc<Shared>, stop: CancellationToken) {
             _ = tick.tick() => {}
             () = stop.cancelled() => return,
         }
+        rotate_upstream_certificates(&shared).await;
         if !shared.tls.load().changed() {
             continue;
         }
@@ -169,6 +171,21 @@ async fn rotate_certificates(shared: Arc<Shared>, stop: CancellationToken) {
         };
         tracing::info!("certificates changed; TLS servers reloaded");
         shared.tls.store(Arc::new(built));
+    }
+}
+
+/// Rebuilds the TLS client configurations of clusters whose certificate, key or CA
+/// files changed (upstream TLS origination).
+async fn rotate_upstream_certificates(shared: &Shared) {
+    let changed: Vec<Arc<tls::Origin>> =
+        shared.snapshot.load().clusters.made().filter_map(|c| c.tls.clone()).filter(|o| o.changed()).collect();
+    if changed.is_empty() {
+        return;
+    }
+    // File reads off the event loop.
+    let n = changed.len();
+    if tokio::task::spawn_blocking(move || changed.iter().for_each(|o| o.reload())).await.is_ok() {
+        tracing::info!(clusters = n, "certificates changed; upstream TLS reloaded");
     }
 }
 
@@ -313,7 +330,8 @@ impl Proxy {
         }
         let table = Arc::new(table);
         let previous = self.shared.snapshot.load_full();
-        let (snapshot, fresh) = Snapshot::build(table.clone(), &previous, self.workers.len());
+        let (snapshot, fresh) =
+            Snapshot::build(table.clone(), &previous, self.workers.len(), self.shared.credentials.as_deref());
         // Certificates first: a connection that sees the new table finds its servers.
         let tls = tls::TlsConfigs::build(&table, self.shared.credentials.as_deref());
         self.shared.tls.store(Arc::new(tls));

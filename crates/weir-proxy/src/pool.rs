@@ -31,6 +31,8 @@ use weir_table::{Address, ConnectionLimits, TcpKeepalive};
 use crate::body::ProxyBody;
 use crate::breaker::{Breakers, Overflow, Permit};
 use crate::stats::ClusterStats;
+use crate::tls::Alpn;
+use crate::upstream_io::UpstreamIo;
 
 mod http2;
 pub(crate) use http2::{H2Conn, H2Stream};
@@ -45,6 +47,8 @@ pub(crate) struct PoolCtx<'a> {
     pub(crate) limits: &'a ConnectionLimits,
     pub(crate) breakers: &'a Arc<Breakers>,
     pub(crate) stats: &'a ClusterStats,
+    /// The cluster's TLS origination, if it has one.
+    pub(crate) tls: Option<&'a crate::tls::Origin>,
     /// No room now: overflow instead of waiting.
     pub(crate) no_wait: bool,
 }
@@ -54,7 +58,8 @@ pub(crate) struct PoolCtx<'a> {
 pub(crate) enum PoolError {
     /// `maxPendingRequests` was reached (503 `UO`).
     Overflow(Overflow),
-    /// The TCP connection failed (503 `UF`); `timeout` when the connect timeout fired.
+    /// The TCP connection or its TLS handshake failed (503 `UF`); `timeout` when the
+    /// connect timeout fired.
     Connect { error: std::io::Error, timeout: bool },
     /// The HTTP/2 handshake failed.
     Handshake(h2::Error),
@@ -191,7 +196,7 @@ impl H1Conn {
 
     /// The socket (and bytes read past the response head) of a connection that
     /// switched protocols, with its place in the counts, which the tunnel holds.
-    pub(crate) fn into_upgraded(self: Box<Self>) -> (TcpStream, bytes::Bytes, UpgradeSlot) {
+    pub(crate) fn into_upgraded(self: Box<Self>) -> (UpstreamIo, bytes::Bytes, UpgradeSlot) {
         let H1Conn { io, _counted, .. } = *self;
         let (stream, rest) = io.into_io();
         (stream, rest, UpgradeSlot(_counted))
@@ -314,8 +319,9 @@ impl Pool {
         Some(Counted { pool: self.counts.clone(), breakers: cx.breakers.clone(), proto })
     }
 
-    async fn tcp(&self, cx: &PoolCtx<'_>) -> Result<TcpStream, PoolError> {
-        match connect(cx.address, cx.limits.connect_timeout, cx.limits.tcp_keepalive.as_ref()).await {
+    /// A new connection (TLS when the cluster originates it, offering `alpn`).
+    async fn open(&self, cx: &PoolCtx<'_>, alpn: Alpn) -> Result<UpstreamIo, PoolError> {
+        match crate::upstream_io::open(cx.address, cx.limits, cx.tls.map(|t| (t, alpn))).await {
             Ok(s) => {
                 ClusterStats::inc(&cx.stats.upstream_cx_total);
                 Ok(s)
@@ -331,7 +337,7 @@ impl Pool {
     }
 
     async fn open_h1(&self, cx: &PoolCtx<'_>, counted: Counted) -> Result<Box<H1Conn>, PoolError> {
-        let stream = self.tcp(cx).await?;
+        let stream = self.open(cx, Alpn::Http1).await?;
         let now = Instant::now();
         Ok(Box::new(H1Conn {
             io: crate::h1::client::Connection::new(stream),

@@ -1,7 +1,8 @@
 //! TCP and TLS routes: a connection is routed once (pure: the first route whose
 //! conditions hold, a destination by weight, its cluster), then sent: the cluster's
 //! connection limit, a host from the balancer over non-ejected hosts, a connect within
-//! the DestinationRule's `connectTimeout`, and bytes copied both ways until both sides
+//! the DestinationRule's `connectTimeout` (with the TLS handshake when the cluster
+//! originates TLS; no ALPN is offered), and bytes copied both ways until both sides
 //! have closed (a FIN from one side is passed on as a half-close, as Envoy's TCP proxy
 //! does). Connect failures count for outlier detection.
 
@@ -113,7 +114,8 @@ async fn send<S: AsyncRead + AsyncWrite + Unpin>(
         },
     };
     ClusterStats::inc(&cluster.stats.upstream_cx_total);
-    let mut up = match crate::pool::connect(&ep.address, limits.connect_timeout, limits.tcp_keepalive.as_ref()).await {
+    let tls = cluster.tls.as_deref().map(|t| (t, crate::tls::Alpn::None));
+    let mut up = match crate::upstream_io::open(&ep.address, limits, tls).await {
         Ok(s) => s,
         Err((e, timed_out)) => {
             ClusterStats::inc(&cluster.stats.upstream_cx_connect_fail);

@@ -1,5 +1,7 @@
 //! Server TLS: the rustls configurations of a table's TLS servers, built from the
 //! certificates their [`CertSource`]s name, and rebuilt when those files change.
+//! Client TLS (origination towards upstreams, DestinationRule `tls`) is in `origin`,
+//! one per cluster, on the same PEM loading (`load`).
 //!
 //! Configurations are keyed by the server's [`Termination`] (certificate source plus
 //! versions, suites, client checks, ALPN), not by listener and index, so a connection
@@ -9,6 +11,8 @@
 
 mod client_verify;
 mod load;
+mod origin;
+mod server_verify;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -20,6 +24,7 @@ use rustls::crypto::CryptoProvider;
 use weir_table::{RouteTable, Termination, TlsMode, TlsServer, TlsVersion};
 
 pub(crate) use load::Loaded;
+pub(crate) use origin::{Alpn, Origin};
 
 /// Why a server has no configuration.
 pub(crate) type ConfigError = Arc<str>;

@@ -1,6 +1,7 @@
 //! Runtime state behind the table: per cluster the circuit-breaker counters, the
-//! statistics, the outlier detector and a balancer over the hosts not ejected; per
-//! endpoint connection pools, an in-flight counter and its outlier state.
+//! statistics, the outlier detector, a balancer over the hosts not ejected and the TLS
+//! client configurations when it originates TLS; per endpoint connection pools, an
+//! in-flight counter and its outlier state.
 //!
 //! Built when a table is installed. A cluster whose definition did not change keeps all
 //! its state; a changed cluster keeps its counters and statistics, and each endpoint
@@ -8,6 +9,7 @@
 //! nor ejections.
 
 use std::collections::HashMap;
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 use std::time::{Duration, Instant};
@@ -164,6 +166,8 @@ pub(crate) struct ClusterState {
     pub(crate) stats: Arc<ClusterStats>,
     /// `upstream_rq_total`, per worker.
     pub(crate) rq_total: Arc<Sharded>,
+    /// TLS origination (`spec.upstream_tls`), its configurations built once.
+    pub(crate) tls: Option<Arc<crate::tls::Origin>>,
     outliers: Arc<OutlierShared>,
     /// The outlier version `lb` was built from.
     lb_version: AtomicU64,
@@ -218,6 +222,7 @@ impl ClusterState {
             limits: &self.spec.limits,
             breakers: &self.breakers,
             stats: &self.stats,
+            tls: self.tls.as_deref(),
             no_wait,
         }
     }
@@ -391,6 +396,8 @@ fn labels_for(c: &Cluster, ep: Option<&Endpoint>) -> DestLabels {
 pub(crate) struct ClusterStates {
     table: Arc<RouteTable>,
     workers: usize,
+    /// Where `credentialName`s are read (upstream TLS).
+    credentials: Option<Arc<Path>>,
     slots: Box<[OnceLock<Arc<ClusterState>>]>,
 }
 
@@ -399,7 +406,8 @@ impl std::ops::Index<usize> for ClusterStates {
 
     /// The state of cluster `i`, made on first use.
     fn index(&self, i: usize) -> &Arc<ClusterState> {
-        self.slots[i].get_or_init(|| cluster_state(&self.table.clusters[i], None, self.workers))
+        self.slots[i]
+            .get_or_init(|| cluster_state(&self.table.clusters[i], None, self.workers, self.credentials.as_deref()))
     }
 }
 
@@ -415,36 +423,59 @@ impl ClusterStates {
     }
 }
 
-/// Whether a cluster's state is made at install rather than on first use.
+/// Whether a cluster's state is made at install rather than on first use. Upstream TLS
+/// is: its certificates are read then (not on a request's path), and a bad one is
+/// reported at once.
 fn made_at_install(c: &Cluster) -> bool {
-    c.outlier.is_some() || c.limits != weir_table::ConnectionLimits::default()
+    c.outlier.is_some() || c.limits != weir_table::ConnectionLimits::default() || c.upstream_tls.is_some()
 }
 
 /// The state of cluster `c`, carrying over what `prev` (its state in the previous table)
 /// had: all of it when the definition did not change, else its counters, statistics and
 /// outlier bookkeeping, and the pools and outlier state of endpoints that stay.
-fn cluster_state(c: &Cluster, prev: Option<&Arc<ClusterState>>, workers: usize) -> Arc<ClusterState> {
+fn cluster_state(
+    c: &Cluster,
+    prev: Option<&Arc<ClusterState>>,
+    workers: usize,
+    credentials: Option<&Path>,
+) -> Arc<ClusterState> {
     if let Some(prev) = prev
         && prev.spec == *c
     {
         return Arc::clone(prev);
     }
     let pools = pools_for(c, workers);
+    // Connections made under other TLS settings (or in plaintext) must not serve this
+    // definition: as Envoy rebuilds a cluster whose transport socket changed, the
+    // endpoints' pools start empty then.
+    let same_tls = prev.is_none_or(|p| p.spec.upstream_tls == c.upstream_tls);
     let old_eps: HashMap<&Address, &Arc<EndpointState>> =
         prev.map(|p| p.endpoints.iter().map(|e| (&e.address, e)).collect()).unwrap_or_default();
     let endpoints: Vec<Arc<EndpointState>> = c
         .endpoints
         .iter()
-        .map(|e| match old_eps.get(&e.address) {
-            Some(prev) if prev.weight == e.weight && prev.pools.len() == pools => Arc::clone(prev),
-            _ => Arc::new(EndpointState::new(
-                e.address.clone(),
-                e.weight,
-                e.address.to_string().into(),
-                Arc::new(labels_for(c, Some(e))),
-                pools,
-                c.limits.max_connections != u32::MAX,
-            )),
+        .map(|e| {
+            let old = old_eps.get(&e.address);
+            match old {
+                Some(prev) if same_tls && prev.weight == e.weight && prev.pools.len() == pools => Arc::clone(prev),
+                _ => {
+                    let fresh = EndpointState::new(
+                        e.address.clone(),
+                        e.weight,
+                        e.address.to_string().into(),
+                        Arc::new(labels_for(c, Some(e))),
+                        pools,
+                        c.limits.max_connections != u32::MAX,
+                    );
+                    if let Some(prev) = old.filter(|_| !same_tls) {
+                        // The host stays: its outlier state does too, not its pools
+                        // (their connections have other TLS settings).
+                        *fresh.health() = prev.health().clone();
+                        fresh.ejected.store(prev.ejected.load(Ordering::Acquire), Ordering::Release);
+                    }
+                    Arc::new(fresh)
+                }
+            }
         })
         .collect();
     let outliers: Arc<OutlierShared> = prev.map(|p| p.outliers.clone()).unwrap_or_default();
@@ -460,6 +491,11 @@ fn cluster_state(c: &Cluster, prev: Option<&Arc<ClusterState>>, workers: usize) 
         outliers.version.fetch_add(1, Ordering::AcqRel);
     }
     let version = outliers.version.load(Ordering::Acquire);
+    // The same TLS settings keep their configurations (and session cache).
+    let tls = c.upstream_tls.as_ref().map(|t| match prev.and_then(|p| p.tls.as_ref()) {
+        Some(o) if o.spec() == t => o.clone(),
+        _ => Arc::new(crate::tls::Origin::new(t, &c.service, &c.name, credentials)),
+    });
     Arc::new(ClusterState {
         lb: ArcSwap::from_pointee(ClusterState::lb_set(c, &endpoints)),
         lb_version: AtomicU64::new(version),
@@ -473,6 +509,7 @@ fn cluster_state(c: &Cluster, prev: Option<&Arc<ClusterState>>, workers: usize) 
         breakers: prev.map(|p| p.breakers.clone()).unwrap_or_default(),
         stats: prev.map(|p| p.stats.clone()).unwrap_or_default(),
         rq_total: prev.map(|p| p.rq_total.clone()).unwrap_or_else(|| Arc::new(Sharded::new(workers))),
+        tls,
         pools_per_endpoint: pools,
     })
 }
@@ -489,13 +526,22 @@ impl Snapshot {
     /// An empty snapshot (nothing configured yet).
     pub(crate) fn empty() -> Self {
         let table = Arc::new(RouteTable::default());
-        Snapshot { clusters: ClusterStates { table: table.clone(), workers: 1, slots: Box::new([]) }, table }
+        Snapshot {
+            clusters: ClusterStates { table: table.clone(), workers: 1, credentials: None, slots: Box::new([]) },
+            table,
+        }
     }
 
     /// Builds the runtime state for `table`, carrying over what `previous` had for
-    /// clusters and endpoints that stay. Returns it with the clusters that are new and
-    /// need an outlier sweep.
-    pub(crate) fn build(table: Arc<RouteTable>, previous: &Snapshot, workers: usize) -> (Self, Vec<Arc<ClusterState>>) {
+    /// clusters and endpoints that stay; `credentials` is where upstream TLS reads
+    /// `credentialName`s. Returns it with the clusters that are new and need an outlier
+    /// sweep.
+    pub(crate) fn build(
+        table: Arc<RouteTable>,
+        previous: &Snapshot,
+        workers: usize,
+        credentials: Option<&Path>,
+    ) -> (Self, Vec<Arc<ClusterState>>) {
         let by_name: HashMap<&str, &Arc<ClusterState>> = previous.clusters.made().map(|c| (&*c.name, c)).collect();
         let mut fresh = Vec::new();
         let slots = table
@@ -505,7 +551,7 @@ impl Snapshot {
                 let slot = OnceLock::new();
                 let prev = by_name.get(&*c.name).copied();
                 if prev.is_some() || made_at_install(c) {
-                    let state = cluster_state(c, prev, workers);
+                    let state = cluster_state(c, prev, workers, credentials);
                     let reused = prev.is_some_and(|p| Arc::ptr_eq(p, &state));
                     if c.outlier.is_some() && !reused {
                         fresh.push(state.clone());
@@ -515,7 +561,7 @@ impl Snapshot {
                 slot
             })
             .collect();
-        let clusters = ClusterStates { table: table.clone(), workers, slots };
+        let clusters = ClusterStates { table: table.clone(), workers, credentials: credentials.map(Arc::from), slots };
         (Snapshot { table, clusters }, fresh)
     }
 
@@ -547,6 +593,7 @@ mod tests {
             lb: LbPolicy::RoundRobin,
             protocol: UpstreamProtocol::Http1,
             limits: ConnectionLimits::default(),
+            upstream_tls: None,
             outlier: outlier.then(|| OutlierPolicy {
                 consecutive_5xx: Some(5),
                 consecutive_gateway_errors: None,
@@ -568,7 +615,7 @@ mod tests {
     #[test]
     fn cluster_state_is_made_on_first_use_and_kept_across_reloads() {
         let t = table(vec![cluster("plain", false), cluster("detected", true)]);
-        let (snap, fresh) = Snapshot::build(t.clone(), &Snapshot::empty(), 2);
+        let (snap, fresh) = Snapshot::build(t.clone(), &Snapshot::empty(), 2, None);
         // Outlier detection needs its state (and its sweep) from the start.
         assert_eq!(snap.clusters.made().map(|c| &*c.name).collect::<Vec<_>>(), ["detected"]);
         assert_eq!(fresh.len(), 1);
@@ -580,7 +627,8 @@ mod tests {
 
         // A reload with the same definitions keeps the states that were made, and
         // leaves the others to be made when used.
-        let (next, fresh) = Snapshot::build(table(vec![cluster("plain", false), cluster("other", false)]), &snap, 2);
+        let (next, fresh) =
+            Snapshot::build(table(vec![cluster("plain", false), cluster("other", false)]), &snap, 2, None);
         assert!(fresh.is_empty());
         assert_eq!(next.clusters.made().count(), 1);
         assert!(Arc::ptr_eq(&plain, &next.clusters[0]));

@@ -275,4 +275,7 @@ pub struct Cluster {
     pub limits: ConnectionLimits,
     /// Outlier detection.
     pub outlier: Option<OutlierPolicy>,
+    /// TLS originated to the endpoints (`trafficPolicy.tls` SIMPLE or MUTUAL); `None`
+    /// = plaintext.
+    pub upstream_tls: Option<crate::upstream_tls::UpstreamTls>,
 }

@@ -23,6 +23,7 @@ pub mod retry;
 pub mod route;
 pub mod ser;
 pub mod transport;
+pub mod upstream_tls;
 
 pub use action::{
     AbortStatus, Action, ClusterRef, CorsPolicy, DirectResponse, FaultAbort, FaultDelay, FaultPolicy, Forward,
@@ -39,3 +40,4 @@ pub use plan::{Affinity, Decision, Dice, Facts, Fault, Plan, RetryPlan, Timeouts
 pub use retry::{RetryOn, RetryPolicy};
 pub use route::{Listener, ListenerRole, NoRoute, RequestView, Route, RouteTable, Routed, VirtualHost};
 pub use transport::{CertSource, ConnView, L4Route, Serve, Subnet, Termination, TlsMode, TlsServer, TlsVersion};
+pub use upstream_tls::{CaSource, UpstreamTls, UpstreamTlsMode, VerifyName};

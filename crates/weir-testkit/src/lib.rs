@@ -13,6 +13,9 @@
 //! - [`GrpcBackend`]: a gRPC server over h2c that speaks gRPC framing only
 //!   (no protobuf), with unary, server-streaming, bidi-streaming and failing
 //!   methods under `/test.Echo/*`.
+//! - [`TlsBackend`]: an HTTPS server (HTTP/1.1, and HTTP/2 by ALPN) that records the
+//!   SNI, ALPN and client certificate of each TLS session, optionally requiring
+//!   client certificates: the upstream of TLS-origination tests.
 //! - [`HttpClient`] ([`http1_client`], [`http2_client`]) and [`GrpcClient`]:
 //!   clients that connect to a real address while presenting any virtual host
 //!   as `Host` (HTTP/1.1) or `:authority` (HTTP/2).
@@ -29,6 +32,7 @@ mod config;
 mod grpc;
 mod server;
 mod tls;
+mod tls_backend;
 mod wait;
 
 pub use backend::{Backend, BackendBuilder};
@@ -39,6 +43,7 @@ pub use client::{
 pub use config::ConfigDir;
 pub use grpc::{GrpcBackend, GrpcBidi, GrpcClient, GrpcDecoder, GrpcReply, grpc_frame, grpc_unary, parse_grpc_frames};
 pub use tls::{Pem, TcpNamed, TestCa, TlsClient, TlsNamed, TlsSession, https_get};
+pub use tls_backend::{TlsBackend, TlsBackendBuilder, TlsSeen};
 pub use wait::{wait_for, wait_for_async};
 
 use std::time::Duration;

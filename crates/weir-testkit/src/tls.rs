@@ -28,6 +28,23 @@ pub struct Pem {
     pub key: String,
 }
 
+impl Pem {
+    /// The (first) certificate in DER, to compare with what a peer presented.
+    pub fn cert_der(&self) -> Vec<u8> {
+        CertificateDer::pem_slice_iter(self.cert.as_bytes()).next().expect("a certificate").expect("PEM").to_vec()
+    }
+
+    /// Writes the certificate and key to `dir/<stem>.crt` and `dir/<stem>.key` (for
+    /// settings that take file paths); returns both paths.
+    pub fn write_files(&self, dir: &Path, stem: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+        std::fs::create_dir_all(dir).expect("dir");
+        let (cert, key) = (dir.join(format!("{stem}.crt")), dir.join(format!("{stem}.key")));
+        write_atomic(&cert, &self.cert);
+        write_atomic(&key, &self.key);
+        (cert, key)
+    }
+}
+
 /// A test certificate authority.
 pub struct TestCa {
     issuer: Issuer<'static, KeyPair>,
@@ -71,6 +88,14 @@ impl TestCa {
         let key = KeyPair::generate().expect("leaf key");
         let cert = params.signed_by(&key, &self.issuer).expect("leaf cert");
         Pem { cert: cert.pem(), key: key.serialize_pem() }
+    }
+
+    /// Writes the CA certificate to `path` (a `caCertificates` file).
+    pub fn write_ca(&self, path: &Path) {
+        if let Some(d) = path.parent() {
+            std::fs::create_dir_all(d).expect("dir");
+        }
+        write_atomic(path, &self.cert);
     }
 
     /// Roots that trust this CA.

@@ -66,10 +66,11 @@ pub(crate) struct Args {
     /// 1.28 (current Istio keeps the Host as it is).
     #[arg(long)]
     pub(crate) shadow_host_suffix: bool,
-    /// Directory of TLS credentials for Gateway `credentialName`s: DIR/<name>/ holds
-    /// tls.crt and tls.key (a Kubernetes TLS secret's keys; also cert and key) and,
-    /// for MUTUAL servers, ca.crt (or cacert, or DIR/<name>-cacert/ca.crt). Files are
-    /// watched: a rotated certificate serves new connections without a restart.
+    /// Directory of TLS credentials for Gateway and DestinationRule `credentialName`s:
+    /// DIR/<name>/ holds tls.crt and tls.key (a Kubernetes TLS secret's keys; also cert
+    /// and key) and ca.crt (or cacert, or DIR/<name>-cacert/ca.crt): the CA for MUTUAL
+    /// servers' clients, or for the upstreams weir originates TLS to. Files are watched:
+    /// a rotated certificate serves new connections without a restart.
     #[arg(long, value_name = "DIR")]
     pub(crate) credentials: Option<PathBuf>,
 }

@@ -14,12 +14,12 @@ use bytes::{Bytes, BytesMut};
 use http::header::{self, HeaderMap};
 use http::{Method, Request};
 use hyper::body::{Body as _, Frame};
-use tokio::net::TcpStream;
 
 use super::body::BodyState;
 use super::head::{self, Framing, HeadError, ResponseHead};
 use super::out::{Framer, Out};
 use crate::body::{BoxError, ProxyBody};
+use crate::upstream_io::UpstreamIo;
 
 /// Why an exchange failed.
 #[derive(Debug)]
@@ -53,9 +53,9 @@ struct Writer {
     framer: Framer,
 }
 
-/// An HTTP/1.1 connection to an upstream.
+/// An HTTP/1.1 connection to an upstream (plaintext or originated TLS).
 pub(crate) struct Connection {
-    io: TcpStream,
+    io: UpstreamIo,
     rbuf: BytesMut,
     out: Out,
     writer: Option<Writer>,
@@ -75,7 +75,7 @@ impl std::fmt::Debug for Connection {
 }
 
 impl Connection {
-    pub(crate) fn new(io: TcpStream) -> Self {
+    pub(crate) fn new(io: UpstreamIo) -> Self {
         Connection {
             io,
             rbuf: BytesMut::new(),
@@ -98,29 +98,20 @@ impl Connection {
     }
 
     /// Checks an idle connection without blocking: a peer that closed it (or sent
-    /// bytes nobody asked for) makes it unusable. Costs no system call unless the
-    /// socket became readable while idle.
+    /// bytes nobody asked for) makes it unusable (see [`UpstreamIo::probe_idle`]).
     pub(crate) fn check_idle(&mut self) -> bool {
         if !self.reusable || !self.rbuf.is_empty() {
             return false;
         }
-        let mut cx = Context::from_waker(std::task::Waker::noop());
-        if self.io.poll_read_ready(&mut cx).is_pending() {
-            return true;
+        if !self.io.probe_idle() {
+            self.reusable = false;
         }
-        let mut probe = [0u8; 1];
-        match self.io.try_read(&mut probe) {
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => true,
-            _ => {
-                self.reusable = false;
-                false
-            }
-        }
+        self.reusable
     }
 
     /// The socket and any bytes read past the last response head (a switched
     /// protocol's first bytes), for a tunnel.
-    pub(crate) fn into_io(self) -> (TcpStream, Bytes) {
+    pub(crate) fn into_io(self) -> (UpstreamIo, Bytes) {
         (self.io, self.rbuf.freeze())
     }
 

@@ -44,7 +44,7 @@ impl Out {
         self.post = b"";
     }
 
-    /// Writes everything queued.
+    /// Writes everything queued, through to the socket.
     pub(crate) fn poll_flush<W: AsyncWrite + Unpin>(
         &mut self,
         io: &mut W,
@@ -68,7 +68,10 @@ impl Out {
         }
         self.pre.clear();
         self.pre_at = 0;
-        Poll::Ready(Ok(()))
+        // A TLS stream may have taken the bytes into its session without writing them
+        // all out (the socket was full): they must reach the peer. (A TCP socket's
+        // flush does nothing.)
+        Pin::new(&mut *io).poll_flush(cx)
     }
 }
 

@@ -188,7 +188,7 @@ impl Pool {
     }
 
     async fn open_h2(&self, cx: &PoolCtx<'_>, counted: Counted) -> Result<Arc<H2Conn>, PoolError> {
-        let stream = self.tcp(cx).await?;
+        let stream = self.open(cx, crate::tls::Alpn::Http2).await?;
         let keepalive = cx
             .limits
             .http2_keepalive

@@ -1,5 +1,6 @@
 //! Certificate material from a [`CertSource`]: a credential directory (the keys of a
-//! Kubernetes TLS secret, or Istio's generic `cert`/`key`/`cacert`) or file paths.
+//! Kubernetes TLS secret, or Istio's generic `cert`/`key`/`cacert`) or file paths. The
+//! pieces (a credential's files, a chain, a key, a CA bundle) also serve upstream TLS.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -56,45 +57,78 @@ fn first(dir: &Path, names: &[&str], seen: &mut Vec<PathBuf>) -> Option<PathBuf>
     found
 }
 
-fn credential(dir: &Path, name: &str, seen: &mut Vec<PathBuf>) -> Result<Loaded, ConfigError> {
+/// The files of credential `name` under `dir`, those that exist.
+#[derive(Debug)]
+pub(crate) struct CredentialFiles {
+    /// The credential's own directory.
+    pub(crate) dir: PathBuf,
+    /// `tls.crt`, else `cert`.
+    pub(crate) cert: Option<PathBuf>,
+    /// `tls.key`, else `key`.
+    pub(crate) key: Option<PathBuf>,
+    /// `ca.crt`, else `cacert`; in the credential itself or, as Istio also reads it,
+    /// in `<name>-cacert`.
+    pub(crate) ca: Option<PathBuf>,
+}
+
+/// Finds credential `name`'s files under `dir`; every path looked at goes to `seen`.
+pub(crate) fn credential_files(
+    dir: &Path,
+    name: &str,
+    seen: &mut Vec<PathBuf>,
+) -> Result<CredentialFiles, ConfigError> {
     if name.contains('/') || name.contains("..") {
         return Err(format!("credentialName {name:?} is not a plain name").into());
     }
     let own = dir.join(name);
     let cert = first(&own, &["tls.crt", "cert"], seen);
     let key = first(&own, &["tls.key", "key"], seen);
-    // The CA may be in the credential itself or, as Istio also reads it, in
-    // `<name>-cacert`.
     let ca = first(&own, &["ca.crt", "cacert"], seen)
         .or_else(|| first(&dir.join(format!("{name}-cacert")), &["ca.crt", "cacert"], seen));
-    let (Some(cert), Some(key)) = (cert, key) else {
-        return Err(
-            format!("credential {name:?}: {} holds no tls.crt and tls.key (or cert and key)", own.display()).into()
-        );
+    Ok(CredentialFiles { dir: own, cert, key, ca })
+}
+
+fn credential(dir: &Path, name: &str, seen: &mut Vec<PathBuf>) -> Result<Loaded, ConfigError> {
+    let files = credential_files(dir, name, seen)?;
+    let (Some(cert), Some(key)) = (files.cert, files.key) else {
+        return Err(format!(
+            "credential {name:?}: {} holds no tls.crt and tls.key (or cert and key)",
+            files.dir.display()
+        )
+        .into());
     };
-    material(&cert, &key, ca.as_deref())
+    material(&cert, &key, files.ca.as_deref())
 }
 
 fn material(cert: &Path, key: &Path, ca: Option<&Path>) -> Result<Loaded, ConfigError> {
     let chain = certs(cert)?;
-    let key = PrivateKeyDer::from_pem_file(key)
-        .map_err(|e| ConfigError::from(format!("{}: no usable private key: {e}", key.display())))?;
+    let key = private_key(key)?;
     let client_ca = match ca {
         None => None,
-        Some(p) => {
-            let mut roots = RootCertStore::empty();
-            for c in certs(p)? {
-                roots
-                    .add(c)
-                    .map_err(|e| ConfigError::from(format!("{}: a CA certificate is unusable: {e}", p.display())))?;
-            }
-            Some(Arc::new(roots))
-        }
+        Some(p) => Some(Arc::new(roots(p)?)),
     };
     Ok(Loaded { chain, key, client_ca })
 }
 
-fn certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, ConfigError> {
+/// The private key in PEM file `path`.
+pub(crate) fn private_key(path: &Path) -> Result<PrivateKeyDer<'static>, ConfigError> {
+    PrivateKeyDer::from_pem_file(path)
+        .map_err(|e| ConfigError::from(format!("{}: no usable private key: {e}", path.display())))
+}
+
+/// A root store of the CA certificates in PEM file `path`.
+pub(crate) fn roots(path: &Path) -> Result<RootCertStore, ConfigError> {
+    let mut roots = RootCertStore::empty();
+    for c in certs(path)? {
+        roots
+            .add(c)
+            .map_err(|e| ConfigError::from(format!("{}: a CA certificate is unusable: {e}", path.display())))?;
+    }
+    Ok(roots)
+}
+
+/// The certificates in PEM file `path` (at least one).
+pub(crate) fn certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, ConfigError> {
     let iter = CertificateDer::pem_file_iter(path)
         .map_err(|e| ConfigError::from(format!("{}: cannot read certificates: {e}", path.display())))?;
     let chain: Vec<_> =

@@ -25,6 +25,7 @@ fn cluster(name: &str, lb: LbPolicy) -> Cluster {
         protocol: UpstreamProtocol::Http1,
         limits: ConnectionLimits::default(),
         outlier: None,
+        upstream_tls: None,
     }
 }
 
