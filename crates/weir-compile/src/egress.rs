@@ -62,6 +62,7 @@ pub(crate) fn passthrough_cluster(clusters: &mut Vec<Cluster>) -> ClusterId {
         protocol: UpstreamProtocol::Http1,
         limits: ConnectionLimits::default(),
         outlier: None,
+        upstream_tls: None,
     });
     id
 }

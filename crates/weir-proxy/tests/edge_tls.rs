@@ -484,3 +484,110 @@ spec:
     assert!(https_get(&mut s.stream, "m.example.com", "/a").await.unwrap().starts_with("HTTP/1.1 200"));
     assert_eq!(app.hits(), 1);
 }
+
+/// A client limited to TLS 1.2, with a certificate of its own.
+async fn tls12_client(addr: std::net::SocketAddr, sni: &str, ca: &TestCa) -> std::io::Result<weir_testkit::TlsSession> {
+    TlsClient { max_tls12: true, ..TlsClient::new(sni) }.connect(addr, ca.roots()).await
+}
+
+#[tokio::test]
+async fn file_paths_protocol_versions_and_certificate_pins() {
+    let app = Backend::start("app", "v1").await;
+    let ca = TestCa::new("edge-ca");
+    let dir = temp_dir("files");
+    let leaf = ca.leaf(&["f.example.com"]);
+    std::fs::write(dir.join("server.pem"), &leaf.cert).unwrap();
+    std::fs::write(dir.join("server.key"), &leaf.key).unwrap();
+    std::fs::write(dir.join("ca.pem"), &ca.cert).unwrap();
+    let client = ca.leaf(&["client.example.com"]);
+    let other_client = ca.leaf(&["client.example.com"]);
+    let der = rustls_pki_types_der(&client.cert);
+    let hash: String = ring_sha256_hex(&der);
+    let path = |f: &str| dir.join(f).display().to_string();
+    let yaml = format!(
+        "{}apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {{name: gw, namespace: istio-system}}
+spec:
+  selector: {{istio: ingressgateway}}
+  servers:
+  - port: {{number: 443, name: https-13, protocol: HTTPS}}
+    tls: {{mode: SIMPLE, serverCertificate: {}, privateKey: {}, minProtocolVersion: TLSV1_3}}
+    hosts: [f.example.com]
+  - port: {{number: 8443, name: https-pinned, protocol: HTTPS}}
+    tls:
+      mode: MUTUAL
+      serverCertificate: {}
+      privateKey: {}
+      caCertificates: {}
+      verifyCertificateHash: ['{hash}']
+    hosts: [f.example.com]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {{name: f, namespace: istio-system}}
+spec:
+  hosts: [f.example.com]
+  gateways: [gw]
+  http:
+  - route: [{{destination: {{host: app.istio-system.svc.cluster.local}}}}]
+",
+        service("app", "istio-system", "HTTP", &[&app]),
+        path("server.pem"),
+        path("server.key"),
+        path("server.pem"),
+        path("server.key"),
+        path("ca.pem"),
+    );
+    let h = Harness::start(&yaml, None).await;
+    let v13 = h.gateway(443);
+    let mut s = TlsClient::new("f.example.com").connect(v13, ca.roots()).await.expect("TLS 1.3 from file paths");
+    assert!(https_get(&mut s.stream, "f.example.com", "/").await.unwrap().starts_with("HTTP/1.1 200"));
+    assert!(tls12_client(v13, "f.example.com", &ca).await.is_err(), "minProtocolVersion TLSV1_3 refuses TLS 1.2");
+
+    let pinned = h.gateway(8443);
+    let good = TlsClient { client_cert: Some(client), ..TlsClient::new("f.example.com") };
+    let mut s = good.connect(pinned, ca.roots()).await.unwrap();
+    assert!(
+        https_get(&mut s.stream, "f.example.com", "/").await.unwrap().starts_with("HTTP/1.1 200"),
+        "the pinned certificate"
+    );
+    let unpinned = TlsClient { client_cert: Some(other_client), ..TlsClient::new("f.example.com") };
+    let refused = match unpinned.connect(pinned, ca.roots()).await {
+        Err(_) => true,
+        Ok(mut s) => {
+            https_get(&mut s.stream, "f.example.com", "/").await.map_or(true, |t| !t.starts_with("HTTP/1.1 200"))
+        }
+    };
+    assert!(refused, "a certificate from the same CA that is not pinned is refused");
+}
+
+fn rustls_pki_types_der(pem: &str) -> Vec<u8> {
+    use rustls_pki_types::pem::PemObject;
+    rustls_pki_types::CertificateDer::pem_slice_iter(pem.as_bytes()).next().unwrap().unwrap().to_vec()
+}
+
+fn ring_sha256_hex(der: &[u8]) -> String {
+    let d = ring::digest::digest(&ring::digest::SHA256, der);
+    d.as_ref().iter().map(|b| format!("{b:02X}")).collect::<Vec<_>>().join(":")
+}
+
+#[tokio::test]
+async fn generic_secret_keys_and_a_separate_cacert_credential() {
+    let app = Backend::start("app", "v1").await;
+    let ca = TestCa::new("edge-ca");
+    let creds = temp_dir("generic");
+    let leaf = ca.leaf(&["m.example.com"]);
+    // Istio's generic secret: cert / key, and the CA in `<name>-cacert`.
+    std::fs::create_dir_all(creds.join("m-cert")).unwrap();
+    std::fs::write(creds.join("m-cert/cert"), &leaf.cert).unwrap();
+    std::fs::write(creds.join("m-cert/key"), &leaf.key).unwrap();
+    std::fs::create_dir_all(creds.join("m-cert-cacert")).unwrap();
+    std::fs::write(creds.join("m-cert-cacert/cacert"), &ca.cert).unwrap();
+    let yaml = format!("{}{}", service("app", "istio-system", "HTTP", &[&app]), mutual_gateway("MUTUAL", ""));
+    let h = gateway_with_credentials(&yaml, &creds).await;
+    let addr = h.gateway(443);
+    let good = TlsClient { client_cert: Some(ca.leaf(&["c.example.com"])), ..TlsClient::new("m.example.com") };
+    assert!(served(&good, addr, &ca).await);
+    assert!(!served(&TlsClient::new("m.example.com"), addr, &ca).await);
+}

@@ -146,6 +146,8 @@ pub struct TlsClient {
     pub alpn: Vec<Vec<u8>>,
     /// A client certificate.
     pub client_cert: Option<Pem>,
+    /// Offer TLS 1.2 only.
+    pub max_tls12: bool,
 }
 
 impl TlsClient {
@@ -156,8 +158,10 @@ impl TlsClient {
 
     /// Connects to `addr` and handshakes, trusting `roots`.
     pub async fn connect(&self, addr: SocketAddr, roots: RootCertStore) -> std::io::Result<TlsSession> {
+        let versions: &[&rustls::SupportedProtocolVersion] =
+            if self.max_tls12 { &[&rustls::version::TLS12] } else { rustls::DEFAULT_VERSIONS };
         let b = rustls::ClientConfig::builder_with_provider(provider())
-            .with_safe_default_protocol_versions()
+            .with_protocol_versions(versions)
             .map_err(std::io::Error::other)?
             .with_root_certificates(roots);
         let mut config = match &self.client_cert {
