@@ -9,7 +9,8 @@
 #            v1 HTTP/1.1 :18181   v2 HTTP/1.1 :18182   v1 h2c :18183   v2 h2c :18184
 #   CPU 0: the proxy under test, one worker each, all doing the same job:
 #            Host svc -> `x-canary: 1` to v2, otherwise 90% v1 / 10% v2;
-#            any other Host -> 404; keep-alive to clients and to the backends.
+#            any other Host -> a local reply (404; weir: 502 from REGISTRY_ONLY);
+#            keep-alive to clients and to the backends.
 #            nginx 1.22   HTTP/1.1 :18081  h2c :18091   (worker_processes 1)
 #            HAProxy 2.6  HTTP/1.1 :18082  h2c :18092   (nbthread 1)
 #            weir         HTTP/1.1 and h2c :15001 (mesh listener, sniffs the h2
@@ -322,6 +323,16 @@ spec:
 ---
 YAML
   done
+  # Any other Host gets a local reply, as nginx and HAProxy answer it with 404: Istio
+  # has no wildcard mesh VirtualService, so this is REGISTRY_ONLY's 502 (without it,
+  # the default ALLOW_ANY would pass the request through to the name it gives).
+  cat >> "$f" <<YAML
+apiVersion: networking.istio.io/v1
+kind: Sidecar
+metadata: {name: default, namespace: bench}
+spec:
+  outboundTrafficPolicy: {mode: REGISTRY_ONLY}
+YAML
   "$WEIR_BIN" validate "$work/weir-config" >"$work/validate.out" 2>&1 || {
     cat "$work/validate.out" >&2; echo "weir validate rejected the benchmark configuration" >&2; exit 1
   }
@@ -377,7 +388,10 @@ check_routing() { # name
   nf2=$(curl -s --http2-prior-knowledge -o /dev/null -w '%{http_code}' -H 'Host: other' "$url2" || true)
   [ $((h1v1 + h1v2)) = 200 ] && [ "$h1v2" -ge 5 ] && [ "$h1v2" -le 40 ] || fail=1
   [ $((h2v1 + h2v2)) = 200 ] && [ "$h2v2" -ge 5 ] && [ "$h2v2" -le 40 ] || fail=1
-  [ "$h1c" = 20 ] && [ "$h2c" = 20 ] && [ "$nf" = 404 ] && [ "$nf2" = 404 ] || fail=1
+  # The local reply for another Host: 404 (nginx, HAProxy), 502 block_all (weir).
+  local other=404
+  [ "$n" = weir ] && other=502
+  [ "$h1c" = 20 ] && [ "$h2c" = 20 ] && [ "$nf" = $other ] && [ "$nf2" = $other ] || fail=1
   msg="HTTP/1.1 v1/v2 $h1v1/$h1v2 of 200, x-canary→v2 $h1c/20, other Host $nf; h2c v1/v2 $h2v1/$h2v2, x-canary→v2 $h2c/20, other Host $nf2"
   if [ $fail = 0 ]; then echo "routing check $(label "$n"): ok ($msg)"
   else echo "routing check $(label "$n"): FAILED ($msg)"; return 1; fi

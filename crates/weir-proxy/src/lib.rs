@@ -17,6 +17,7 @@ pub mod body;
 mod breaker;
 mod cors;
 mod dice;
+mod dns;
 mod downstream;
 mod entry;
 mod failure;

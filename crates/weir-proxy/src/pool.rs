@@ -137,6 +137,21 @@ impl std::fmt::Debug for UpgradeSlot {
     }
 }
 
+/// Connects to one of the addresses `host` resolves to (cached, see [`crate::dns`]),
+/// trying each in turn; when none answers, the answer is forgotten so the next connect
+/// resolves again.
+async fn connect_by_name(host: &str, port: u16) -> std::io::Result<TcpStream> {
+    let mut last = None;
+    for addr in crate::dns::resolve(host, port).await? {
+        match TcpStream::connect(addr).await {
+            Ok(s) => return Ok(s),
+            Err(e) => last = Some(e),
+        }
+    }
+    crate::dns::forget(host, port);
+    Err(last.unwrap_or_else(|| std::io::Error::new(std::io::ErrorKind::NotFound, format!("{host} has no address"))))
+}
+
 /// Opens a TCP connection with a timeout; names are resolved here (resolution DNS).
 pub(crate) async fn connect(
     addr: &Address,
@@ -146,7 +161,7 @@ pub(crate) async fn connect(
     let fut = async {
         let stream = match addr {
             Address::Socket(sa) => TcpStream::connect(sa).await?,
-            Address::Dns(host, port) => TcpStream::connect((&**host, *port)).await?,
+            Address::Dns(host, port) => connect_by_name(host, *port).await?,
         };
         stream.set_nodelay(true)?;
         if let Some(k) = keepalive {

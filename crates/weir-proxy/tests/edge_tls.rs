@@ -591,3 +591,100 @@ async fn generic_secret_keys_and_a_separate_cacert_credential() {
     assert!(served(&good, addr, &ca).await);
     assert!(!served(&TlsClient::new("m.example.com"), addr, &ca).await);
 }
+
+/// A TCP route's cluster keeps its DestinationRule's `maxConnections`: past it a new
+/// connection is closed at once (UO) while the open one keeps working; a dead
+/// endpoint fails the connect (UF).
+#[tokio::test]
+async fn tcp_routes_keep_the_connection_limit_and_report_connect_failures() {
+    let echo = TcpNamed::start("tcp-echo").await;
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead_port = dead.local_addr().unwrap().port();
+    drop(dead);
+    let yaml = format!(
+        "apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {{name: echo, namespace: istio-system}}
+spec:
+  hosts: [echo.istio-system.svc.cluster.local]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  ports: [{{number: 9000, name: tcp, protocol: TCP}}]
+  endpoints: [{{address: 127.0.0.1, ports: {{tcp: {}}}}}]
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {{name: dead, namespace: istio-system}}
+spec:
+  hosts: [dead.istio-system.svc.cluster.local]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  ports: [{{number: 9000, name: tcp, protocol: TCP}}]
+  endpoints: [{{address: 127.0.0.1, ports: {{tcp: {dead_port}}}}}]
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {{name: echo, namespace: istio-system}}
+spec:
+  host: echo.istio-system.svc.cluster.local
+  trafficPolicy: {{connectionPool: {{tcp: {{maxConnections: 1, connectTimeout: 5s}}}}}}
+---
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {{name: tcp-gw, namespace: istio-system}}
+spec:
+  selector: {{istio: ingressgateway}}
+  servers:
+  - port: {{number: 31400, name: tcp, protocol: TCP}}
+    hosts: ['*']
+  - port: {{number: 31401, name: tcp-dead, protocol: TCP}}
+    hosts: ['*']
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {{name: tcp, namespace: istio-system}}
+spec:
+  hosts: ['*']
+  gateways: [tcp-gw]
+  tcp:
+  - match: [{{port: 31400}}]
+    route: [{{destination: {{host: echo.istio-system.svc.cluster.local, port: {{number: 9000}}}}}}]
+  - match: [{{port: 31401}}]
+    route: [{{destination: {{host: dead.istio-system.svc.cluster.local, port: {{number: 9000}}}}}}]
+---
+",
+        echo.port()
+    );
+    let h = Harness::start(&yaml, None).await;
+    let mut first = tokio::net::TcpStream::connect(h.gateway(31400)).await.unwrap();
+    let mut line = [0u8; 9];
+    tokio::time::timeout(TEST_TIMEOUT, first.read_exact(&mut line)).await.unwrap().unwrap();
+    assert_eq!(&line, b"tcp-echo\n");
+    // The one connection the cluster allows is in use: the next is closed unanswered.
+    let mut second = tokio::net::TcpStream::connect(h.gateway(31400)).await.unwrap();
+    let mut buf = Vec::new();
+    tokio::time::timeout(TEST_TIMEOUT, second.read_to_end(&mut buf)).await.expect("closed").unwrap();
+    assert!(buf.is_empty(), "{buf:?}");
+    // The first still works.
+    first.write_all(b"ping").await.unwrap();
+    let mut pong = [0u8; 4];
+    tokio::time::timeout(TEST_TIMEOUT, first.read_exact(&mut pong)).await.unwrap().unwrap();
+    assert_eq!(&pong, b"ping");
+    // A dead endpoint: closed, counted as a connect failure.
+    let mut to_dead = tokio::net::TcpStream::connect(h.gateway(31401)).await.unwrap();
+    let mut buf = Vec::new();
+    let _ = tokio::time::timeout(TEST_TIMEOUT, to_dead.read_to_end(&mut buf)).await.expect("closed");
+    let stats = weir_testkit::http1_client().get(&h.admin_url("/stats/prometheus"), "", &[]).await.text();
+    assert!(
+        stats
+            .lines()
+            .any(|l| l.starts_with("istio_tcp_connections_closed_total{") && l.contains("response_flags=\"UO\"")),
+        "{stats}"
+    );
+    assert!(
+        stats
+            .lines()
+            .any(|l| l.starts_with("istio_tcp_connections_closed_total{") && l.contains("response_flags=\"UF\"")),
+        "{stats}"
+    );
+}
