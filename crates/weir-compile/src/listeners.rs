@@ -418,9 +418,11 @@ fn mesh(
             None => default_route(&svc.host, clusters),
         };
         let default_port = scope.port.or(svc.default_port()).unwrap_or(80);
+        let mut names = hosts::aliases(&svc.host, ns, &instance.domain);
+        names.extend(svc.vips.iter().cloned());
         add(
             &mut listener,
-            hosts::aliases(&svc.host, ns, &instance.domain),
+            names,
             VirtualHost {
                 name: svc.host.as_str().into(),
                 domains: Vec::new(),

@@ -69,6 +69,9 @@ pub struct Service {
     /// `subjectAltNames`: SANs accepted from the endpoints' certificates when a
     /// DestinationRule's `tls` names none.
     pub subject_alt_names: Vec<String>,
+    /// `addresses` that are single IPs (VIPs): on the mesh listener they are names of
+    /// the service, as Envoy's virtual-host domains list a service's VIPs.
+    pub vips: Vec<String>,
 }
 
 impl Service {
@@ -163,6 +166,14 @@ impl Registry {
                     location: se.spec.effective_location(),
                     export_to: se.spec.export_to.clone(),
                     subject_alt_names: se.spec.subject_alt_names.clone(),
+                    vips: se
+                        .spec
+                        .addresses
+                        .iter()
+                        .map(|a| a.strip_suffix("/32").unwrap_or(a))
+                        .filter(|a| a.parse::<std::net::IpAddr>().is_ok())
+                        .map(str::to_string)
+                        .collect(),
                 };
                 reg.by_host.entry(svc.host.clone()).or_default().push(reg.services.len());
                 reg.services.push(svc);

@@ -165,11 +165,14 @@ async fn rotate_certificates(shared: Arc<Shared>, stop: CancellationToken) {
         let table = shared.snapshot.load().table.clone();
         let credentials = shared.credentials.clone();
         // File reads off the event loop.
-        let Ok(built) =
+        let Ok(mut built) =
             tokio::task::spawn_blocking(move || tls::TlsConfigs::build(&table, credentials.as_deref())).await
         else {
             continue;
         };
+        // A rotation caught half-written (a new certificate beside the old key) keeps
+        // the server's working configuration until the files fit again.
+        built.keep_working(&shared.tls.load());
         tracing::info!("certificates changed; TLS servers reloaded");
         shared.tls.store(Arc::new(built));
     }

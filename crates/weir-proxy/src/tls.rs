@@ -113,6 +113,17 @@ impl TlsConfigs {
         self.configs.get(&(t.clone(), mode))
     }
 
+    /// Where this build failed for a server that `previous` could serve, keeps the
+    /// previous configuration (the files are watched still: the next change is tried).
+    pub(crate) fn keep_working(&mut self, previous: &TlsConfigs) {
+        for (key, now) in self.configs.iter_mut() {
+            if let (Err(e), Some(Ok(old))) = (&*now, previous.configs.get(key)) {
+                tracing::warn!(error = %e, "the changed certificate files do not load; the previous certificate keeps serving");
+                *now = Ok(old.clone());
+            }
+        }
+    }
+
     /// True when a file these configurations were built from changed since.
     pub(crate) fn changed(&self) -> bool {
         self.files.iter().any(|(p, s)| stamp(p) != *s)

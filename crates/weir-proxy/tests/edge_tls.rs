@@ -688,3 +688,65 @@ spec:
         "{stats}"
     );
 }
+
+/// TCP route conditions: `destinationSubnets` against the address the client
+/// connected to, and `sourceLabels` against this instance's labels.
+#[tokio::test]
+async fn tcp_route_conditions_subnets_and_source_labels() {
+    let near = TcpNamed::start("near").await;
+    let far = TcpNamed::start("far").await;
+    let yaml = format!(
+        "apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {{name: near, namespace: istio-system}}
+spec:
+  hosts: [near.istio-system.svc.cluster.local]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  ports: [{{number: 9000, name: tcp, protocol: TCP}}]
+  endpoints: [{{address: 127.0.0.1, ports: {{tcp: {}}}}}]
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {{name: far, namespace: istio-system}}
+spec:
+  hosts: [far.istio-system.svc.cluster.local]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  ports: [{{number: 9000, name: tcp, protocol: TCP}}]
+  endpoints: [{{address: 127.0.0.1, ports: {{tcp: {}}}}}]
+---
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {{name: tcp-gw, namespace: istio-system}}
+spec:
+  selector: {{istio: ingressgateway}}
+  servers:
+  - port: {{number: 31400, name: tcp, protocol: TCP}}
+    hosts: ['*']
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {{name: tcp, namespace: istio-system}}
+spec:
+  hosts: ['*']
+  gateways: [tcp-gw]
+  tcp:
+  - match: [{{destinationSubnets: [10.0.0.0/8]}}]
+    route: [{{destination: {{host: far.istio-system.svc.cluster.local, port: {{number: 9000}}}}}}]
+  - match: [{{sourceLabels: {{istio: egressgateway}}}}]
+    route: [{{destination: {{host: far.istio-system.svc.cluster.local, port: {{number: 9000}}}}}}]
+  - match: [{{destinationSubnets: [127.0.0.0/8], sourceLabels: {{istio: ingressgateway}}}}]
+    route: [{{destination: {{host: near.istio-system.svc.cluster.local, port: {{number: 9000}}}}}}]
+---
+",
+        near.port(),
+        far.port()
+    );
+    let h = Harness::start(&yaml, None).await;
+    let mut s = tokio::net::TcpStream::connect(h.gateway(31400)).await.unwrap();
+    s.shutdown().await.unwrap();
+    let mut out = String::new();
+    tokio::time::timeout(TEST_TIMEOUT, s.read_to_string(&mut out)).await.unwrap().unwrap();
+    assert_eq!(out, "near\n", "10.0.0.0/8 and the other labels do not match; 127.0.0.0/8 with ours does");
+}

@@ -256,3 +256,31 @@ spec:
     assert_eq!(c.get(&h.mesh_url("/"), "billing.finance", &[]).await.backend(), Some("billing"));
     assert_eq!(c.get(&h.mesh_url("/"), "cart", &[]).await.status, 502);
 }
+
+/// A ServiceEntry's `addresses` (VIPs) are names of the service on the mesh listener,
+/// as Envoy lists them among a virtual host's domains.
+#[tokio::test]
+async fn service_entry_addresses_are_names_of_the_service() {
+    let b = Backend::start("legacy", "v1").await;
+    let yaml = format!(
+        "apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {{name: legacy, namespace: shop}}
+spec:
+  hosts: [legacy.example.com]
+  addresses: [240.240.0.1]
+  location: MESH_EXTERNAL
+  resolution: STATIC
+  ports: [{{number: 80, name: http, protocol: HTTP}}]
+  endpoints: [{{address: 127.0.0.1, ports: {{http: {}}}}}]
+---
+{REGISTRY_ONLY}",
+        b.port()
+    );
+    let h = Harness::start(&yaml, Some("shop")).await;
+    let c = http1_client();
+    for host in ["legacy.example.com", "240.240.0.1", "240.240.0.1:80"] {
+        assert_eq!(c.get(&h.mesh_url("/"), host, &[]).await.backend(), Some("legacy"), "{host}");
+    }
+    assert_eq!(c.get(&h.mesh_url("/"), "240.240.0.2", &[]).await.status, 502);
+}
