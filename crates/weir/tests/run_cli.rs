@@ -27,7 +27,13 @@ impl Weir {
 
     /// `weir run` with access-log format `log` and `extra` arguments.
     fn start_with(dir: &ConfigDir, ns: &str, log: &str, extra: &[&str]) -> Weir {
+        Weir::start_env(dir, ns, log, extra, &[])
+    }
+
+    /// Like [`Weir::start_with`], with environment variables for the process.
+    fn start_env(dir: &ConfigDir, ns: &str, log: &str, extra: &[&str], env: &[(&str, &str)]) -> Weir {
         let mut child = Command::new(env!("CARGO_BIN_EXE_weir"))
+            .envs(env.iter().copied())
             .args(["run", "-c"])
             .arg(dir.path())
             .args(["--mesh-listener", "127.0.0.1:0", "--admin", "127.0.0.1:0", "--namespace", ns])
@@ -335,4 +341,48 @@ spec:
     assert_eq!(copy["response_code"], 200);
     assert_eq!(copy["x_forwarded_for"], primary["x_forwarded_for"]);
     assert_eq!(v2.last_authority().as_deref(), Some("svc-shadow"));
+}
+
+/// TLS origination without `caCertificates` verifies against the system trust store, as
+/// Istio does: with `SSL_CERT_FILE` naming a bundle that holds the backend's CA the
+/// request goes through; with the machine's own bundle (which does not) it is 503.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_origination_without_a_ca_uses_the_system_trust_store() {
+    let ca = weir_testkit::TestCa::new("private-root");
+    let backend = weir_testkit::TlsNamed::start("secure-backend", &ca.leaf(&["secure.example.com"])).await;
+    let dir = ConfigDir::new();
+    dir.write(
+        "egress.yaml",
+        &format!(
+            "apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {{name: secure, namespace: ns}}
+spec:
+  hosts: [secure.example.com]
+  location: MESH_EXTERNAL
+  resolution: STATIC
+  ports: [{{number: 80, name: http, protocol: HTTP, targetPort: {}}}]
+  endpoints: [{{address: 127.0.0.1}}]
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {{name: secure, namespace: ns}}
+spec:
+  host: secure.example.com
+  trafficPolicy:
+    tls: {{mode: SIMPLE, sni: secure.example.com}}
+",
+            backend.port()
+        ),
+    );
+    let bundle = dir.path().join("bundle.pem");
+    std::fs::write(&bundle, &ca.cert).unwrap();
+    let trusted = Weir::start_env(&dir, "ns", "off", &[], &[("SSL_CERT_FILE", bundle.to_str().unwrap())]);
+    let r = http1_client().get(&trusted.url("/"), "secure.example.com", &[]).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.text(), "secure-backend");
+    drop(trusted);
+    let system = Weir::start_env(&dir, "ns", "off", &[], &[("SSL_CERT_FILE", "/nonexistent")]);
+    let r = http1_client().get(&system.url("/"), "secure.example.com", &[]).await;
+    assert_eq!(r.status, 503, "the machine's bundle does not hold the private root");
 }

@@ -127,6 +127,36 @@ pub(crate) fn roots(path: &Path) -> Result<RootCertStore, ConfigError> {
     Ok(roots)
 }
 
+/// Where operating systems keep their CA bundle (Debian/Ubuntu, RHEL/Fedora, Alpine and
+/// macOS, SUSE); `SSL_CERT_FILE` first, as OpenSSL reads it.
+const SYSTEM_BUNDLES: [&str; 4] = [
+    "/etc/ssl/certs/ca-certificates.crt",
+    "/etc/pki/tls/certs/ca-bundle.crt",
+    "/etc/ssl/cert.pem",
+    "/etc/ssl/ca-bundle.pem",
+];
+
+/// The operating system's trust store, read once: what Istio verifies an upstream
+/// against when a DestinationRule's `tls` names no `caCertificates`. Certificates
+/// rustls cannot use are skipped (bundles carry a few). `None` when there is none.
+pub(crate) fn system_roots() -> Option<Arc<RootCertStore>> {
+    static ROOTS: std::sync::OnceLock<Option<Arc<RootCertStore>>> = std::sync::OnceLock::new();
+    ROOTS
+        .get_or_init(|| {
+            let from_env = std::env::var_os("SSL_CERT_FILE").map(std::path::PathBuf::from);
+            let path = from_env
+                .into_iter()
+                .chain(SYSTEM_BUNDLES.iter().map(std::path::PathBuf::from))
+                .find(|p| p.is_file())?;
+            let certs = CertificateDer::pem_file_iter(&path).ok()?.filter_map(Result::ok);
+            let mut roots = RootCertStore::empty();
+            let (added, _skipped) = roots.add_parsable_certificates(certs);
+            tracing::debug!(bundle = %path.display(), added, "system trust store");
+            (added > 0).then(|| Arc::new(roots))
+        })
+        .clone()
+}
+
 /// The certificates in PEM file `path` (at least one).
 pub(crate) fn certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, ConfigError> {
     let iter = CertificateDer::pem_file_iter(path)

@@ -102,10 +102,12 @@ impl Origin {
                 error = %e,
                 "upstream TLS cannot be set up: connections to this cluster fail until this is fixed"
             ),
-            Ok(_) if self.spec.ca.is_none() && !self.spec.insecure_skip_verify => tracing::error!(
-                cluster = %self.cluster,
-                "upstream TLS has {NO_CA}; connections to this cluster fail"
-            ),
+            Ok(_) if self.spec.ca.is_none() && !self.spec.insecure_skip_verify && load::system_roots().is_none() => {
+                tracing::error!(
+                    cluster = %self.cluster,
+                    "upstream TLS has {NO_CA}; connections to this cluster fail"
+                )
+            }
             Ok(_) => {}
         }
         let files = seen
@@ -161,16 +163,17 @@ fn build(
     if let Some(sni) = &spec.sni {
         ServerName::try_from(&**sni).map_err(|e| ConfigError::from(format!("sni {sni:?} is not a host name: {e}")))?;
     }
+    // No CA configured: the operating system's trust store, as Istio does.
     let roots = match &spec.ca {
-        None => None,
+        None => load::system_roots(),
         Some(CaSource::File { path }) => {
             seen.push(PathBuf::from(&**path));
             Some(Arc::new(load::roots(Path::new(&**path))?))
         }
         Some(CaSource::Credential { name }) => match credential(credentials, name, seen)?.ca {
             Some(p) => Some(Arc::new(load::roots(&p)?)),
-            // MUTUAL with insecureSkipVerify needs no CA; otherwise the verifier says why.
-            None => None,
+            // A credential without a CA: the system trust store, as without one.
+            None => load::system_roots(),
         },
     };
     let client = match &spec.client_certificate {

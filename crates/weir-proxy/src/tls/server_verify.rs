@@ -6,9 +6,10 @@
 //! [`weir_table::UpstreamTls::verify_name_for`]). `insecureSkipVerify` skips both
 //! checks; the handshake's signatures are still verified.
 //!
-//! There is no system root store in weir's dependency graph. Istio falls back to the
-//! OS trust store when `caCertificates` is empty; weir cannot, so a cluster with no CA
-//! (and no `insecureSkipVerify`) fails every verification with an error that says so.
+//! Without `caCertificates`, the operating system's CA bundle is the trust store (as
+//! Istio falls back to it: `SSL_CERT_FILE`, else the distribution's bundle path); on a
+//! machine without one, a cluster with no CA (and no `insecureSkipVerify`) fails every
+//! verification with an error that says so.
 
 use std::sync::Arc;
 
@@ -33,7 +34,7 @@ pub(crate) struct UpstreamVerifier {
 
 /// Why a cluster without a CA fails its handshakes.
 pub(crate) const NO_CA: &str = "no CA to verify the upstream certificate: set caCertificates (or a credentialName \
-    with ca.crt or cacert), or insecureSkipVerify: true (weir has no system trust store)";
+    with ca.crt or cacert), or insecureSkipVerify: true (this machine has no system CA bundle; SSL_CERT_FILE names one)";
 
 impl UpstreamVerifier {
     /// The name to check the leaf against, for a connection made to `server_name`.
