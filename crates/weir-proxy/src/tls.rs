@@ -45,11 +45,15 @@ fn stamp(path: &Path) -> Option<Stamp> {
     Some((m.modified().ok()?, m.len()))
 }
 
-/// The one crypto provider (ring), as `../docs/dependencies.md` requires: never the
-/// process default, so two providers in the graph cannot make rustls panic.
+/// The crypto provider of every TLS configuration weir builds: aws-lc-rs, picked by
+/// measurement (`bench/tls.sh`, one core beside nginx with the same certificates:
+/// a full RSA 2048 handshake cost 0.81x nginx's CPU with aws-lc-rs against 1.23x with
+/// ring, ECDSA P-256 0.60x with either, keep-alive HTTPS 0.93x against 1.02x). Always
+/// passed explicitly, never the process default: ring is in the graph too (test
+/// clients, digests), and with two providers rustls' defaults would panic.
 pub(crate) fn provider() -> Arc<CryptoProvider> {
     static PROVIDER: std::sync::OnceLock<Arc<CryptoProvider>> = std::sync::OnceLock::new();
-    PROVIDER.get_or_init(|| Arc::new(rustls::crypto::ring::default_provider())).clone()
+    PROVIDER.get_or_init(|| Arc::new(rustls::crypto::aws_lc_rs::default_provider())).clone()
 }
 
 impl TlsConfigs {
