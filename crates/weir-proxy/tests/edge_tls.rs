@@ -503,6 +503,8 @@ async fn file_paths_protocol_versions_and_certificate_pins() {
     let other_client = ca.leaf(&["client.example.com"]);
     let der = rustls_pki_types_der(&client.cert);
     let hash: String = ring_sha256_hex(&der);
+    let spki_client = ca.leaf(&["spki.example.com"]);
+    let spki = spki_pin(&rustls_pki_types_der(&spki_client.cert));
     let path = |f: &str| dir.join(f).display().to_string();
     let yaml = format!(
         "{}apiVersion: networking.istio.io/v1
@@ -522,6 +524,14 @@ spec:
       caCertificates: {}
       verifyCertificateHash: ['{hash}']
     hosts: [f.example.com]
+  - port: {{number: 9443, name: https-spki, protocol: HTTPS}}
+    tls:
+      mode: MUTUAL
+      serverCertificate: {}
+      privateKey: {}
+      caCertificates: {}
+      verifyCertificateSpki: ['{spki}']
+    hosts: [f.example.com]
 ---
 apiVersion: networking.istio.io/v1
 kind: VirtualService
@@ -535,6 +545,9 @@ spec:
         service("app", "istio-system", "HTTP", &[&app]),
         path("server.pem"),
         path("server.key"),
+        path("server.pem"),
+        path("server.key"),
+        path("ca.pem"),
         path("server.pem"),
         path("server.key"),
         path("ca.pem"),
@@ -560,6 +573,31 @@ spec:
         }
     };
     assert!(refused, "a certificate from the same CA that is not pinned is refused");
+
+    let by_key = h.gateway(9443);
+    let good = TlsClient { client_cert: Some(spki_client), ..TlsClient::new("f.example.com") };
+    let mut s = good.connect(by_key, ca.roots()).await.unwrap();
+    assert!(
+        https_get(&mut s.stream, "f.example.com", "/").await.unwrap().starts_with("HTTP/1.1 200"),
+        "the pinned key"
+    );
+    let other = TlsClient { client_cert: Some(ca.leaf(&["spki.example.com"])), ..TlsClient::new("f.example.com") };
+    let refused = match other.connect(by_key, ca.roots()).await {
+        Err(_) => true,
+        Ok(mut s) => {
+            https_get(&mut s.stream, "f.example.com", "/").await.map_or(true, |t| !t.starts_with("HTTP/1.1 200"))
+        }
+    };
+    assert!(refused, "another key (same name, same CA) is refused");
+}
+
+/// base64 of the SHA-256 of the certificate's SubjectPublicKeyInfo, as Istio's
+/// `verifyCertificateSpki` takes it.
+fn spki_pin(der: &[u8]) -> String {
+    use base64::Engine as _;
+    let (_, cert) = x509_parser::parse_x509_certificate(der).unwrap();
+    let d = ring::digest::digest(&ring::digest::SHA256, cert.public_key().raw);
+    base64::engine::general_purpose::STANDARD.encode(d.as_ref())
 }
 
 fn rustls_pki_types_der(pem: &str) -> Vec<u8> {
