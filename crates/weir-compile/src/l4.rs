@@ -43,7 +43,11 @@ pub(crate) fn tcp_routes(
         }
         for m in &route.matches {
             let port_ok = m.port == 0 || u16::try_from(m.port).is_ok_and(|p| p == place.port);
-            if !port_ok || !for_gateway(&m.gateways, ns, place.gateway) || !selects(&m.source_labels, &instance.labels)
+            let source_ns_ok = m.source_namespace.is_empty() || m.source_namespace == instance.namespace;
+            if !port_ok
+                || !source_ns_ok
+                || !for_gateway(&m.gateways, ns, place.gateway)
+                || !selects(&m.source_labels, &instance.labels)
             {
                 continue;
             }
@@ -82,7 +86,11 @@ pub(crate) fn tls_routes(
         let Some((destinations, total_weight)) = weighted(&route.route, ns, place.port, clusters) else { continue };
         for m in &route.matches {
             let port_ok = m.port == 0 || u16::try_from(m.port).is_ok_and(|p| p == place.port);
-            if !port_ok || !for_gateway(&m.gateways, ns, place.gateway) || !selects(&m.source_labels, &instance.labels)
+            let source_ns_ok = m.source_namespace.is_empty() || m.source_namespace == instance.namespace;
+            if !port_ok
+                || !source_ns_ok
+                || !for_gateway(&m.gateways, ns, place.gateway)
+                || !selects(&m.source_labels, &instance.labels)
             {
                 continue;
             }

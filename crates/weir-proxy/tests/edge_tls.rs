@@ -728,7 +728,7 @@ spec:
 }
 
 /// TCP route conditions: `destinationSubnets` against the address the client
-/// connected to, and `sourceLabels` against this instance's labels.
+/// connected to, `sourceLabels` and `sourceNamespace` against this instance's.
 #[tokio::test]
 async fn tcp_route_conditions_subnets_and_source_labels() {
     let near = TcpNamed::start("near").await;
@@ -773,6 +773,8 @@ spec:
   - match: [{{destinationSubnets: [10.0.0.0/8]}}]
     route: [{{destination: {{host: far.istio-system.svc.cluster.local, port: {{number: 9000}}}}}}]
   - match: [{{sourceLabels: {{istio: egressgateway}}}}]
+    route: [{{destination: {{host: far.istio-system.svc.cluster.local, port: {{number: 9000}}}}}}]
+  - match: [{{sourceNamespace: elsewhere}}]
     route: [{{destination: {{host: far.istio-system.svc.cluster.local, port: {{number: 9000}}}}}}]
   - match: [{{destinationSubnets: [127.0.0.0/8], sourceLabels: {{istio: ingressgateway}}}}]
     route: [{{destination: {{host: near.istio-system.svc.cluster.local, port: {{number: 9000}}}}}}]
