@@ -175,6 +175,26 @@ pub(crate) fn mode(tls: &ServerTlsSettings) -> Option<TlsMode> {
     }
 }
 
+/// Server TLS settings weir does not execute yet, named in one warning each (they are
+/// not in the table: a setting in the table is a setting in force).
+pub(crate) fn not_executed(tls: &ServerTlsSettings, server: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut say = |what: &str| out.push(format!("{server}: tls.{what} is not executed by weir yet"));
+    if !tls.ca_crl.is_empty() {
+        say("caCrl (client certificates are not checked for revocation)");
+    }
+    if !tls.ca_cert_credential_name.is_empty() {
+        say("caCertCredentialName (the client CA comes from the certificate's credential or caCertificates)");
+    }
+    if tls.insecure_skip_verify == Some(true) {
+        say("insecureSkipVerify (client certificates are verified)");
+    }
+    if tls.credential_names.len() > 1 || tls.tls_certificates.len() > 1 {
+        say("credentialNames/tlsCertificates beyond the first (one certificate is served)");
+    }
+    out
+}
+
 /// Terminating settings for a server; `alpn` is what the listener offers.
 pub(crate) fn termination(tls: &ServerTlsSettings, alpn: &[&str]) -> Termination {
     let certificate = if !tls.credential_name.is_empty() {
@@ -211,5 +231,24 @@ pub(crate) fn termination(tls: &ServerTlsSettings, alpn: &[&str]) -> Termination
         spki_pins: tls.verify_certificate_spki.iter().map(|s| s.as_str().into()).collect(),
         hash_pins: tls.verify_certificate_hash.iter().map(|s| s.as_str().into()).collect(),
         alpn: alpn.iter().map(|s| (*s).into()).collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_settings_not_executed_are_named() {
+        let tls = ServerTlsSettings {
+            ca_crl: "/crl.pem".into(),
+            insecure_skip_verify: Some(true),
+            credential_names: vec!["rsa".into(), "ecdsa".into()],
+            ..ServerTlsSettings::default()
+        };
+        let notes = not_executed(&tls, "Gateway ns/gw");
+        assert_eq!(notes.len(), 3, "{notes:?}");
+        assert!(notes.iter().all(|n| n.starts_with("Gateway ns/gw: tls.")));
+        assert!(not_executed(&ServerTlsSettings::default(), "x").is_empty());
     }
 }

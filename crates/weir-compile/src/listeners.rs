@@ -228,7 +228,10 @@ pub(crate) fn gateways(
                             origin,
                             hosts: dns_hosts.iter().map(|h| h.as_str().into()).collect(),
                             mode,
-                            termination: Some(l4::termination(t, &HTTP_ALPN)),
+                            termination: {
+                                notes.extend(l4::not_executed(t, &format!("Gateway {}", gw.id())));
+                                Some(l4::termination(t, &HTTP_ALPN))
+                            },
                             serve: Serve::Http,
                         });
                     }
@@ -256,7 +259,10 @@ pub(crate) fn gateways(
                         origin,
                         hosts: dns_hosts.iter().map(|h| h.as_str().into()).collect(),
                         mode,
-                        termination: Some(l4::termination(t, &[])),
+                        termination: {
+                            notes.extend(l4::not_executed(t, &format!("Gateway {}", gw.id())));
+                            Some(l4::termination(t, &[]))
+                        },
                         serve: Serve::Tcp(routes),
                     });
                 }
