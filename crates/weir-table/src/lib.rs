@@ -15,6 +15,7 @@
 
 pub mod action;
 pub mod cluster;
+pub mod diff;
 pub mod hosts;
 pub mod matcher;
 pub mod normalize;

@@ -3,6 +3,7 @@
 
 mod demo;
 mod demo_tls;
+mod diff;
 mod memory;
 mod run;
 mod validate;
@@ -31,6 +32,10 @@ enum Command {
     /// Check Istio networking resources offline: exit 0 when there are no errors
     /// (warnings allowed), 1 when there are errors, 2 on usage or I/O failure.
     Validate(validate::Args),
+    /// Compare two configurations as compiled: listeners, hosts, routes and clusters
+    /// that change, and how traffic shares shift. Exit 0 when equal, 1 when they
+    /// differ, 2 when one cannot be read or does not validate.
+    Diff(diff::Args),
 }
 
 fn main() -> ExitCode {
@@ -39,5 +44,6 @@ fn main() -> ExitCode {
         Command::Run(args) => run::run(args),
         Command::Demo(args) => demo::run(args),
         Command::Validate(args) => validate::run(&args),
+        Command::Diff(args) => diff::run(&args),
     }
 }

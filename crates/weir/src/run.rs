@@ -75,7 +75,7 @@ pub(crate) struct Args {
     pub(crate) credentials: Option<PathBuf>,
 }
 
-fn parse_labels(s: &str) -> Result<BTreeMap<String, String>, String> {
+pub(crate) fn parse_labels(s: &str) -> Result<BTreeMap<String, String>, String> {
     let mut m = BTreeMap::new();
     for pair in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         let (k, v) = pair.split_once('=').ok_or_else(|| format!("label {pair:?} must be key=value"))?;
