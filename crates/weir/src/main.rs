@@ -5,6 +5,7 @@ mod demo;
 mod demo_tls;
 mod diff;
 mod memory;
+mod new;
 mod run;
 mod validate;
 
@@ -36,6 +37,9 @@ enum Command {
     /// that change, and how traffic shares shift. Exit 0 when equal, 1 when they
     /// differ, 2 when one cannot be read or does not validate.
     Diff(diff::Args),
+    /// Write one of the seed patterns as Istio YAML from flags (canary, header-route,
+    /// circuit-breaker, retry, mirror, fault, gateway); the output always validates.
+    New(new::Args),
 }
 
 fn main() -> ExitCode {
@@ -45,5 +49,6 @@ fn main() -> ExitCode {
         Command::Demo(args) => demo::run(args),
         Command::Validate(args) => validate::run(&args),
         Command::Diff(args) => diff::run(&args),
+        Command::New(args) => new::run(&args),
     }
 }
