@@ -16,6 +16,7 @@
 pub mod action;
 pub mod cluster;
 pub mod diff;
+pub mod explain;
 pub mod hosts;
 pub mod matcher;
 pub mod normalize;
@@ -36,7 +37,7 @@ pub use cluster::{
     RetryBudget, TcpKeepalive, UpstreamProtocol,
 };
 pub use hosts::HostMap;
-pub use matcher::{HeaderKey, HeaderMatch, HttpMatch, PathMatch, QueryMatch, StrMatch};
+pub use matcher::{Failed, HeaderKey, HeaderMatch, HttpMatch, PathMatch, QueryMatch, StrMatch};
 pub use plan::{Affinity, Decision, Dice, Facts, Fault, Plan, RetryPlan, Timeouts, decide};
 pub use retry::{RetryOn, RetryPolicy};
 pub use route::{Listener, ListenerRole, NoRoute, RequestView, Route, RouteTable, Routed, VirtualHost};

@@ -199,47 +199,92 @@ pub struct HttpMatch {
     pub port: Option<u16>,
 }
 
+/// The condition of an [`HttpMatch`] a request failed (what `explain` reports).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failed {
+    /// `port`.
+    Port,
+    /// `uri`.
+    Path,
+    /// `method`.
+    Method,
+    /// `scheme`.
+    Scheme,
+    /// `authority`.
+    Authority,
+    /// `headers[i]` / `withoutHeaders`.
+    Header(usize),
+    /// `queryParams[i]`.
+    Query(usize),
+}
+
 impl HttpMatch {
     /// True when the request satisfies every condition.
     pub fn matches(&self, req: &RequestView<'_>) -> bool {
+        self.failing(req).is_none()
+    }
+
+    /// The first condition the request fails, checked in the order [`HttpMatch::matches`]
+    /// checks them (it is the same function): `None` when the request matches.
+    pub fn failing(&self, req: &RequestView<'_>) -> Option<Failed> {
         if let Some(p) = self.port
             && p != req.port
         {
-            return false;
+            return Some(Failed::Port);
         }
         if let Some(m) = &self.path
             && !m.matches(req.path)
         {
-            return false;
+            return Some(Failed::Path);
         }
         if let Some(m) = &self.method
             && !m.matches(req.method.as_str())
         {
-            return false;
+            return Some(Failed::Method);
         }
         if let Some(m) = &self.scheme
             && !m.matches(req.scheme)
         {
-            return false;
+            return Some(Failed::Scheme);
         }
         if let Some(m) = &self.authority
             && !m.matches(req.authority)
         {
-            return false;
+            return Some(Failed::Authority);
         }
-        if !self.headers.iter().all(|h| h.matches(req)) {
-            return false;
+        if let Some(i) = self.headers.iter().position(|h| !h.matches(req)) {
+            return Some(Failed::Header(i));
         }
         if !self.query.is_empty() {
             let q = req.query.unwrap_or("");
-            for qm in &self.query {
+            for (i, qm) in self.query.iter().enumerate() {
                 match query_param(q, &qm.name) {
                     Some(v) if qm.matcher.matches(v) => {}
-                    _ => return false,
+                    _ => return Some(Failed::Query(i)),
                 }
             }
         }
-        true
+        None
+    }
+
+    /// A failed condition, in words (`header end-user exact "jason"`).
+    pub fn describe_failure(&self, f: Failed) -> String {
+        let opt = |what: &str, m: &Option<StrMatch>| m.as_ref().map(|m| format!("{what} {}", m.describe()));
+        let text = match f {
+            Failed::Port => self.port.map(|p| format!("port {p}")),
+            Failed::Path => self
+                .path
+                .as_ref()
+                .map(|p| format!("uri {}{}", p.matcher.describe(), if p.ignore_case { " (ignore case)" } else { "" })),
+            Failed::Method => opt("method", &self.method),
+            Failed::Scheme => opt("scheme", &self.scheme),
+            Failed::Authority => opt("authority", &self.authority),
+            Failed::Header(i) => self.headers.get(i).map(|h| {
+                format!("{}header {} {}", if h.invert { "without " } else { "" }, h.name, h.matcher.describe())
+            }),
+            Failed::Query(i) => self.query.get(i).map(|q| format!("query {} {}", q.name, q.matcher.describe())),
+        };
+        text.unwrap_or_default()
     }
 
     /// True when this match accepts every request (no conditions, or only a catch-all

@@ -4,6 +4,7 @@
 mod demo;
 mod demo_tls;
 mod diff;
+mod explain;
 mod memory;
 mod new;
 mod run;
@@ -40,6 +41,9 @@ enum Command {
     /// Write one of the seed patterns as Istio YAML from flags (canary, header-route,
     /// circuit-breaker, retry, mirror, fault, gateway); the output always validates.
     New(new::Args),
+    /// Trace what the proxy would do with one request: listener, virtual host, each
+    /// route tried and why it did not match, destinations, policies, outcome.
+    Explain(explain::Args),
 }
 
 fn main() -> ExitCode {
@@ -50,5 +54,6 @@ fn main() -> ExitCode {
         Command::Validate(args) => validate::run(&args),
         Command::Diff(args) => diff::run(&args),
         Command::New(args) => new::run(&args),
+        Command::Explain(args) => explain::run(&args),
     }
 }

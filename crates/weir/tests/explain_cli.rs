@@ -1,0 +1,104 @@
+//! `weir explain` as a user runs it on bookinfo and on configurations that cannot route.
+
+use std::process::Command;
+
+use weir_testkit::ConfigDir;
+
+fn bookinfo() -> String {
+    format!("{}/../../examples/bookinfo", env!("CARGO_MANIFEST_DIR"))
+}
+
+fn explain(args: &[&str]) -> (Option<i32>, serde_json::Value, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_weir")).arg("explain").args(args).args(["-o", "json"]).output().unwrap();
+    let v = serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null);
+    (out.status.code(), v, String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+#[test]
+fn the_gateway_trace_names_each_route_tried_and_the_shares() {
+    let b = bookinfo();
+    let (code, t, err) =
+        explain(&[&b, "--gateway", "bookinfo/bookinfo-gateway", "--host", "x", "--path", "/reviews/1"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(t["listener"], "0.0.0.0_8080");
+    assert_eq!(t["tried"][0]["matched"], false);
+    assert_eq!(t["tried"][0]["reason"], "header end-user exact \"jason\"");
+    assert_eq!((t["route"]["name"].as_str(), t["route"]["index"].as_u64()), (Some("reviews-canary"), Some(1)));
+    let shares: Vec<(String, f64)> = t["destinations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| (d["subset"].as_str().unwrap().to_string(), d["weight"].as_f64().unwrap()))
+        .collect();
+    assert_eq!(shares, [("v1".to_string(), 90.0), ("v3".to_string(), 10.0)]);
+    assert_eq!(t["cluster"], "outbound|9080|v1|reviews.bookinfo.svc.cluster.local");
+    let (_, jason, _) = explain(&[
+        &b,
+        "--gateway",
+        "bookinfo/bookinfo-gateway",
+        "--host",
+        "x",
+        "--path",
+        "/reviews/1",
+        "-H",
+        "end-user: jason",
+    ]);
+    assert_eq!(jason["route"]["name"], "reviews-for-jason");
+    assert_eq!(jason["destinations"][0]["subset"], "v2");
+}
+
+#[test]
+fn the_mesh_trace_resolves_short_names_and_policies() {
+    let (code, t, err) =
+        explain(&[&bookinfo(), "--namespace", "bookinfo", "--host", "ratings", "--path", "/ratings/0"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(t["listener"], "mesh");
+    assert_eq!(t["virtual_host"], "ratings.bookinfo.svc.cluster.local");
+    assert!(t["outcome"].as_str().unwrap().starts_with("forward to outbound|9080|"), "{t}");
+    assert!(t["policies"]["retries"].is_object(), "{t}");
+}
+
+#[test]
+fn what_cannot_route_names_its_flag() {
+    let dir = ConfigDir::new();
+    dir.write(
+        "a.yaml",
+        "apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: svc, namespace: ns}
+spec:
+  hosts: [svc.ns.svc.cluster.local]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  ports: [{number: 80, name: http, protocol: HTTP}]
+  endpoints: [{address: 10.0.0.1, labels: {version: v1}}]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: svc, namespace: ns}
+spec:
+  hosts: [svc]
+  http:
+  - match: [{uri: {prefix: /api}}]
+    route: [{destination: {host: svc, subset: v9}}]
+---
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: gw, namespace: ns}
+spec:
+  selector: {istio: ingressgateway}
+  servers: [{port: {number: 80, name: http, protocol: HTTP}, hosts: [shop.example.com]}]
+",
+    );
+    let p = dir.path().to_str().unwrap().to_string();
+    let (_, nc, _) = explain(&[&p, "--namespace", "ns", "--host", "svc", "--path", "/api/x"]);
+    assert!(nc["outcome"].as_str().unwrap().starts_with("503 NC"), "{nc}");
+    let (_, nr, _) = explain(&[&p, "--namespace", "ns", "--host", "svc", "--path", "/other"]);
+    assert!(nr["outcome"].as_str().unwrap().starts_with("404 NR"), "{nr}");
+    assert_eq!(nr["tried"][0]["reason"], "uri prefix \"/api\"");
+    let (_, unknown, _) = explain(&[&p, "--gateway", "ns/gw", "--host", "other.example.com"]);
+    assert!(unknown["outcome"].as_str().unwrap().starts_with("404 NR: no virtual host"), "{unknown}");
+    let (code, _, err) = explain(&[&p, "--gateway", "ns/nope", "--host", "x"]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("no Gateway ns/nope"), "{err}");
+}
