@@ -121,8 +121,11 @@ impl fmt::Display for Diagnostic {
             let gutter = self.line.to_string();
             write!(f, "\n {gutter} | {src}")?;
             if self.column > 0 {
-                let pad: String =
-                    src.chars().take(self.column as usize - 1).map(|c| if c == '\t' { '\t' } else { ' ' }).collect();
+                // In an excerpt cut at its start, the column sits EXCERPT_HALF chars
+                // after the leading ellipsis.
+                let skipped = excerpt_start(self.column).filter(|_| src.starts_with('…')).map_or(0, |s| s - 1);
+                let before = (self.column as usize - 1).saturating_sub(skipped);
+                let pad: String = src.chars().take(before).map(|c| if c == '\t' { '\t' } else { ' ' }).collect();
                 write!(f, "\n {} | {pad}^", " ".repeat(gutter.len()))?;
             }
         }
@@ -153,5 +156,61 @@ impl Counts {
             }
         }
         c
+    }
+}
+
+/// Longest source excerpt a diagnostic carries, in characters: a finding on a very
+/// long line (a flow-style list of thousands of hosts) must not repeat the whole line.
+pub const EXCERPT_WIDTH: usize = 160;
+const EXCERPT_HALF: usize = EXCERPT_WIDTH / 2;
+
+/// Where an excerpt around `column` starts when its line is cut (`None`: from the
+/// line's start).
+fn excerpt_start(column: u32) -> Option<usize> {
+    let col = (column as usize).saturating_sub(1);
+    (col > EXCERPT_HALF).then(|| col - EXCERPT_HALF)
+}
+
+/// The source line as a diagnostic shows it: whole when short, else a window of
+/// [`EXCERPT_WIDTH`] characters around `column`, marked with `…` where cut.
+pub fn excerpt(line: &str, column: u32) -> String {
+    if line.chars().count() <= EXCERPT_WIDTH {
+        return line.to_string();
+    }
+    let start = excerpt_start(column).unwrap_or(0);
+    let window: String = line.chars().skip(start).take(EXCERPT_WIDTH).collect();
+    let more = line.chars().count() > start + EXCERPT_WIDTH;
+    format!("{}{window}{}", if start > 0 { "…" } else { "" }, if more { "…" } else { "" })
+}
+
+#[cfg(test)]
+mod excerpt_tests {
+    use super::*;
+
+    #[test]
+    fn long_lines_are_cut_around_the_column_and_the_caret_still_points_there() {
+        assert_eq!(excerpt("short line", 3), "short line");
+        let line: String = (0..1000).map(|i| char::from(b'a' + (i % 26) as u8)).collect();
+        let cut = excerpt(&line, 500);
+        assert!(cut.starts_with('…') && cut.ends_with('…'));
+        assert_eq!(cut.chars().count(), EXCERPT_WIDTH + 2);
+        let d = Diagnostic {
+            severity: Severity::Error,
+            code: "IST0106",
+            file: "f.yaml".into(),
+            line: 1,
+            column: 500,
+            kind: None,
+            namespace: None,
+            name: None,
+            path: String::new(),
+            message: "m".into(),
+            source_line: Some(cut.clone()),
+        };
+        let text = d.to_string();
+        let mut lines = text.lines().skip(1);
+        let (src, caret) = (lines.next().unwrap(), lines.next().unwrap());
+        let at = caret.chars().position(|c| c == '^').unwrap();
+        assert_eq!(src.chars().nth(at), line.chars().nth(499), "{src}\n{caret}");
     }
 }

@@ -139,7 +139,7 @@ impl FileCtx<'_> {
             name: who.map(|w| w.name.clone()),
             path: path.to_string(),
             message,
-            source_line: self.line_text(pos.line),
+            source_line: self.line_text(pos.line).map(|l| crate::diag::excerpt(&l, pos.column)),
         }
     }
 }

@@ -1745,3 +1745,25 @@ spec:
     assert_eq!(codes, [("IST0130", "spec.http[2]".to_string())], "{diags:#?}");
     assert!(diags[0].message.contains("route without matches defined before"), "{}", diags[0].message);
 }
+
+/// Findings stay bounded: a VirtualService repeating one host 2,000 times gets one
+/// finding per repeated host (against the first), not one per pair (two million).
+#[test]
+fn repeated_hosts_get_one_finding_each() {
+    let hosts: String = (0..2000).map(|_| "  - reviews\n").collect();
+    let yaml = format!(
+        "apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {{name: dup, namespace: ns}}
+spec:
+  hosts:
+{hosts}  http:
+  - route: [{{destination: {{host: reviews}}}}]
+"
+    );
+    let report = weir_model::load_str("dup.yaml", &yaml);
+    let dups: Vec<_> = report.diagnostics.iter().filter(|d| d.message.starts_with("duplicate hosts")).collect();
+    assert_eq!(dups.len(), 1999);
+    assert_eq!(dups[0].path, "spec.hosts[1]");
+    assert_eq!(dups[1998].path, "spec.hosts[1999]");
+}
