@@ -26,6 +26,24 @@ fn for_gateway(gateways: &[String], ns: &str, gw: &GatewayRef) -> bool {
     gateways.is_empty() || gateways.iter().any(|g| hosts::gateway_ref(g, ns) == *gw)
 }
 
+/// True when a match entry's instance conditions hold at `place`: its `port` (0 = any),
+/// `gateways`, `sourceLabels` and `sourceNamespace` (the same fields in TCP and TLS
+/// matches).
+fn applies(
+    port: u32,
+    gateways: &[String],
+    source_labels: &std::collections::BTreeMap<String, String>,
+    source_namespace: &str,
+    vs_ns: &str,
+    place: &L4Place<'_>,
+    instance: &Instance,
+) -> bool {
+    (port == 0 || u16::try_from(port).is_ok_and(|p| p == place.port))
+        && (source_namespace.is_empty() || source_namespace == instance.namespace)
+        && for_gateway(gateways, vs_ns, place.gateway)
+        && selects(source_labels, &instance.labels)
+}
+
 /// The `tcp` routes of `vs` that apply at `place`, in order.
 pub(crate) fn tcp_routes(
     vs: &Item<VirtualService>,
@@ -42,13 +60,7 @@ pub(crate) fn tcp_routes(
             subnets_per_match.push(Vec::new());
         }
         for m in &route.matches {
-            let port_ok = m.port == 0 || u16::try_from(m.port).is_ok_and(|p| p == place.port);
-            let source_ns_ok = m.source_namespace.is_empty() || m.source_namespace == instance.namespace;
-            if !port_ok
-                || !source_ns_ok
-                || !for_gateway(&m.gateways, ns, place.gateway)
-                || !selects(&m.source_labels, &instance.labels)
-            {
+            if !applies(m.port, &m.gateways, &m.source_labels, &m.source_namespace, ns, place, instance) {
                 continue;
             }
             subnets_per_match.push(subnets(&m.destination_subnets, vs, notes));
@@ -85,13 +97,7 @@ pub(crate) fn tls_routes(
     for route in &vs.spec.tls {
         let Some((destinations, total_weight)) = weighted(&route.route, ns, place.port, clusters) else { continue };
         for m in &route.matches {
-            let port_ok = m.port == 0 || u16::try_from(m.port).is_ok_and(|p| p == place.port);
-            let source_ns_ok = m.source_namespace.is_empty() || m.source_namespace == instance.namespace;
-            if !port_ok
-                || !source_ns_ok
-                || !for_gateway(&m.gateways, ns, place.gateway)
-                || !selects(&m.source_labels, &instance.labels)
-            {
+            if !applies(m.port, &m.gateways, &m.source_labels, &m.source_namespace, ns, place, instance) {
                 continue;
             }
             let sni_hosts: Vec<Box<str>> = m

@@ -29,6 +29,7 @@ mod h1;
 mod h2_client;
 mod headers;
 mod limit;
+mod maybe_tls;
 mod mirror;
 mod outlier;
 mod pool;

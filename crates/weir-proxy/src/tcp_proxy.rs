@@ -138,13 +138,3 @@ async fn send<S: AsyncRead + AsyncWrite + Unpin>(
     metrics.tcp_closed(&ep.labels, flags, received, sent);
     Ok(())
 }
-
-/// A plain TCP listener's connection.
-pub(crate) fn view_plain(local: std::net::SocketAddr, port: u16) -> ConnView<'static> {
-    ConnView { sni: None, local: local.ip(), port }
-}
-
-/// The routes of `listener`'s plain TCP servers.
-pub(crate) fn plain_routes(listener: &weir_table::Listener) -> &[L4Route] {
-    &listener.tcp
-}

@@ -71,42 +71,38 @@ impl TlsConfigs {
     ) -> TlsConfigs {
         let mut out = TlsConfigs::default();
         let mut loaded: HashMap<weir_table::CertSource, Result<Arc<Loaded>, ConfigError>> = HashMap::new();
-        {
-            for (listener, server) in servers {
-                let Some(t) = &server.termination else { continue };
-                let key = (t.clone(), server.mode);
-                if out.configs.contains_key(&key) {
-                    continue;
-                }
-                let built = match &t.certificate {
-                    None => {
-                        Err(ConfigError::from("the server names no certificate (credentialName or serverCertificate)"))
-                    }
-                    Some(src) => {
-                        let material = loaded
-                            .entry(src.clone())
-                            .or_insert_with(|| {
-                                let (r, files) = load::load(src, credentials);
-                                out.files.extend(files.into_iter().map(|p| {
-                                    let s = stamp(&p);
-                                    (p, s)
-                                }));
-                                r.map(Arc::new)
-                            })
-                            .clone();
-                        material.and_then(|m| server_config(t, server.mode, &m))
-                    }
-                };
-                if let Err(e) = &built {
-                    tracing::error!(
-                        server = %server.origin,
-                        listener,
-                        error = %e,
-                        "TLS server cannot serve: its handshakes fail until this is fixed; other servers keep serving"
-                    );
-                }
-                out.configs.insert(key, built);
+        for (listener, server) in servers {
+            let Some(t) = &server.termination else { continue };
+            let key = (t.clone(), server.mode);
+            if out.configs.contains_key(&key) {
+                continue;
             }
+            let built = match &t.certificate {
+                None => Err(ConfigError::from("the server names no certificate (credentialName or serverCertificate)")),
+                Some(src) => {
+                    let material = loaded
+                        .entry(src.clone())
+                        .or_insert_with(|| {
+                            let (r, files) = load::load(src, credentials);
+                            out.files.extend(files.into_iter().map(|p| {
+                                let s = stamp(&p);
+                                (p, s)
+                            }));
+                            r.map(Arc::new)
+                        })
+                        .clone();
+                    material.and_then(|m| server_config(t, server.mode, &m))
+                }
+            };
+            if let Err(e) = &built {
+                tracing::error!(
+                    server = %server.origin,
+                    listener,
+                    error = %e,
+                    "TLS server cannot serve: its handshakes fail until this is fixed; other servers keep serving"
+                );
+            }
+            out.configs.insert(key, built);
         }
         out
     }

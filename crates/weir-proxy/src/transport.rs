@@ -68,8 +68,8 @@ pub(crate) async fn serve(
             Box::pin(tls(conn, &snapshot, l, secure, drain, h2)).await;
         }
         Some(l) if !l.tcp.is_empty() => {
-            let view = crate::tcp_proxy::view_plain(conn.local, serving.port);
-            match crate::tcp_proxy::choose(crate::tcp_proxy::plain_routes(l), &view, &snapshot) {
+            let view = ConnView { sni: None, local: conn.local.ip(), port: serving.port };
+            match crate::tcp_proxy::choose(&l.tcp, &view, &snapshot) {
                 Ok(cluster) => {
                     crate::tcp_proxy::forward(conn.stream, &cluster, &shared.metrics, &serving.name, None).await
                 }

@@ -1,7 +1,6 @@
 //! An upstream connection as the HTTP clients and the TCP proxy see it: the TCP socket
-//! itself, or a TLS session weir originated on it (DestinationRule `tls`). One enum
-//! rather than a generic parameter, as [`crate::downstream::Downstream`] is for
-//! clients: the HTTP/1.1 client is compiled once and plaintext pays one branch.
+//! itself, or a TLS session weir originated on it (DestinationRule `tls`): a
+//! [`MaybeTls`], as [`crate::downstream::Downstream`] is for clients.
 //!
 //! [`open`] makes one: TCP connect, then the TLS handshake when the cluster
 //! originates TLS, both within the cluster's connect timeout (Envoy counts a TLS
@@ -10,23 +9,18 @@
 //! detection.
 
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::Context;
 use std::time::Instant;
 
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, ReadBuf};
 use tokio::net::TcpStream;
 use weir_table::{Address, ConnectionLimits};
 
+use crate::maybe_tls::MaybeTls;
 use crate::tls::{Alpn, Origin};
 
-/// An upstream byte stream.
-#[derive(Debug)]
-pub(crate) enum UpstreamIo {
-    /// Plaintext.
-    Plain(TcpStream),
-    /// Originated TLS (boxed: the session state is large, plaintext stays small).
-    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
-}
+/// An upstream byte stream: plaintext, or TLS weir originated.
+pub(crate) type UpstreamIo = MaybeTls<tokio_rustls::client::TlsStream<TcpStream>>;
 
 /// Opens a connection to `address`: TCP, then TLS with `tls` when given. The error
 /// says whether the connect timeout fired.
@@ -77,56 +71,6 @@ impl UpstreamIo {
         match self {
             UpstreamIo::Plain(_) => None,
             UpstreamIo::Tls(t) => t.get_ref().1.alpn_protocol(),
-        }
-    }
-}
-
-impl AsyncRead for UpstreamIo {
-    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
-        match self.get_mut() {
-            UpstreamIo::Plain(s) => Pin::new(s).poll_read(cx, buf),
-            UpstreamIo::Tls(s) => Pin::new(&mut **s).poll_read(cx, buf),
-        }
-    }
-}
-
-impl AsyncWrite for UpstreamIo {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
-        match self.get_mut() {
-            UpstreamIo::Plain(s) => Pin::new(s).poll_write(cx, buf),
-            UpstreamIo::Tls(s) => Pin::new(&mut **s).poll_write(cx, buf),
-        }
-    }
-
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[std::io::IoSlice<'_>],
-    ) -> Poll<std::io::Result<usize>> {
-        match self.get_mut() {
-            UpstreamIo::Plain(s) => Pin::new(s).poll_write_vectored(cx, bufs),
-            UpstreamIo::Tls(s) => Pin::new(&mut **s).poll_write_vectored(cx, bufs),
-        }
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        match self {
-            UpstreamIo::Plain(s) => s.is_write_vectored(),
-            UpstreamIo::Tls(s) => s.is_write_vectored(),
-        }
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        match self.get_mut() {
-            UpstreamIo::Plain(s) => Pin::new(s).poll_flush(cx),
-            UpstreamIo::Tls(s) => Pin::new(&mut **s).poll_flush(cx),
-        }
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        match self.get_mut() {
-            UpstreamIo::Plain(s) => Pin::new(s).poll_shutdown(cx),
-            UpstreamIo::Tls(s) => Pin::new(&mut **s).poll_shutdown(cx),
         }
     }
 }

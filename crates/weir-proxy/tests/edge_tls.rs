@@ -170,8 +170,13 @@ spec:
 /// A handshake whose result (TLS 1.3 reports a refused client certificate on the first
 /// read) is a response from the upstream.
 async fn served(client: &TlsClient, addr: std::net::SocketAddr, ca: &TestCa) -> bool {
+    served_as(client, addr, ca, "m.example.com").await
+}
+
+/// [`served`] for requests to `host`.
+async fn served_as(client: &TlsClient, addr: std::net::SocketAddr, ca: &TestCa, host: &str) -> bool {
     let Ok(mut s) = client.connect(addr, ca.roots()).await else { return false };
-    matches!(https_get(&mut s.stream, "m.example.com", "/").await, Ok(t) if t.starts_with("HTTP/1.1 200"))
+    matches!(https_get(&mut s.stream, host, "/").await, Ok(t) if t.starts_with("HTTP/1.1 200"))
 }
 
 #[tokio::test]

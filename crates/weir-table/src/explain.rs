@@ -9,7 +9,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::action::Action;
-use crate::route::{Listener, ListenerRole, NoRoute, RequestView, RouteTable};
+use crate::route::{Listener, NoRoute, RequestView, RouteTable};
 
 /// One route tried.
 #[derive(Debug, Clone, Serialize)]
@@ -94,10 +94,7 @@ pub fn explain(table: &RouteTable, listener: &Listener, req: &RequestView<'_>) -
         return t;
     };
     t.virtual_host = Some(vhost.name.to_string());
-    let mut view = *req;
-    if listener.role == ListenerRole::Mesh {
-        view.port = crate::hosts::port_of(req.authority).unwrap_or(vhost.default_port);
-    }
+    let view = listener.routing_view(vhost, req);
     t.port = view.port;
     // The chosen route is the proxy's own lookup; the reasons are the matcher's.
     let routed = listener.route(req);

@@ -154,15 +154,22 @@ impl Listener {
         self.hosts.lookup(authority).map(|i| &self.virtual_hosts[*i])
     }
 
+    /// The request as routing on `vhost` sees it: on the mesh listener the port is the
+    /// service port (from the Host, else the virtual host's default).
+    pub fn routing_view<'r>(&self, vhost: &VirtualHost, req: &RequestView<'r>) -> RequestView<'r> {
+        let mut view = *req;
+        if self.role == ListenerRole::Mesh {
+            view.port = port_of(req.authority).unwrap_or(vhost.default_port);
+        }
+        view
+    }
+
     /// Chooses the route for a request: the virtual host by Host, then the first route
     /// whose conditions hold. Returns the request view as routing saw it (with the
     /// effective port), which later stages use for rewrites and redirects.
     pub fn route<'t, 'r>(&'t self, req: &RequestView<'r>) -> Result<Routed<'t, 'r>, NoRoute> {
         let vhost = self.virtual_host(req.authority).ok_or(NoRoute::UnknownHost)?;
-        let mut view = *req;
-        if self.role == ListenerRole::Mesh {
-            view.port = port_of(req.authority).unwrap_or(vhost.default_port);
-        }
+        let view = self.routing_view(vhost, req);
         let route = vhost.routes.iter().find(|r| r.matcher.matches(&view)).ok_or(NoRoute::NoMatch)?;
         Ok(Routed { vhost, route, view })
     }
