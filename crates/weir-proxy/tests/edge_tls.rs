@@ -795,3 +795,83 @@ spec:
     tokio::time::timeout(TEST_TIMEOUT, s.read_to_string(&mut out)).await.unwrap().unwrap();
     assert_eq!(out, "near\n", "10.0.0.0/8 and the other labels do not match; 127.0.0.0/8 with ours does");
 }
+
+/// `maxProtocolVersion` and `cipherSuites` decide what the handshake negotiates.
+#[tokio::test]
+async fn max_protocol_version_and_cipher_suites_are_negotiated() {
+    let app = Backend::start("app", "v1").await;
+    let ca = TestCa::new("edge-ca");
+    let creds = temp_dir("suites");
+    ca.write_credential(&creds, "m-cert", &ca.leaf(&["m.example.com"]), false);
+    let yaml = format!(
+        "{}{}",
+        service("app", "istio-system", "HTTP", &[&app]),
+        mutual_gateway("SIMPLE", ", maxProtocolVersion: TLSV1_2, cipherSuites: [ECDHE-ECDSA-AES128-GCM-SHA256]")
+    );
+    let h = gateway_with_credentials(&yaml, &creds).await;
+    let mut s = TlsClient::new("m.example.com").connect(h.gateway(443), ca.roots()).await.expect("TLS 1.2");
+    assert_eq!(s.version.as_deref(), Some("TLSv1_2"), "a TLS 1.3 client is held to 1.2");
+    assert_eq!(s.suite.as_deref(), Some("TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256"), "the only suite allowed (not the default first choice)");
+    assert!(https_get(&mut s.stream, "m.example.com", "/").await.unwrap().starts_with("HTTP/1.1 200"));
+}
+
+/// A TCP route's `gateways` match: the route applies on the listener of the gateway
+/// it names only.
+#[tokio::test]
+async fn tcp_route_gateways_match_picks_the_listener() {
+    let a = TcpNamed::start("via-a").await;
+    let b = TcpNamed::start("via-b").await;
+    let entry = |name: &str, port: u16| {
+        format!(
+            "apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {{name: {name}, namespace: istio-system}}
+spec:
+  hosts: [{name}.istio-system.svc.cluster.local]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  ports: [{{number: 9000, name: tcp, protocol: TCP}}]
+  endpoints: [{{address: 127.0.0.1, ports: {{tcp: {port}}}}}]
+---
+"
+        )
+    };
+    let yaml = format!(
+        "{}{}apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {{name: gw-a, namespace: istio-system}}
+spec:
+  selector: {{istio: ingressgateway}}
+  servers: [{{port: {{number: 31400, name: tcp, protocol: TCP}}, hosts: ['*']}}]
+---
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {{name: gw-b, namespace: istio-system}}
+spec:
+  selector: {{istio: ingressgateway}}
+  servers: [{{port: {{number: 31401, name: tcp, protocol: TCP}}, hosts: ['*']}}]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {{name: tcp, namespace: istio-system}}
+spec:
+  hosts: ['*']
+  gateways: [gw-a, gw-b]
+  tcp:
+  - match: [{{gateways: [gw-b]}}]
+    route: [{{destination: {{host: b.istio-system.svc.cluster.local, port: {{number: 9000}}}}}}]
+  - route: [{{destination: {{host: a.istio-system.svc.cluster.local, port: {{number: 9000}}}}}}]
+---
+",
+        entry("a", a.port()),
+        entry("b", b.port())
+    );
+    let h = Harness::start(&yaml, None).await;
+    for (port, want) in [(31400, "via-a\n"), (31401, "via-b\n")] {
+        let mut s = tokio::net::TcpStream::connect(h.gateway(port)).await.unwrap();
+        s.shutdown().await.unwrap();
+        let mut out = String::new();
+        tokio::time::timeout(TEST_TIMEOUT, s.read_to_string(&mut out)).await.unwrap().unwrap();
+        assert_eq!(out, want, "port {port}");
+    }
+}

@@ -135,6 +135,10 @@ pub struct TlsSession {
     pub alpn: Option<Vec<u8>>,
     /// The server's leaf certificate (DER).
     pub peer_cert: Option<Vec<u8>>,
+    /// The protocol version negotiated (`TLSv1_3`...).
+    pub version: Option<String>,
+    /// The cipher suite negotiated (IANA name).
+    pub suite: Option<String>,
 }
 
 /// Options of a TLS client.
@@ -188,7 +192,9 @@ impl TlsClient {
         let (_, conn) = stream.get_ref();
         let alpn = conn.alpn_protocol().map(<[u8]>::to_vec);
         let peer_cert = conn.peer_certificates().and_then(|c| c.first()).map(|c| c.to_vec());
-        Ok(TlsSession { stream, alpn, peer_cert })
+        let version = conn.protocol_version().map(|v| format!("{v:?}"));
+        let suite = conn.negotiated_cipher_suite().map(|s| format!("{:?}", s.suite()));
+        Ok(TlsSession { stream, alpn, peer_cert, version, suite })
     }
 }
 
