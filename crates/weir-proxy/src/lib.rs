@@ -42,6 +42,7 @@ mod response;
 mod retry;
 mod router;
 mod server;
+mod snapshot;
 mod stats;
 mod tcp_proxy;
 pub mod telemetry;

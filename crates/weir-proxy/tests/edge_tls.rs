@@ -811,7 +811,11 @@ async fn max_protocol_version_and_cipher_suites_are_negotiated() {
     let h = gateway_with_credentials(&yaml, &creds).await;
     let mut s = TlsClient::new("m.example.com").connect(h.gateway(443), ca.roots()).await.expect("TLS 1.2");
     assert_eq!(s.version.as_deref(), Some("TLSv1_2"), "a TLS 1.3 client is held to 1.2");
-    assert_eq!(s.suite.as_deref(), Some("TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256"), "the only suite allowed (not the default first choice)");
+    assert_eq!(
+        s.suite.as_deref(),
+        Some("TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256"),
+        "the only suite allowed (not the default first choice)"
+    );
     assert!(https_get(&mut s.stream, "m.example.com", "/").await.unwrap().starts_with("HTTP/1.1 200"));
 }
 
