@@ -6,6 +6,7 @@
 //! ServiceEntries), [`policy`] (which DestinationRule applies and the merged policy),
 //! `routes` (VirtualService routes for one place) and `listeners` (gateway and mesh).
 
+pub mod analyze;
 mod clusters;
 mod delegate;
 mod egress;

@@ -57,6 +57,8 @@ pub mod codes {
     pub const DUPLICATE: &str = "WEIR006";
     /// A file or directory could not be read.
     pub const IO: &str = "WEIR007";
+    /// More findings on one resource than are shown: the rest are counted.
+    pub const TRUNCATED: &str = "WEIR008";
 }
 
 /// A finding about the configuration, placed at a file, line and column.

@@ -8,6 +8,7 @@ use serde::de::DeserializeOwned;
 
 use crate::de::{DecodeError, decode, nearest};
 use crate::diag::{Diagnostic, Severity, codes};
+use crate::k8s::{CoreKind, CoreObject};
 use crate::node::{Node, Pos, Value, documents};
 use crate::path::FieldPath;
 use crate::resource::{DEFAULT_NAMESPACE, GROUP, Kind, Object, Origin, Resource, ResourceKey, Spec, VERSIONS};
@@ -23,6 +24,11 @@ pub struct LoadReport {
     pub resources: Vec<Resource>,
     /// All findings, in source order.
     pub diagnostics: Vec<Diagnostic>,
+    /// Resources that decoded but broke a validation rule: the proxy never uses them,
+    /// but `analyze` still checks their references, as istioctl does.
+    pub rejected: Vec<Resource>,
+    /// Kubernetes objects read for analysis (Services, Pods, Namespaces, Secrets...).
+    pub core: Vec<CoreObject>,
 }
 
 impl LoadReport {
@@ -30,6 +36,8 @@ impl LoadReport {
     pub fn extend(&mut self, other: LoadReport) {
         self.resources.extend(other.resources);
         self.diagnostics.extend(other.diagnostics);
+        self.rejected.extend(other.rejected);
+        self.core.extend(other.core);
     }
 
     /// True when some finding is an error.
@@ -211,6 +219,10 @@ fn load_object(ctx: &FileCtx<'_>, node: &Node, base: &FieldPath, out: &mut LoadR
         }
         let msg = format!("skipped {kind} ({api_version}): weir does not use this kind");
         out.diagnostics.push(ctx.diag(Severity::Info, codes::SKIPPED_KIND, node.pos, Some(&who), base, msg));
+        if let Some(core) = CoreKind::parse(group, &kind) {
+            let origin = Origin { file: ctx.file.clone(), pos: node.pos };
+            out.core.push(CoreObject::read(core, node, origin));
+        }
         return;
     }
     if !VERSIONS.contains(&version) {
@@ -254,12 +266,15 @@ fn load_object(ctx: &FileCtx<'_>, node: &Node, base: &FieldPath, out: &mut LoadR
     // The tree is not kept: it costs many times the text, and every finding that
     // needs a position was placed above.
     let origin = Origin { file: ctx.file.clone(), pos: node.pos };
-    let resource = Resource { api_version, meta, spec, origin };
+    let status_addresses = matches!(node.get("status").and_then(|s| s.get("addresses")).map(|a| &a.value), Some(Value::Seq(l)) if !l.is_empty());
+    let resource = Resource { api_version, meta, spec, origin, status_addresses };
     for f in validate::validate(&resource) {
         errors |= f.severity == Severity::Error;
         out.diagnostics.push(finding_diag(ctx, &who, node, base, f));
     }
-    if !errors {
+    if errors {
+        out.rejected.push(resource);
+    } else {
         out.resources.push(resource);
     }
 }

@@ -163,6 +163,9 @@ pub struct Resource {
     pub spec: Spec,
     /// Where it was written.
     pub origin: Origin,
+    /// `status.addresses` is not empty: Istio allocated addresses to this
+    /// ServiceEntry (analysis then does not ask for `spec.addresses`).
+    pub status_addresses: bool,
 }
 
 impl Resource {

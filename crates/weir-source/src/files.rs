@@ -105,6 +105,55 @@ pub fn load_paths(paths: &[PathBuf]) -> (LoadReport, Vec<SourceError>) {
     (report, errors)
 }
 
+/// One configuration file's text, kept by callers that place findings afterwards.
+#[derive(Debug, Clone)]
+pub struct SourceText {
+    /// The name diagnostics use (the path as given, or `-`).
+    pub name: String,
+    /// The text (invalid UTF-8 replaced).
+    pub text: String,
+}
+
+/// Like [`load_paths`], and also returns each file's text, for commands that place
+/// findings made after loading (`weir analyze`).
+pub fn load_paths_with_text(paths: &[PathBuf]) -> (LoadReport, Vec<SourceText>, Vec<SourceError>) {
+    let mut texts = Vec::new();
+    let mut errors = Vec::new();
+    for path in paths {
+        if path.as_os_str() == "-" {
+            let mut bytes = Vec::new();
+            match std::io::stdin().read_to_end(&mut bytes) {
+                Ok(_) => {
+                    texts.push(SourceText { name: "-".into(), text: String::from_utf8_lossy(&bytes).into_owned() })
+                }
+                Err(error) => errors.push(SourceError { path: PathBuf::from("-"), error }),
+            }
+            continue;
+        }
+        match collect_files(path) {
+            Ok(files) => {
+                for file in files {
+                    match std::fs::read(&file) {
+                        Ok(bytes) => texts.push(SourceText {
+                            name: file.display().to_string(),
+                            text: String::from_utf8_lossy(&bytes).into_owned(),
+                        }),
+                        Err(error) => errors.push(SourceError { path: file, error }),
+                    }
+                }
+            }
+            Err(e) => errors.push(e),
+        }
+    }
+    let mut report = LoadReport::default();
+    for r in in_parallel(&texts, |t| load_str(&t.name, &t.text)) {
+        report.extend(r);
+    }
+    let dups = check_duplicates(&mut report.resources);
+    report.diagnostics.extend(dups);
+    (report, texts, errors)
+}
+
 /// Files per thread below which loading stays on the calling thread.
 const FILES_PER_THREAD: usize = 8;
 
@@ -113,26 +162,21 @@ const FILES_PER_THREAD: usize = 8;
 /// `bench/scale.sh`, 10,000 services in 100 files on 2 cores: `weir validate` 490 ms
 /// on one thread).
 fn load_files(files: Vec<PathBuf>) -> Vec<Result<LoadReport, SourceError>> {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(files.len() / FILES_PER_THREAD);
+    in_parallel(&files, |f| load_file(f.clone()))
+}
+
+/// `f` over `items` on every core, results in the items' order: contiguous shares,
+/// joined in order, so diagnostics come out as a serial load gives them.
+fn in_parallel<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(items.len() / FILES_PER_THREAD);
     if threads <= 1 {
-        return files.into_iter().map(load_file).collect();
+        return items.iter().map(f).collect();
     }
-    // Contiguous shares, joined in order: diagnostics come out as a serial load gives them.
-    let share = files.len().div_ceil(threads);
-    let mut chunks: Vec<Vec<PathBuf>> = Vec::with_capacity(threads);
-    let mut rest = files.into_iter();
-    loop {
-        let chunk: Vec<PathBuf> = rest.by_ref().take(share).collect();
-        if chunk.is_empty() {
-            break;
-        }
-        chunks.push(chunk);
-    }
+    let share = items.len().div_ceil(threads);
+    let f = &f;
     std::thread::scope(|scope| {
-        let handles: Vec<_> = chunks
-            .into_iter()
-            .map(|chunk| scope.spawn(move || chunk.into_iter().map(load_file).collect::<Vec<_>>()))
-            .collect();
+        let handles: Vec<_> =
+            items.chunks(share).map(|chunk| scope.spawn(move || chunk.iter().map(f).collect::<Vec<_>>())).collect();
         handles.into_iter().flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))).collect()
     })
 }

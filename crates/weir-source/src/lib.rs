@@ -6,5 +6,5 @@
 mod files;
 mod watch;
 
-pub use files::{SourceError, collect_files, load_paths, load_stdin};
+pub use files::{SourceError, SourceText, collect_files, load_paths, load_paths_with_text, load_stdin};
 pub use watch::{WatchHandle, watch};
