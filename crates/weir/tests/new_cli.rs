@@ -75,3 +75,33 @@ fn flags_that_would_not_validate_are_refused() {
     let (code, _, _) = new(&["retry", "--host", "ratings", "--timeout", "soon"]);
     assert_eq!(code, Some(64), "a duration that is not one");
 }
+
+/// Every pattern's output also passes `weir analyze` with no finding (checks that need
+/// the services the output routes to are skipped, as istioctl skips them offline).
+#[test]
+fn every_pattern_analyzes_with_no_finding() {
+    use std::io::Write;
+    for args in [
+        &["canary", "--host", "my-service"][..],
+        &["header-route", "--host", "reviews", "--namespace", "bookinfo"],
+        &["circuit-breaker", "--host", "my-service"],
+        &["retry", "--host", "ratings"],
+        &["mirror", "--host", "my-service"],
+        &["fault", "--host", "ratings"],
+        &["gateway", "--host", "*.example.com", "--route-to", "httpbin"],
+    ] {
+        let (code, yaml, _) = new(args);
+        assert_eq!(code, Some(0));
+        let mut child = Command::new(env!("CARGO_BIN_EXE_weir"))
+            .args(["analyze", "-o", "json", "-"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(yaml.as_bytes()).unwrap();
+        let out = child.wait_with_output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!((out.status.code(), stdout.trim()), (Some(0), "[]"), "{args:?}\n{yaml}");
+    }
+}

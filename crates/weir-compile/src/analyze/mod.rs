@@ -26,9 +26,6 @@ mod sidecars;
 mod vs_destinations;
 mod vs_gateways;
 
-#[cfg(test)]
-mod tests;
-
 use std::collections::{BTreeMap, HashSet};
 
 use weir_model::k8s::{CoreKind, CoreObject, CoreSpec, ServicePort};
