@@ -283,7 +283,7 @@ pub(crate) fn run(args: &Args) -> ExitCode {
         eprintln!("Info: {}.", s.describe());
     }
     if shown.is_empty() && parse_errors == 0 {
-        let names: Vec<&str> = texts.iter().map(|t| t.name.as_str()).collect();
+        let names: Vec<String> = args.paths.iter().map(|p| p.display().to_string()).collect();
         #[allow(clippy::print_stderr)]
         {
             eprintln!("\u{2714} No validation issues found when analyzing {}.", names.join(", "));

@@ -355,7 +355,10 @@ pub fn analyze(inputs: &Inputs) -> Analysis {
         .findings
         .into_iter()
         .filter(|f| !suppressed(f))
-        .filter(|f| seen.insert((f.code, f.kind, f.namespace.clone(), f.name.clone(), f.message.clone())))
+        // Istio drops a message only when it repeats another exactly, place included.
+        .filter(|f| {
+            seen.insert((f.code, f.kind, f.namespace.clone(), f.name.clone(), f.path.to_string(), f.message.clone()))
+        })
         .collect();
     out.sort_by(|a, b| {
         (&*a.origin.file, a.origin.pos, a.code, &a.message).cmp(&(&*b.origin.file, b.origin.pos, b.code, &b.message))
