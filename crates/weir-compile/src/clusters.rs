@@ -15,7 +15,10 @@ use weir_table::{
     OutlierPolicy, TcpKeepalive, UpstreamProtocol,
 };
 
+use weir_model::FieldPath;
+
 use crate::Instance;
+use crate::notes::{Note, Target};
 use crate::policy::{self, EffectivePolicy, MergedRule};
 use crate::registry::{Registry, Service, ServicePort};
 use crate::store::Store;
@@ -38,8 +41,11 @@ pub(crate) struct Clusters<'a> {
     /// The merged DestinationRule of each host, shared by the host's clusters.
     rules: HashMap<String, Option<Arc<MergedRule>>>,
     rule_index: policy::RuleIndex,
-    /// Destinations that named nothing, for one warning each.
-    pub(crate) missing: Vec<String>,
+    /// Destinations that named nothing, and policies not executed: one note each.
+    pub(crate) missing: Vec<Note>,
+    /// The resource and field whose destinations are being resolved.
+    about: Option<(Target, FieldPath)>,
+    store: &'a Store,
 }
 
 /// `outbound|<port>|<subset>|<host>`.
@@ -57,7 +63,26 @@ impl<'a> Clusters<'a> {
             rules: HashMap::new(),
             rule_index: policy::RuleIndex::new(store, &instance.domain, &instance.root_namespace),
             missing: Vec::new(),
+            about: None,
+            store,
         }
+    }
+
+    /// Notes from here on are about `target`'s field `path` (its route).
+    pub(crate) fn about(&mut self, target: Target, path: FieldPath) {
+        self.about = Some((target, path));
+    }
+
+    fn unresolved(&mut self, message: String) {
+        let (target, path) = self.about.clone().map_or((None, FieldPath::root()), |(t, p)| (Some(t), p));
+        self.missing.push(Note::unresolved(target, path, message));
+    }
+
+    /// The DestinationRule (`ns/name`) a merged rule came from, as a note target.
+    fn rule_target(&self, source: &str) -> Option<Target> {
+        let (ns, name) = source.split_once('/')?;
+        let dr = self.store.destination_rules.iter().find(|d| d.meta.namespace == ns && d.meta.name == name)?;
+        Some(Target::of(weir_model::Kind::DestinationRule, dr))
     }
 
     /// The cluster domain.
@@ -96,7 +121,7 @@ impl<'a> Clusters<'a> {
                 PortContext::AnyPort => None,
             });
             let name = cluster_name(p.unwrap_or(80), subset, host);
-            self.missing.push(format!("destination host {host:?} names no service in the registry"));
+            self.unresolved(format!("destination host {host:?} names no service in the registry"));
             return (ClusterRef::Missing, name);
         };
         let chosen = match (port, svc.ports.as_slice(), ctx) {
@@ -155,7 +180,7 @@ impl<'a> Clusters<'a> {
             return Some(*id);
         }
         let Some(sp) = svc.port(port) else {
-            self.missing.push(format!("port {port} is not a port of service {:?}", svc.host));
+            self.unresolved(format!("port {port} is not a port of service {:?}", svc.host));
             return None;
         };
         let rule = self.rule(svc);
@@ -165,7 +190,7 @@ impl<'a> Clusters<'a> {
             match rule.as_deref().and_then(|r| r.subset(subset)) {
                 Some(s) => Some(s),
                 None => {
-                    self.missing.push(format!(
+                    self.unresolved(format!(
                         "subset {subset:?} of host {:?} is not defined by any DestinationRule",
                         svc.host
                     ));
@@ -174,7 +199,11 @@ impl<'a> Clusters<'a> {
             }
         };
         let pol = policy::effective(rule.as_deref(), port, subset_def);
-        self.missing.extend(not_executed(&pol, &svc.host));
+        let target = rule.as_deref().and_then(|r| r.sources.first()).and_then(|s| self.rule_target(s));
+        let at = FieldPath::root().key("spec").key("trafficPolicy");
+        for m in not_executed(&pol, &svc.host) {
+            self.missing.push(Note::not_served(target.clone(), at.clone(), m));
+        }
         let selector = subset_def.map(|s| &s.labels);
         let cluster = make_cluster(svc, sp, subset, selector, &pol);
         let id = ClusterId(self.clusters.len());

@@ -180,7 +180,7 @@ impl Scope {
 /// and each egress listener with a port and `captureMode: NONE` or a `bind` becomes a
 /// local listener on `bind` (127.0.0.1 by default) and that port. Egress listeners with
 /// a port that rely on capture are not served (weir does not capture yet): noted.
-pub(crate) fn scopes(store: &Store, instance: &Instance, notes: &mut crate::routes::Notes) -> Vec<Scope> {
+pub(crate) fn scopes(store: &Store, instance: &Instance, notes: &mut crate::notes::Notes) -> Vec<Scope> {
     let all =
         Scope { name: "mesh".into(), bind: None, port: None, imports: None, own_namespace: instance.namespace.clone() };
     let Some(sc) = sidecar(store, instance) else { return vec![all] };
@@ -197,20 +197,23 @@ pub(crate) fn scopes(store: &Store, instance: &Instance, notes: &mut crate::rout
     };
     let main_imports = sc.spec.egress.iter().find(|e| e.port.is_none()).map(|e| parse(&e.hosts)).unwrap_or_default();
     let mut out = vec![Scope { imports: Some(main_imports), own_namespace: own.clone(), ..all }];
-    for e in &sc.spec.egress {
+    let target = crate::notes::Target::of(weir_model::Kind::Sidecar, sc);
+    for (i, e) in sc.spec.egress.iter().enumerate() {
+        let at = weir_model::FieldPath::root().key("spec").key("egress").index(i);
         let Some(port) = &e.port else { continue };
         let Ok(number) = u16::try_from(port.number) else { continue };
         let explicit = e.capture_mode == Some(weir_model::types::CaptureMode::None) || !e.bind.is_empty();
         if !explicit {
-            notes.push(format!(
-                "Sidecar {}: egress listener on port {number} relies on traffic capture, which weir does not do yet; \
-                 give it captureMode: NONE (or a bind address) to serve it as a local listener",
-                sc.id()
-            ));
+            let m = format!(
+                "egress listener on port {number} relies on traffic capture, which weir does not do yet; \
+                 give it captureMode: NONE (or a bind address) to serve it as a local listener"
+            );
+            notes.push(crate::notes::Note::not_served(Some(target.clone()), at, m));
             continue;
         }
         if e.bind.starts_with("unix://") {
-            notes.push(format!("Sidecar {}: egress listener bind {} (a unix socket) is not served", sc.id(), e.bind));
+            let m = format!("egress listener bind {} (a unix socket) is not served", e.bind);
+            notes.push(crate::notes::Note::not_served(Some(target.clone()), at.key("bind"), m));
             continue;
         }
         let bind = if e.bind.is_empty() { "127.0.0.1".to_string() } else { e.bind.clone() };

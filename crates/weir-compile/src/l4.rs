@@ -10,7 +10,7 @@ use weir_table::{
 use crate::Instance;
 use crate::clusters::{Clusters, PortContext};
 use crate::hosts::{self, GatewayRef};
-use crate::routes::Notes;
+use crate::notes::{Note, Notes, Target};
 use crate::store::{Item, selects};
 
 /// Where L4 routes are built: a gateway server's port and the gateway itself.
@@ -128,10 +128,9 @@ fn subnets(list: &[String], vs: &Item<VirtualService>, notes: &mut Notes) -> Vec
         .filter_map(|s| {
             let parsed = Subnet::parse(s);
             if parsed.is_none() {
-                notes.push(format!(
-                    "VirtualService {}: destinationSubnets entry {s:?} is not an address block",
-                    vs.id()
-                ));
+                let m = format!("destinationSubnets entry {s:?} is not an address block");
+                let target = Target::of(weir_model::Kind::VirtualService, vs);
+                notes.push(Note::not_served(Some(target), weir_model::FieldPath::root().key("spec"), m));
             }
             parsed
         })

@@ -14,6 +14,7 @@ mod header_ops;
 pub mod hosts;
 mod l4;
 mod listeners;
+mod notes;
 pub mod policy;
 pub mod registry;
 mod route_policy;
@@ -23,10 +24,11 @@ mod upstream_tls;
 
 use std::collections::BTreeMap;
 
-use weir_model::{Diagnostic, Resource, Severity};
+use weir_model::Resource;
 use weir_table::RouteTable;
 
 pub use clusters::cluster_name;
+pub use notes::CompileNote;
 pub use store::Store;
 
 /// Who this proxy is: what selects Gateways and route entries.
@@ -61,8 +63,9 @@ impl Default for Instance {
 pub struct Compiled {
     /// The table.
     pub table: RouteTable,
-    /// Warnings: destinations naming nothing, servers not served...
-    pub diagnostics: Vec<Diagnostic>,
+    /// Warnings: destinations naming nothing, servers not served... each on its
+    /// resource, with the field to place it on.
+    pub diagnostics: Vec<CompileNote>,
 }
 
 /// Compiles valid resources for `instance`.
@@ -77,23 +80,13 @@ pub fn compile(resources: impl IntoIterator<Item = Resource>, instance: &Instanc
     }
     clusters.build_all();
     notes.append(&mut clusters.missing);
-    notes.sort();
-    notes.dedup();
-    let diagnostics = notes
-        .into_iter()
-        .map(|message| Diagnostic {
-            severity: Severity::Warning,
-            code: "IST0101",
-            file: "".into(),
-            line: 0,
-            column: 0,
-            kind: None,
-            namespace: None,
-            name: None,
-            path: String::new(),
-            message,
-            source_line: None,
-        })
-        .collect();
+    let mut diagnostics: Vec<CompileNote> = notes.into_iter().map(CompileNote::from).collect();
+    diagnostics.sort_by(|a, b| {
+        let key = |n: &CompileNote| {
+            (n.diagnostic.file.clone(), n.diagnostic.line, n.diagnostic.column, n.diagnostic.message.clone())
+        };
+        key(a).cmp(&key(b))
+    });
+    diagnostics.dedup();
     Compiled { table: RouteTable { version, listeners, clusters: clusters.clusters }, diagnostics }
 }

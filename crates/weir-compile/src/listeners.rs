@@ -15,9 +15,10 @@ use crate::clusters::{Clusters, PortContext};
 use crate::egress;
 use crate::hosts::{self, GatewayRef};
 use crate::l4::{self, L4Place};
+use crate::notes::{Note, Notes, Target};
 use crate::registry::Registry;
 use crate::route_policy;
-use crate::routes::{self, Notes, Place};
+use crate::routes::{self, Place};
 use crate::store::{Item, Store, selects, visible};
 
 /// Protocols served as HTTP on a gateway server.
@@ -138,36 +139,37 @@ pub(crate) fn gateways(
             continue;
         }
         let gref = GatewayRef::Gateway { namespace: gw.meta.namespace.clone(), name: gw.meta.name.clone() };
-        for server in &gw.spec.servers {
+        let target = Target::of(weir_model::Kind::Gateway, gw);
+        for (si, server) in gw.spec.servers.iter().enumerate() {
+            let at = weir_model::FieldPath::root().key("spec").key("servers").index(si);
+            let not_served = |path: weir_model::FieldPath, m: String| Note::not_served(Some(target.clone()), path, m);
             let Some(port) = &server.port else { continue };
             let protocol = port.protocol.to_ascii_uppercase();
             let Ok(number) = u16::try_from(port.number) else { continue };
             let Some(kind) = Kind::of(&protocol) else {
-                notes.push(format!(
-                    "Gateway {}: server port {number} ({protocol}) is not served: weir serves HTTP, HTTPS, HTTP2, \
-                     GRPC, TLS and TCP gateway servers",
-                    gw.id()
-                ));
+                let m = format!(
+                    "server port {number} ({protocol}) is not served: weir serves HTTP, HTTPS, HTTP2, GRPC, TLS and \
+                     TCP gateway servers"
+                );
+                notes.push(not_served(at.key("port").key("protocol"), m));
                 continue;
             };
             let tls_mode = match (kind.encrypted(), &server.tls) {
                 (false, _) => None,
                 (true, None) => {
-                    notes.push(format!(
-                        "Gateway {}: server port {number} ({protocol}) has no tls settings and is not served",
-                        gw.id()
-                    ));
+                    let m = format!("server port {number} ({protocol}) has no tls settings and is not served");
+                    notes.push(not_served(at.clone(), m));
                     continue;
                 }
                 (true, Some(t)) => match l4::mode(t) {
                     Some(m) => Some(m),
                     None => {
-                        notes.push(format!(
-                            "Gateway {}: server port {number} ({protocol}): tls mode {:?} is not served (it needs the \
-                             mesh's own certificates)",
-                            gw.id(),
+                        let m = format!(
+                            "server port {number} ({protocol}): tls mode {:?} is not served (it needs the mesh's own \
+                             certificates)",
                             t.effective_mode()
-                        ));
+                        );
+                        notes.push(not_served(at.key("tls").key("mode"), m));
                         continue;
                     }
                 },
@@ -194,12 +196,12 @@ pub(crate) fn gateways(
             let compatible = l.encrypted == kind.encrypted()
                 && (kind.encrypted() || (kind == Kind::Tcp) == (first_kind == Some(Kind::Tcp)));
             if !compatible {
-                notes.push(format!(
-                    "Gateway {}: server port {number} ({protocol}) conflicts with the {} server already on that port; \
-                     it is not served",
-                    gw.id(),
+                let m = format!(
+                    "server port {number} ({protocol}) conflicts with the {} server already on that port; it is not \
+                     served",
                     l.protocol
-                ));
+                );
+                notes.push(not_served(at.key("port"), m));
                 continue;
             }
             if !l.gateways.contains(&gref) {
@@ -229,7 +231,11 @@ pub(crate) fn gateways(
                             hosts: dns_hosts.iter().map(|h| h.as_str().into()).collect(),
                             mode,
                             termination: {
-                                notes.extend(l4::not_executed(t, &format!("Gateway {}", gw.id())));
+                                notes.extend(
+                                    l4::not_executed(t, &format!("server port {number}"))
+                                        .into_iter()
+                                        .map(|m| not_served(at.key("tls"), m)),
+                                );
                                 Some(l4::termination(t, &HTTP_ALPN))
                             },
                             serve: Serve::Http,
@@ -260,7 +266,11 @@ pub(crate) fn gateways(
                         hosts: dns_hosts.iter().map(|h| h.as_str().into()).collect(),
                         mode,
                         termination: {
-                            notes.extend(l4::not_executed(t, &format!("Gateway {}", gw.id())));
+                            notes.extend(
+                                l4::not_executed(t, &format!("server port {number}"))
+                                    .into_iter()
+                                    .map(|m| not_served(at.key("tls"), m)),
+                            );
                             Some(l4::termination(t, &[]))
                         },
                         serve: Serve::Tcp(routes),

@@ -20,6 +20,7 @@ use crate::clusters::{Clusters, PortContext};
 use crate::hosts::{self, GatewayRef};
 use crate::store::{Item, Store, selects, visible};
 use crate::{Instance, delegate, header_ops, route_policy};
+use weir_model::FieldPath;
 
 /// Where routes are being built.
 #[derive(Debug, Clone)]
@@ -40,8 +41,8 @@ impl Place {
     }
 }
 
-/// A problem found while compiling routes (reported as a warning).
-pub(crate) type Notes = Vec<String>;
+pub(crate) use crate::notes::Notes;
+use crate::notes::{Note, Target};
 
 /// The gateways a VirtualService is bound to (`mesh` when it lists none).
 pub(crate) fn vs_gateways(vs: &Item<VirtualService>) -> Vec<GatewayRef> {
@@ -86,8 +87,11 @@ pub(crate) fn build(
 ) -> Vec<Route> {
     let ns = vs.meta.namespace.as_str();
     let vs_gws = vs_gateways(vs);
+    let target = Target::of(weir_model::Kind::VirtualService, vs);
     let mut out = Vec::new();
-    for route in &vs.spec.http {
+    for (i, route) in vs.spec.http.iter().enumerate() {
+        let at = FieldPath::root().key("spec").key("http").index(i);
+        clusters.about(target.clone(), at.clone());
         let routes = if let Some(d) = &route.delegate {
             let dns = if d.namespace.is_empty() { ns } else { d.namespace.as_str() };
             let Some(delegate) = store
@@ -95,14 +99,13 @@ pub(crate) fn build(
                 .iter()
                 .find(|v| v.meta.name == d.name && v.meta.namespace == dns && v.spec.hosts.is_empty())
             else {
-                notes.push(format!("VirtualService {}/{}: delegate {dns}/{} not found", ns, vs.meta.name, d.name));
+                let m = format!("delegate {dns}/{} not found", d.name);
+                notes.push(Note::unresolved(Some(target.clone()), at.key("delegate"), m));
                 continue;
             };
             if !visible(&delegate.spec.export_to, dns, ns) {
-                notes.push(format!(
-                    "VirtualService {}/{}: delegate {dns}/{} is not exported to {ns}",
-                    ns, vs.meta.name, d.name
-                ));
+                let m = format!("delegate {dns}/{} is not exported to {ns}", d.name);
+                notes.push(Note::unresolved(Some(target.clone()), at.key("delegate"), m));
                 continue;
             }
             let mut merged = Vec::new();
@@ -111,9 +114,12 @@ pub(crate) fn build(
                 merged.push(r);
             }
             // Delegate destinations resolve in the delegate's namespace.
-            merged.into_iter().flat_map(|r| entries(&r, dns, &vs_gws, ns, place, instance, clusters, notes)).collect()
+            merged
+                .into_iter()
+                .flat_map(|r| entries(&r, dns, &vs_gws, ns, place, instance, clusters, (&target, &at), notes))
+                .collect()
         } else {
-            entries(route, ns, &vs_gws, ns, place, instance, clusters, notes)
+            entries(route, ns, &vs_gws, ns, place, instance, clusters, (&target, &at), notes)
         };
         let origin: Box<str> = vs.id().into();
         for mut r in routes {
@@ -138,6 +144,7 @@ fn entries(
     place: &Place,
     instance: &Instance,
     clusters: &mut Clusters<'_>,
+    (target, at): (&Target, &FieldPath),
     notes: &mut Notes,
 ) -> Vec<Route> {
     let empty = HttpMatchRequest::default();
@@ -167,7 +174,7 @@ fn entries(
         let matcher = match http_match(m, place) {
             Ok(mm) => mm,
             Err(e) => {
-                notes.push(e);
+                notes.push(Note::not_served(Some(target.clone()), at.key("match"), e));
                 continue;
             }
         };

@@ -466,3 +466,55 @@ spec:
     let addrs: Vec<String> = c.endpoints.iter().map(|e| e.address.to_string()).collect();
     assert_eq!(addrs, ["10.0.0.1:8080", "10.0.0.2:9090"]);
 }
+
+/// Compiler notes are diagnostics like validation's: a code, the resource, its field,
+/// and (placed with the source text) the line and column of that field.
+#[test]
+fn compiler_notes_name_the_resource_and_the_field_and_are_placed_on_it() {
+    let text = "apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: gw, namespace: edge}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 80, name: http, protocol: HTTP}
+    hosts: [shop.example.com]
+  - port: {number: 9443, name: mtls, protocol: HTTPS}
+    hosts: [shop.example.com]
+    tls: {mode: ISTIO_MUTUAL}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: shop, namespace: edge}
+spec:
+  hosts: [shop.example.com]
+  gateways: [gw]
+  http:
+  - route: [{destination: {host: ghost.example.com}}]
+";
+    let r = load_str("edge.yaml", text);
+    assert!(!r.has_errors(), "{:?}", r.diagnostics);
+    let mut notes = compile(r.resources, &weir_compile::Instance::default(), 1).diagnostics;
+    let got: Vec<String> = notes
+        .iter()
+        .map(|n| {
+            let d = &n.diagnostic;
+            format!("{} {:?} {:?} {} {}", d.code, d.kind, d.name, d.path, d.line)
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            "WEIR101 Some(\"Gateway\") Some(\"gw\") spec.servers[1].tls.mode 1",
+            "IST0101 Some(\"VirtualService\") Some(\"shop\") spec.http[0] 13",
+        ]
+    );
+    let mut items: Vec<weir_model::place::Unplaced<'_>> = notes
+        .iter_mut()
+        .map(|n| weir_model::place::Unplaced { diagnostic: &mut n.diagnostic, path: &n.field })
+        .collect();
+    weir_model::place::place_all(&mut items, |_| Some(text.to_string()));
+    assert_eq!((notes[0].diagnostic.line, notes[0].diagnostic.column), (11, 17));
+    assert_eq!(notes[0].diagnostic.source_line.as_deref(), Some("    tls: {mode: ISTIO_MUTUAL}"));
+    assert_eq!((notes[1].diagnostic.line, notes[1].diagnostic.column), (20, 5));
+}

@@ -23,7 +23,7 @@ fn compiled(extra: &str) -> (RouteTable, Vec<String>) {
     let r = load_str("t.yaml", &format!("{SERVICE}{extra}"));
     assert!(!r.has_errors(), "{:#?}", r.diagnostics);
     let c = compile(r.resources, &Instance { namespace: "ns".into(), mesh: true, ..Instance::default() }, 1);
-    (c.table, c.diagnostics.into_iter().map(|d| d.message).collect())
+    (c.table, c.diagnostics.into_iter().map(|d| d.diagnostic.message).collect())
 }
 
 /// The retry policy of the mesh route for `svc` with `retries` (YAML flow mapping, or

@@ -26,7 +26,7 @@ fn compiled(dr: &str) -> (RouteTable, Vec<String>) {
     let r = load_str("t.yaml", &format!("{SERVICE}{dr}"));
     assert!(!r.has_errors(), "{:#?}", r.diagnostics);
     let c = compile(r.resources, &Instance { namespace: "ns".into(), mesh: true, ..Instance::default() }, 1);
-    (c.table, c.diagnostics.into_iter().map(|d| d.message).collect())
+    (c.table, c.diagnostics.into_iter().map(|d| d.diagnostic.message).collect())
 }
 
 fn cluster<'t>(t: &'t RouteTable, name: &str) -> &'t Cluster {

@@ -59,6 +59,10 @@ pub mod codes {
     pub const IO: &str = "WEIR007";
     /// More findings on one resource than are shown: the rest are counted.
     pub const TRUNCATED: &str = "WEIR008";
+    /// A reference to a resource that does not exist (Istio's ReferencedResourceNotFound).
+    pub const REFERENCE_NOT_FOUND: &str = "IST0101";
+    /// Configuration weir accepts but does not serve or execute (yet).
+    pub const NOT_SERVED: &str = "WEIR101";
 }
 
 /// A finding about the configuration, placed at a file, line and column.

@@ -53,6 +53,32 @@ pub fn place(text: &str, items: &mut [Unplaced<'_>]) {
     }
 }
 
+/// Places findings from any number of files: each file's text is asked of `text_of`
+/// once (a file it cannot give keeps its findings at their resources).
+pub fn place_all(items: &mut [Unplaced<'_>], mut text_of: impl FnMut(&str) -> Option<String>) {
+    let mut by_file: HashMap<std::sync::Arc<str>, Vec<usize>> = HashMap::new();
+    for (i, u) in items.iter().enumerate() {
+        if u.diagnostic.line > 0 {
+            by_file.entry(u.diagnostic.file.clone()).or_default().push(i);
+        }
+    }
+    for (file, idx) in by_file {
+        let Some(text) = text_of(&file) else { continue };
+        // Split the borrows: the group of this file, in place.
+        let mut group: Vec<Unplaced<'_>> = Vec::with_capacity(idx.len());
+        let mut rest = &mut items[..];
+        let mut offset = 0;
+        for i in idx {
+            let (_, tail) = rest.split_at_mut(i - offset);
+            let (one, tail) = tail.split_at_mut(1);
+            group.push(Unplaced { diagnostic: &mut *one[0].diagnostic, path: one[0].path });
+            rest = tail;
+            offset = i + 1;
+        }
+        place(&text, &mut group);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -17,10 +17,10 @@ use std::process::ExitCode;
 
 use clap::Args as ClapArgs;
 use serde::Serialize;
-use weir_compile::analyze::{self, Finding, Inputs};
+use weir_compile::analyze::{self, Inputs};
 use weir_model::diag::codes;
 use weir_model::node::{Node, documents};
-use weir_model::place::{Unplaced, place};
+use weir_model::place::{Unplaced, place_all};
 use weir_model::{Diagnostic, FieldPath, Severity};
 
 /// Usage error (sysexits `EX_USAGE`).
@@ -60,6 +60,11 @@ pub(crate) struct Args {
     /// A MeshConfig (or the `istio` ConfigMap) to analyze with, as istioctl's flag.
     #[arg(long = "meshConfigFile", visible_alias = "mesh-config-file", value_name = "FILE")]
     mesh_config: Option<PathBuf>,
+    /// Also report what weir's proxy would not do with this configuration, as `weir
+    /// run` logs it: servers, TLS modes and policies it does not serve or execute yet
+    /// (WEIR101). Off by default, so that the codes are exactly istioctl's.
+    #[arg(long)]
+    proxy_notes: bool,
     /// Read from the Kubernetes API server (not yet available: weir reads files).
     #[arg(long)]
     kubernetes: bool,
@@ -242,13 +247,37 @@ pub(crate) fn run(args: &Args) -> ExitCode {
         diags.push(d);
     }
 
+    let rejected: std::collections::HashSet<weir_model::ResourceKey> =
+        report.rejected.iter().map(|r| r.key()).collect();
     let mut resources = report.resources;
     resources.extend(report.rejected);
     let mut core = report.core;
     core.extend(analyze::default_ingress());
     let inputs = Inputs { resources, core, dns_auto_allocate: dns };
     let analysis = analyze::analyze(&inputs);
-    diags.extend(placed(analysis.findings, &texts));
+    let mut found: Vec<(Diagnostic, FieldPath)> = analysis
+        .findings
+        .into_iter()
+        .map(|f| {
+            let path = f.path.clone();
+            (f.into_diagnostic(), path)
+        })
+        .collect();
+    if args.proxy_notes {
+        // What `weir run` would log for this configuration, as a gateway
+        // (`istio=ingressgateway` in istio-system) with the mesh listener.
+        let instance = weir_compile::Instance { mesh: true, ..weir_compile::Instance::default() };
+        let valid: Vec<_> = inputs.resources.iter().filter(|r| !rejected.contains(&r.key())).cloned().collect();
+        let compiled = weir_compile::compile(valid, &instance, 1);
+        found.extend(
+            compiled
+                .diagnostics
+                .into_iter()
+                .filter(|n| n.diagnostic.code != codes::REFERENCE_NOT_FOUND)
+                .map(|n| (n.diagnostic, n.field)),
+        );
+    }
+    diags.extend(placed(found, &texts));
 
     let keep = |d: &Diagnostic| {
         let resource = resource_name(d);
@@ -300,48 +329,12 @@ pub(crate) fn run(args: &Args) -> ExitCode {
     }
 }
 
-/// Analyzer findings as diagnostics at their fields' positions.
-fn placed(findings: Vec<Finding>, texts: &[weir_source::SourceText]) -> Vec<Diagnostic> {
-    let mut items: Vec<(Diagnostic, FieldPath)> = findings
-        .into_iter()
-        .map(|f| {
-            let path = f.path.clone();
-            (f.into_diagnostic(), path)
-        })
-        .collect();
+/// Findings as diagnostics at their fields' positions.
+fn placed(mut items: Vec<(Diagnostic, FieldPath)>, texts: &[weir_source::SourceText]) -> Vec<Diagnostic> {
     let by_name: HashMap<&str, &str> = texts.iter().map(|t| (t.name.as_str(), t.text.as_str())).collect();
-    let mut by_file: HashMap<String, Vec<usize>> = HashMap::new();
-    for (i, (d, _)) in items.iter().enumerate() {
-        by_file.entry(d.file.to_string()).or_default().push(i);
-    }
-    for (file, idx) in by_file {
-        let Some(text) = by_name.get(file.as_str()) else { continue };
-        let mut group: Vec<(Diagnostic, FieldPath)> =
-            idx.iter().map(|&i| std::mem::replace(&mut items[i], (placeholder(), FieldPath::root()))).collect();
-        let mut unplaced: Vec<Unplaced<'_>> =
-            group.iter_mut().map(|(d, p)| Unplaced { diagnostic: d, path: p }).collect();
-        place(text, &mut unplaced);
-        for (&i, item) in idx.iter().zip(group) {
-            items[i] = item;
-        }
-    }
+    let mut unplaced: Vec<Unplaced<'_>> = items.iter_mut().map(|(d, p)| Unplaced { diagnostic: d, path: p }).collect();
+    place_all(&mut unplaced, |file| by_name.get(file).map(|t| t.to_string()));
     items.into_iter().map(|(d, _)| d).collect()
-}
-
-fn placeholder() -> Diagnostic {
-    Diagnostic {
-        severity: Severity::Info,
-        code: "",
-        file: "".into(),
-        line: 0,
-        column: 0,
-        kind: None,
-        namespace: None,
-        name: None,
-        path: String::new(),
-        message: String::new(),
-        source_line: None,
-    }
 }
 
 /// At most [`PER_RESOURCE_CAP`] findings per resource, and one line counting the rest.

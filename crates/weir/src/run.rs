@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use clap::{Args as ClapArgs, ValueEnum};
 use weir_compile::Instance;
+use weir_model::place::{Unplaced, place_all};
 use weir_model::{Counts, Diagnostic, Resource, Severity};
 use weir_proxy::telemetry::{Format, SourceLabels};
 use weir_proxy::{Proxy, ProxyConfig};
@@ -82,6 +83,24 @@ pub(crate) fn parse_labels(s: &str) -> Result<BTreeMap<String, String>, String> 
         m.insert(k.trim().to_string(), v.trim().to_string());
     }
     Ok(m)
+}
+
+/// Logs the compiler's notes at their fields: the files they name are read again (only
+/// those) to find the line and column.
+pub(crate) fn log_compile_notes(mut notes: Vec<weir_compile::CompileNote>) {
+    if notes.is_empty() {
+        return;
+    }
+    let mut items: Vec<Unplaced<'_>> =
+        notes.iter_mut().map(|n| Unplaced { diagnostic: &mut n.diagnostic, path: &n.field }).collect();
+    place_all(&mut items, |file| std::fs::read_to_string(file).ok());
+    for n in &notes {
+        if n.diagnostic.file.is_empty() {
+            tracing::warn!("{}[{}]: {}", n.diagnostic.severity, n.diagnostic.code, n.diagnostic.message);
+        } else {
+            log_diagnostic(&n.diagnostic);
+        }
+    }
 }
 
 fn log_diagnostic(d: &Diagnostic) {
@@ -209,10 +228,8 @@ pub(crate) async fn serve(args: Args, embedded: Option<Vec<Resource>>) -> ExitCo
     }
     let inst = instance(&args);
     let mut version = 1;
-    let compiled = weir_compile::compile(resources, &inst, version);
-    for d in &compiled.diagnostics {
-        tracing::warn!("{}", d.message);
-    }
+    let mut compiled = weir_compile::compile(resources, &inst, version);
+    log_compile_notes(std::mem::take(&mut compiled.diagnostics));
     let proxy = Proxy::new(proxy_config(&args));
     // The admin port carries readiness: without it the instance cannot report ready, so
     // it does not start (like a listener port that cannot be bound).
@@ -272,11 +289,9 @@ pub(crate) async fn serve(args: Args, embedded: Option<Vec<Resource>>) -> ExitCo
                     version += 1;
                     let loaded_at = started.elapsed();
                     let inst = instance(&reload_args);
-                    let compiled = weir_compile::compile(resources, &inst, version);
+                    let mut compiled = weir_compile::compile(resources, &inst, version);
                     let compiled_at = started.elapsed();
-                    for d in &compiled.diagnostics {
-                        tracing::warn!("{}", d.message);
-                    }
+                    log_compile_notes(std::mem::take(&mut compiled.diagnostics));
                     let errors = reload_proxy.install(compiled.table);
                     for e in &errors {
                         tracing::error!("{e}");

@@ -203,3 +203,34 @@ fn each_seed_pattern_alone_analyzes_clean_but_mirroring_names_undefined_subsets(
         }
     }
 }
+
+/// `--proxy-notes` adds what weir's compiler notes (as `weir run` logs it), placed on
+/// the field like every other finding; without it the codes are istioctl's only.
+#[test]
+fn proxy_notes_are_placed_findings_too() {
+    let dir = ConfigDir::new();
+    dir.write(
+        "gw.yaml",
+        "apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: gw, namespace: edge}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 443, name: mtls, protocol: HTTPS}
+    hosts: [shop.example.com]
+    tls: {mode: ISTIO_MUTUAL}
+",
+    );
+    let path = dir.path().to_str().unwrap();
+    let (code, out, _) = analyze(&["-o", "json", path]);
+    assert_eq!((code, out.trim()), (Some(0), "[]"));
+    let (code, out, _) = analyze(&["-o", "json", "--proxy-notes", path]);
+    assert_eq!(code, Some(0), "a note is a warning");
+    let list: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
+    assert_eq!(list.len(), 1, "{out}");
+    assert_eq!(list[0]["code"], "WEIR101");
+    assert_eq!(list[0]["resource"], "Gateway edge/gw");
+    assert_eq!((list[0]["line"].as_u64(), list[0]["column"].as_u64()), (Some(9), Some(17)));
+    assert_eq!(list[0]["path"], "spec.servers[0].tls.mode");
+}
