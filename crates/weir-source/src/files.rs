@@ -117,6 +117,18 @@ pub struct SourceText {
 /// Like [`load_paths`], and also returns each file's text, for commands that place
 /// findings made after loading (`weir analyze`).
 pub fn load_paths_with_text(paths: &[PathBuf]) -> (LoadReport, Vec<SourceText>, Vec<SourceError>) {
+    let (texts, errors) = read_texts(paths);
+    let mut report = LoadReport::default();
+    for r in in_parallel(&texts, |t| load_str(&t.name, &t.text)) {
+        report.extend(r);
+    }
+    let dups = check_duplicates(&mut report.resources);
+    report.diagnostics.extend(dups);
+    (report, texts, errors)
+}
+
+/// The text of every configuration file under `paths` (`-` is stdin), in order.
+pub(crate) fn read_texts(paths: &[PathBuf]) -> (Vec<SourceText>, Vec<SourceError>) {
     let mut texts = Vec::new();
     let mut errors = Vec::new();
     for path in paths {
@@ -145,13 +157,7 @@ pub fn load_paths_with_text(paths: &[PathBuf]) -> (LoadReport, Vec<SourceText>, 
             Err(e) => errors.push(e),
         }
     }
-    let mut report = LoadReport::default();
-    for r in in_parallel(&texts, |t| load_str(&t.name, &t.text)) {
-        report.extend(r);
-    }
-    let dups = check_duplicates(&mut report.resources);
-    report.diagnostics.extend(dups);
-    (report, texts, errors)
+    (texts, errors)
 }
 
 /// Files per thread below which loading stays on the calling thread.

@@ -62,6 +62,12 @@ pub(crate) struct Args {
     /// Output format.
     #[arg(short = 'o', long = "output", value_enum, default_value = "text")]
     format: Format,
+    /// Read every document. By default only those the request can meet are read (the
+    /// VirtualServices, DestinationRules and ServiceEntries that name a host it can
+    /// reach, and every document of other kinds), and everything when that finds no
+    /// route or a problem; the answer is the same, sooner on a large mesh.
+    #[arg(long)]
+    read_all: bool,
 }
 
 #[allow(clippy::print_stderr)]
@@ -71,6 +77,20 @@ fn fail(code: u8, msg: &str) -> ExitCode {
 }
 
 pub(crate) fn run(args: &Args) -> ExitCode {
+    // First only the documents this request can meet (fast on a large mesh); the
+    // whole configuration when that read finds a problem, or no route: an answer
+    // about what is absent needs everything.
+    if !args.read_all {
+        let (report, io) = weir_source::load_relevant(&args.paths, &[args.host.as_str()]);
+        if io.is_empty() && !report.has_errors() {
+            match trace(args, report) {
+                Ok(t) if t.route.is_some() => return print(args, &t),
+                Ok(_) => {}
+                // Bad flags, or a gateway that does not exist: Gateways are always read.
+                Err(code) => return code,
+            }
+        }
+    }
     let (report, io) = weir_source::load_paths(&args.paths);
     if let Some(e) = io.first() {
         return fail(2, &format!("cannot read {e}"));
@@ -78,16 +98,24 @@ pub(crate) fn run(args: &Args) -> ExitCode {
     if report.has_errors() {
         return fail(65, "the configuration does not validate (see `weir validate`)");
     }
+    match trace(args, report) {
+        Ok(t) => print(args, &t),
+        Err(code) => code,
+    }
+}
+
+/// The trace of the request `args` describe, over `report`'s resources.
+fn trace(args: &Args, report: weir_model::LoadReport) -> Result<Trace, ExitCode> {
     let mut headers = HeaderMap::new();
     for h in &args.headers {
-        let Some((k, v)) = h.split_once(':') else { return fail(64, &format!("-H {h:?}: expected name:value")) };
+        let Some((k, v)) = h.split_once(':') else { return Err(fail(64, &format!("-H {h:?}: expected name:value"))) };
         let (Ok(k), Ok(v)) = (HeaderName::try_from(k.trim().to_ascii_lowercase()), HeaderValue::try_from(v.trim()))
         else {
-            return fail(64, &format!("-H {h:?}: not a valid header"));
+            return Err(fail(64, &format!("-H {h:?}: not a valid header")));
         };
         headers.append(k, v);
     }
-    let Ok(method) = Method::try_from(args.method.as_str()) else { return fail(64, "--method: not a method") };
+    let Ok(method) = Method::try_from(args.method.as_str()) else { return Err(fail(64, "--method: not a method")) };
     let (instance, gateway) = match &args.gateway {
         Some(g) => {
             let (ns, name) = g.split_once('/').unwrap_or(("default", g));
@@ -95,7 +123,9 @@ pub(crate) fn run(args: &Args) -> ExitCode {
                 Spec::Gateway(gw) if r.meta.name == name && r.meta.namespace == ns => Some(gw.selector.clone()),
                 _ => None,
             });
-            let Some(selector) = found else { return fail(2, &format!("no Gateway {ns}/{name} in the configuration")) };
+            let Some(selector) = found else {
+                return Err(fail(2, &format!("no Gateway {ns}/{name} in the configuration")));
+            };
             let namespace = args.namespace.clone().unwrap_or_else(|| ns.to_string());
             (Instance { labels: selector, namespace, mesh: false, ..Instance::default() }, Some(format!("{ns}/{name}")))
         }
@@ -118,19 +148,19 @@ pub(crate) fn run(args: &Args) -> ExitCode {
             match candidates.first() {
                 Some(l) => *l,
                 None => {
-                    return fail(
+                    return Err(fail(
                         2,
                         &format!(
                             "Gateway {g} serves no listener{}",
                             args.port.map(|p| format!(" on port {p}")).unwrap_or_default()
                         ),
-                    );
+                    ));
                 }
             }
         }
         None => match table.mesh() {
             Some(l) => l,
-            None => return fail(2, "no mesh listener"),
+            None => return Err(fail(2, "no mesh listener")),
         },
     };
     // As the proxy sees the request: the path normalized, the mesh port from the Host.
@@ -159,13 +189,16 @@ pub(crate) fn run(args: &Args) -> ExitCode {
         headers: &headers,
         port: if listener.role == ListenerRole::Gateway { listener.port } else { 0 },
     };
-    let trace = weir_table::explain::explain(&table, listener, &view);
+    Ok(weir_table::explain::explain(&table, listener, &view))
+}
+
+fn print(args: &Args, trace: &Trace) -> ExitCode {
     let mut out = std::io::stdout().lock();
     let written = match args.format {
         Format::Json => {
-            serde_json::to_writer_pretty(&mut out, &trace).map_err(std::io::Error::other).and_then(|()| writeln!(out))
+            serde_json::to_writer_pretty(&mut out, trace).map_err(std::io::Error::other).and_then(|()| writeln!(out))
         }
-        Format::Text => text(&mut out, &trace),
+        Format::Text => text(&mut out, trace),
     };
     if written.is_err() { ExitCode::from(2) } else { ExitCode::SUCCESS }
 }

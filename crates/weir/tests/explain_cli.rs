@@ -102,3 +102,106 @@ spec:
     assert_eq!(code, Some(2));
     assert!(err.contains("no Gateway ns/nope"), "{err}");
 }
+
+/// A mesh with what the partial read must not miss: a wildcard host, a delegate, a
+/// destination in another namespace by FQDN, a mirror, a DestinationRule in the
+/// destination's namespace, a WorkloadEntry selected by labels, and a Sidecar.
+const TRICKY: &str = r#"apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: front, namespace: a}
+spec:
+  hosts: [front.a.svc.cluster.local]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  ports: [{number: 80, name: http, protocol: HTTP}]
+  endpoints: [{address: 10.0.0.1}]
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: back, namespace: b}
+spec:
+  hosts: [back.b.svc.cluster.local]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  ports: [{number: 80, name: http, protocol: HTTP}]
+  workloadSelector: {labels: {app: back}}
+---
+apiVersion: networking.istio.io/v1
+kind: WorkloadEntry
+metadata: {name: back-1, namespace: b}
+spec: {address: 10.0.1.1, labels: {app: back, version: v2}}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: back, namespace: b}
+spec:
+  host: back.b.svc.cluster.local
+  trafficPolicy: {loadBalancer: {simple: RANDOM}}
+  subsets: [{name: v2, labels: {version: v2}}]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: front, namespace: a}
+spec:
+  hosts: [front]
+  http:
+  - match: [{uri: {prefix: /api}}]
+    delegate: {name: api, namespace: a}
+  - route: [{destination: {host: front}}]
+    mirror: {host: back.b.svc.cluster.local}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: api, namespace: a}
+spec:
+  http:
+  - route: [{destination: {host: back.b.svc.cluster.local, subset: v2}}]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: wild, namespace: a}
+spec:
+  hosts: ["*.example.com"]
+  http: [{directResponse: {status: 418}}]
+---
+apiVersion: networking.istio.io/v1
+kind: Sidecar
+metadata: {name: default, namespace: a}
+spec:
+  egress: [{hosts: ["./*", "b/*"]}]
+  outboundTrafficPolicy: {mode: REGISTRY_ONLY}
+"#;
+
+/// Reading only the documents a request can meet gives the answer reading them all
+/// gives, for routed, delegated, wildcard and unknown hosts.
+#[test]
+fn the_partial_read_answers_as_the_full_one() {
+    let dir = weir_testkit::ConfigDir::new();
+    // Many unrelated services around the ones that matter.
+    let mut filler = String::new();
+    for i in 0..50 {
+        filler.push_str(&format!(
+            "---\napiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {{name: other-{i}, namespace: c}}\nspec:\n  hosts: [other-{i}]\n  http: [{{route: [{{destination: {{host: other-{i}}}}}]}}]\n"
+        ));
+    }
+    dir.write("tricky.yaml", TRICKY);
+    dir.write("filler.yaml", &filler[4..]);
+    let path = dir.path().to_str().unwrap();
+    for args in [
+        &["--host", "front", "--path", "/api/x"][..],
+        &["--host", "front.a.svc.cluster.local", "--path", "/"],
+        &["--host", "shop.example.com"],
+        &["--host", "other-7.c"],
+        &["--host", "back.b"],
+        &["--host", "nowhere.example.org"],
+    ] {
+        let mut all = args.to_vec();
+        all.extend(["--namespace", "a", path]);
+        let (code, fast, err) = explain(&all);
+        all.push("--read-all");
+        let (code_all, full, _) = explain(&all);
+        assert_eq!((code, &fast), (code_all, &full), "{args:?}: {err}");
+    }
+    let (_, delegated, _) = explain(&["--host", "front", "--path", "/api/x", "--namespace", "a", path]);
+    assert_eq!(delegated["cluster"], "outbound|80|v2|back.b.svc.cluster.local", "{delegated}");
+}
