@@ -165,6 +165,44 @@ impl Counts {
     }
 }
 
+/// At most `max` findings per resource (file, kind, namespace, name), in their order,
+/// and for each resource over the cap one info line (WEIR008) counting the rest: a
+/// resource with thousands of mistakes must not bury the others.
+pub fn cap_per_resource(diags: Vec<Diagnostic>, max: usize) -> Vec<Diagnostic> {
+    use std::collections::HashMap;
+    type Key = (Arc<str>, Option<String>, Option<String>, Option<String>);
+    let key = |d: &Diagnostic| -> Key { (d.file.clone(), d.kind.clone(), d.namespace.clone(), d.name.clone()) };
+    let mut count: HashMap<Key, usize> = HashMap::new();
+    let mut out = Vec::with_capacity(diags.len().min(max * 64));
+    let mut over: Vec<(Key, Diagnostic, usize)> = Vec::new();
+    for d in diags {
+        let k = key(&d);
+        // Findings about no resource (syntax errors) are never capped.
+        if d.kind.is_none() {
+            out.push(d);
+            continue;
+        }
+        let n = count.entry(k.clone()).or_default();
+        *n += 1;
+        if *n <= max {
+            out.push(d);
+        } else if *n == max + 1 {
+            over.push((k, d, 1));
+        } else if let Some(o) = over.iter_mut().find(|(ok, _, _)| *ok == k) {
+            o.2 += 1;
+        }
+    }
+    for (_, mut d, n) in over {
+        d.severity = Severity::Info;
+        d.code = codes::TRUNCATED;
+        d.path = String::new();
+        d.source_line = None;
+        d.message = format!("{n} more finding{} on this resource not shown", if n == 1 { "" } else { "s" });
+        out.push(d);
+    }
+    out
+}
+
 /// Longest source excerpt a diagnostic carries, in characters: a finding on a very
 /// long line (a flow-style list of thousands of hosts) must not repeat the whole line.
 pub const EXCERPT_WIDTH: usize = 160;
@@ -192,6 +230,38 @@ pub fn excerpt(line: &str, column: u32) -> String {
 #[cfg(test)]
 mod excerpt_tests {
     use super::*;
+
+    #[test]
+    fn findings_are_capped_per_resource_with_a_count_of_the_rest() {
+        let d = |name: &str, i: u32| Diagnostic {
+            severity: Severity::Error,
+            code: "IST0106",
+            file: "f.yaml".into(),
+            line: i,
+            column: 1,
+            kind: Some("VirtualService".into()),
+            namespace: Some("ns".into()),
+            name: Some(name.into()),
+            path: format!("spec.hosts[{i}]"),
+            message: "m".into(),
+            source_line: None,
+        };
+        let mut all: Vec<Diagnostic> = (0..10).map(|i| d("a", i)).collect();
+        all.push(d("b", 99));
+        let capped = cap_per_resource(all, 3);
+        let got: Vec<(&str, &str, &str)> =
+            capped.iter().map(|x| (x.name.as_deref().unwrap(), x.code, x.message.as_str())).collect();
+        assert_eq!(
+            got,
+            [
+                ("a", "IST0106", "m"),
+                ("a", "IST0106", "m"),
+                ("a", "IST0106", "m"),
+                ("b", "IST0106", "m"),
+                ("a", "WEIR008", "7 more findings on this resource not shown"),
+            ]
+        );
+    }
 
     #[test]
     fn long_lines_are_cut_around_the_column_and_the_caret_still_points_there() {

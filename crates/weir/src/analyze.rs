@@ -292,8 +292,10 @@ pub(crate) fn run(args: &Args) -> ExitCode {
     };
     diags.retain(keep);
     let failed = diags.iter().any(|d| rank(d.severity) >= rank(failure));
-    let shown: Vec<Diagnostic> =
-        cap_per_resource(diags.into_iter().filter(|d| rank(d.severity) >= rank(output)).collect());
+    let shown: Vec<Diagnostic> = weir_model::diag::cap_per_resource(
+        diags.into_iter().filter(|d| rank(d.severity) >= rank(output)).collect(),
+        PER_RESOURCE_CAP,
+    );
 
     let mut out = std::io::stdout().lock();
     let written = match format {
@@ -335,36 +337,6 @@ fn placed(mut items: Vec<(Diagnostic, FieldPath)>, texts: &[weir_source::SourceT
     let mut unplaced: Vec<Unplaced<'_>> = items.iter_mut().map(|(d, p)| Unplaced { diagnostic: d, path: p }).collect();
     place_all(&mut unplaced, |file| by_name.get(file).map(|t| t.to_string()));
     items.into_iter().map(|(d, _)| d).collect()
-}
-
-/// At most [`PER_RESOURCE_CAP`] findings per resource, and one line counting the rest.
-fn cap_per_resource(diags: Vec<Diagnostic>) -> Vec<Diagnostic> {
-    let mut count: HashMap<String, usize> = HashMap::new();
-    let mut out = Vec::with_capacity(diags.len());
-    let mut dropped: Vec<(Diagnostic, usize)> = Vec::new();
-    for d in diags {
-        let key = format!("{}\u{0}{}", d.file, resource_name(&d));
-        let n = count.entry(key).or_default();
-        *n += 1;
-        if *n <= PER_RESOURCE_CAP {
-            out.push(d);
-        } else if *n == PER_RESOURCE_CAP + 1 {
-            dropped.push((d, 1));
-        } else if let Some(last) =
-            dropped.iter_mut().rev().find(|(x, _)| x.file == d.file && resource_name(x) == resource_name(&d))
-        {
-            last.1 += 1;
-        }
-    }
-    for (mut d, n) in dropped {
-        d.severity = Severity::Info;
-        d.code = codes::TRUNCATED;
-        d.message = format!("{n} more findings on this resource are not shown");
-        d.path = String::new();
-        d.source_line = None;
-        out.push(d);
-    }
-    out
 }
 
 fn log_line(d: &Diagnostic) -> String {

@@ -27,7 +27,7 @@ pub(crate) enum Format {
 #[derive(Debug, ClapArgs)]
 pub(crate) struct Args {
     /// Configuration files or directories.
-    #[arg(required = true, value_name = "PATH")]
+    #[arg(required_unless_present = "kubernetes", value_name = "PATH")]
     paths: Vec<PathBuf>,
     /// The request's Host / `:authority` (a port may follow).
     #[arg(long)]
@@ -68,6 +68,9 @@ pub(crate) struct Args {
     /// route or a problem; the answer is the same, sooner on a large mesh.
     #[arg(long)]
     read_all: bool,
+    /// Read from the Kubernetes API server (not yet available: weir reads files).
+    #[arg(long)]
+    kubernetes: bool,
 }
 
 #[allow(clippy::print_stderr)]
@@ -77,6 +80,9 @@ fn fail(code: u8, msg: &str) -> ExitCode {
 }
 
 pub(crate) fn run(args: &Args) -> ExitCode {
+    if args.kubernetes {
+        return fail(64, "--kubernetes is not available yet: weir explain reads files (pass the YAML you would apply)");
+    }
     // First only the documents this request can meet (fast on a large mesh); the
     // whole configuration when that read finds a problem, or no route: an answer
     // about what is absent needs everything.

@@ -31,27 +31,31 @@ pub(crate) struct Args {
     quiet: bool,
 }
 
+/// Most findings shown for one resource; the rest are counted in one line.
+const PER_RESOURCE_CAP: usize = 50;
+
 pub(crate) fn run(args: &Args) -> ExitCode {
     let (report, io_errors) = weir_source::load_paths(&args.paths);
     let counts = Counts::of(&report.diagnostics);
+    let shown = weir_model::diag::cap_per_resource(report.diagnostics, PER_RESOURCE_CAP);
     // Read failures first, so the summary is the last thing a reader sees.
     #[allow(clippy::print_stderr)]
     {
         for e in &io_errors {
             eprintln!("weir: cannot read {e}");
         }
-        if io_errors.is_empty() && report.resources.is_empty() && report.diagnostics.is_empty() {
+        if io_errors.is_empty() && report.resources.is_empty() && shown.is_empty() {
             eprintln!("weir: warning: no resources found (looked for *.yaml, *.yml and *.json files)");
         }
     }
     let mut out = std::io::stdout().lock();
     let written = match args.format {
-        Format::Human => human(&mut out, &report.diagnostics, counts, report.resources.len(), args.quiet),
-        Format::Json => serde_json::to_writer_pretty(&mut out, &report.diagnostics)
-            .map_err(std::io::Error::other)
-            .and_then(|()| writeln!(out)),
-        Format::Yaml => match serde_saphyr::to_string(&report.diagnostics) {
-            Ok(s) => out.write_all(if report.diagnostics.is_empty() { b"[]\n" } else { s.as_bytes() }),
+        Format::Human => human(&mut out, &shown, counts, report.resources.len(), args.quiet),
+        Format::Json => {
+            serde_json::to_writer_pretty(&mut out, &shown).map_err(std::io::Error::other).and_then(|()| writeln!(out))
+        }
+        Format::Yaml => match serde_saphyr::to_string(&shown) {
+            Ok(s) => out.write_all(if shown.is_empty() { b"[]\n" } else { s.as_bytes() }),
             Err(e) => Err(std::io::Error::other(e.to_string())),
         },
     };

@@ -205,3 +205,102 @@ fn the_partial_read_answers_as_the_full_one() {
     let (_, delegated, _) = explain(&["--host", "front", "--path", "/api/x", "--namespace", "a", path]);
     assert_eq!(delegated["cluster"], "outbound|80|v2|back.b.svc.cluster.local", "{delegated}");
 }
+
+/// The services the seed patterns route to, as a file-mode registry.
+const SEED_REGISTRY: &str = "apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: my-service, namespace: default}
+spec:
+  hosts: [my-service.default.svc.cluster.local]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  ports: [{number: 80, name: http, protocol: HTTP}]
+  endpoints:
+  - {address: 10.0.0.1, labels: {version: stable}}
+  - {address: 10.0.0.2, labels: {version: canary}}
+  - {address: 10.0.0.3, labels: {version: v1}}
+  - {address: 10.0.0.4, labels: {version: v2}}
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: ratings, namespace: default}
+spec:
+  hosts: [ratings.default.svc.cluster.local]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  ports: [{number: 80, name: http, protocol: HTTP}]
+  endpoints: [{address: 10.0.1.1}]
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: reviews, namespace: bookinfo}
+spec:
+  hosts: [reviews.bookinfo.svc.cluster.local]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  ports: [{number: 9080, name: http, protocol: HTTP}]
+  endpoints:
+  - {address: 10.0.2.1, labels: {version: v1}}
+  - {address: 10.0.2.2, labels: {version: v2}}
+";
+
+/// `weir explain` on each of the seven seed patterns, unchanged, with the services
+/// they route to: the trace says what the pattern is for.
+#[test]
+fn explain_traces_each_seed_pattern() {
+    let seed = format!("{}/../../../shared/examples/seed", env!("CARGO_MANIFEST_DIR"));
+    let run = |pattern: &str, extra: &str, args: &[&str]| -> serde_json::Value {
+        let dir = ConfigDir::new();
+        dir.write("registry.yaml", &format!("{SEED_REGISTRY}{extra}"));
+        let text = std::fs::read_to_string(format!("{seed}/{pattern}.yaml")).unwrap();
+        dir.write("pattern.yaml", &text);
+        let mut all = args.to_vec();
+        all.push(dir.path().to_str().unwrap());
+        let (code, trace, err) = explain(&all);
+        assert_eq!(code, Some(0), "{pattern}: {err}");
+        trace
+    };
+    let jason =
+        run("1-basic-routing", "", &["--host", "reviews.bookinfo", "-H", "end-user: jason", "--namespace", "bookinfo"]);
+    assert_eq!(jason["cluster"], "outbound|9080|v2|reviews.bookinfo.svc.cluster.local", "{jason}");
+    let other = run("1-basic-routing", "", &["--host", "reviews.bookinfo", "--namespace", "bookinfo"]);
+    assert_eq!(other["cluster"], "outbound|9080|v1|reviews.bookinfo.svc.cluster.local", "{other}");
+
+    let canary = run("2-canary", "", &["--host", "my-service"]);
+    let shares: Vec<(String, f64)> = canary["destinations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| (d["subset"].as_str().unwrap().to_string(), d["weight"].as_f64().unwrap()))
+        .collect();
+    assert_eq!(shares, [("stable".to_string(), 90.0), ("canary".to_string(), 10.0)]);
+
+    let breaker = run("3-circuit-breaker", "", &["--host", "my-service"]);
+    assert_eq!(breaker["policies"]["connection_pool"]["max_connections"], 100, "{breaker}");
+    assert!(!breaker["policies"]["outlier_detection"].is_null(), "{breaker}");
+
+    let retry = run("4-retry-timeout", "", &["--host", "ratings"]);
+    assert_eq!(retry["policies"]["retries"]["attempts"], 3, "{retry}");
+    assert_eq!(retry["policies"]["timeout"], "10s", "{retry}");
+
+    let subsets = "---\napiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: versions, namespace: default}\nspec:\n  host: my-service\n  subsets: [{name: v1, labels: {version: v1}}, {name: v2, labels: {version: v2}}]\n";
+    let mirror = run("5-mirroring", subsets, &["--host", "my-service"]);
+    assert_eq!(mirror["cluster"], "outbound|80|v1|my-service.default.svc.cluster.local", "{mirror}");
+    assert!(
+        mirror["policies"]["mirrors"].to_string().contains("outbound|80|v2|my-service.default.svc.cluster.local"),
+        "{mirror}"
+    );
+
+    let fault = run("6-fault-injection", "", &["--host", "ratings"]);
+    assert_eq!(fault["policies"]["fault"]["delay"]["share"], 10.0, "{fault}");
+    assert_eq!(fault["policies"]["fault"]["abort"]["status"]["http"], 503, "{fault}");
+
+    // A gateway with no VirtualService bound: the request finds no route.
+    let gateway = run(
+        "7-ingress-gateway",
+        "",
+        &["--gateway", "default/my-gateway", "--host", "shop.example.com", "--scheme", "https"],
+    );
+    assert_eq!(gateway["listener"], "0.0.0.0_443", "{gateway}");
+    assert!(gateway["outcome"].as_str().unwrap().contains("NR"), "{gateway}");
+}
