@@ -75,29 +75,44 @@ pub fn check_duplicates(resources: &mut Vec<Resource>) -> Vec<Diagnostic> {
     let mut diags = Vec::new();
     resources.retain(|r| {
         let key = r.key();
-        if let Some(first) = seen.get(&key) {
-            diags.push(Diagnostic {
-                severity: Severity::Error,
-                code: codes::DUPLICATE,
-                file: r.origin.file.clone(),
-                line: r.origin.pos.line,
-                column: r.origin.pos.column,
-                kind: Some(key.kind.to_string()),
-                namespace: Some(key.namespace.clone()),
-                name: Some(key.name.clone()),
-                path: "metadata.name".into(),
-                message: format!(
-                    "duplicate {key}: it is also defined at {first} (each resource may be defined once; edit or remove one of them)"
-                ),
-                source_line: None,
-            });
-            false
-        } else {
-            seen.insert(key, r.origin.clone());
-            true
+        match duplicate(&mut seen, key, &r.origin) {
+            Some(d) => {
+                diags.push(d);
+                false
+            }
+            None => true,
         }
     });
     diags
+}
+
+/// The same check over identities alone, for callers that do not keep the resources
+/// (`weir validate`): the diagnostic for each key that repeats an earlier one.
+pub fn check_duplicate_keys(keys: impl IntoIterator<Item = (ResourceKey, Origin)>) -> Vec<Diagnostic> {
+    let mut seen: HashMap<ResourceKey, Origin> = HashMap::new();
+    keys.into_iter().filter_map(|(key, origin)| duplicate(&mut seen, key, &origin)).collect()
+}
+
+fn duplicate(seen: &mut HashMap<ResourceKey, Origin>, key: ResourceKey, origin: &Origin) -> Option<Diagnostic> {
+    if let Some(first) = seen.get(&key) {
+        return Some(Diagnostic {
+            severity: Severity::Error,
+            code: codes::DUPLICATE,
+            file: origin.file.clone(),
+            line: origin.pos.line,
+            column: origin.pos.column,
+            kind: Some(key.kind.to_string()),
+            namespace: Some(key.namespace.clone()),
+            name: Some(key.name.clone()),
+            path: "metadata.name".into(),
+            message: format!(
+                "duplicate {key}: it is also defined at {first} (each resource may be defined once; edit or remove one of them)"
+            ),
+            source_line: None,
+        });
+    }
+    seen.insert(key, origin.clone());
+    None
 }
 
 struct FileCtx<'a> {

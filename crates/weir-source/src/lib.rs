@@ -7,6 +7,8 @@ mod files;
 mod relevant;
 mod watch;
 
-pub use files::{SourceError, SourceText, collect_files, load_paths, load_paths_with_text, load_stdin};
+pub use files::{
+    CheckReport, SourceError, SourceText, check_paths, collect_files, load_paths, load_paths_with_text, load_stdin,
+};
 pub use relevant::load_relevant;
 pub use watch::{WatchHandle, watch};

@@ -35,7 +35,7 @@ pub(crate) struct Args {
 const PER_RESOURCE_CAP: usize = 50;
 
 pub(crate) fn run(args: &Args) -> ExitCode {
-    let (report, io_errors) = weir_source::load_paths(&args.paths);
+    let (report, io_errors) = weir_source::check_paths(&args.paths);
     let counts = Counts::of(&report.diagnostics);
     let shown = weir_model::diag::cap_per_resource(report.diagnostics, PER_RESOURCE_CAP);
     // Read failures first, so the summary is the last thing a reader sees.
@@ -44,13 +44,13 @@ pub(crate) fn run(args: &Args) -> ExitCode {
         for e in &io_errors {
             eprintln!("weir: cannot read {e}");
         }
-        if io_errors.is_empty() && report.resources.is_empty() && shown.is_empty() {
+        if io_errors.is_empty() && report.valid == 0 && shown.is_empty() {
             eprintln!("weir: warning: no resources found (looked for *.yaml, *.yml and *.json files)");
         }
     }
     let mut out = std::io::stdout().lock();
     let written = match args.format {
-        Format::Human => human(&mut out, &shown, counts, report.resources.len(), args.quiet),
+        Format::Human => human(&mut out, &shown, counts, report.valid, args.quiet),
         Format::Json => {
             serde_json::to_writer_pretty(&mut out, &shown).map_err(std::io::Error::other).and_then(|()| writeln!(out))
         }
