@@ -232,9 +232,16 @@ fn load_object(ctx: &FileCtx<'_>, node: &Node, base: &FieldPath, out: &mut LoadR
             let pos = node.get("apiVersion").map_or(node.pos, |n| n.pos);
             return err(out, pos, Some(&who), "apiVersion", msg);
         }
-        let msg = format!("skipped {kind} ({api_version}): weir does not use this kind");
+        let core = CoreKind::parse(group, &kind);
+        let msg = match core {
+            Some(_) => format!(
+                "skipped {kind} ({api_version}) for serving: only `weir analyze` reads it (in file mode the \
+                 registry is ServiceEntries)"
+            ),
+            None => format!("skipped {kind} ({api_version}): weir does not use this kind"),
+        };
         out.diagnostics.push(ctx.diag(Severity::Info, codes::SKIPPED_KIND, node.pos, Some(&who), base, msg));
-        if let Some(core) = CoreKind::parse(group, &kind) {
+        if let Some(core) = core {
             let origin = Origin { file: ctx.file.clone(), pos: node.pos };
             out.core.push(CoreObject::read(core, node, origin));
         }
