@@ -1,14 +1,17 @@
-//! Configuration sources. Today: files and directories (watched for changes) and stdin. Each source produces a
-//! [`weir_model::LoadReport`]; resources carry their origin (file:line:column).
+//! Configuration sources. Each produces a [`weir_model::LoadReport`]; resources carry
+//! their origin (file:line:column). Today: files and directories (watched for changes),
+//! stdin, and fixed resources.
 //!
-//! Start with [`load_paths`].
+//! Start with [`Source`] (what the proxy's reload loop reads), then [`load_paths`].
 
 mod files;
 mod relevant;
+mod source;
 mod watch;
 
 pub use files::{
     CheckReport, SourceError, SourceText, check_paths, collect_files, load_paths, load_paths_with_text, load_stdin,
 };
 pub use relevant::load_relevant;
+pub use source::{FileSource, FixedSource, Snapshot, Source, Subscription};
 pub use watch::{WatchHandle, watch};

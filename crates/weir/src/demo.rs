@@ -187,7 +187,7 @@ pub(crate) fn run(args: Args) -> ExitCode {
             credentials: Some(material.credentials.clone()),
         };
         print_guide(&material.ca);
-        let code = run::serve(run_args, Some(resources)).await;
+        let code = run::serve(run_args, std::sync::Arc::new(weir_source::FixedSource::new(resources))).await;
         let _ = std::fs::remove_dir_all(&tls_dir);
         code
     })

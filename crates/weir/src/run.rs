@@ -7,11 +7,14 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args as ClapArgs, ValueEnum};
+use std::sync::Arc;
+
 use weir_compile::Instance;
 use weir_model::place::{Unplaced, place_all};
-use weir_model::{Counts, Diagnostic, Resource, Severity};
+use weir_model::{Diagnostic, Resource, Severity};
 use weir_proxy::telemetry::{Format, SourceLabels};
 use weir_proxy::{Proxy, ProxyConfig};
+use weir_source::{FileSource, Source};
 
 /// How long the watcher waits for a burst of file events to end before a reload.
 /// Editors and ConfigMap updates write, rename and swap within a millisecond or two;
@@ -112,20 +115,13 @@ fn log_diagnostic(d: &Diagnostic) {
     }
 }
 
-/// Loads and validates; `Err` carries the diagnostics when there are errors.
-fn load(paths: &[PathBuf]) -> Result<Vec<Resource>, String> {
-    let (report, io) = weir_source::load_paths(paths);
-    for d in &report.diagnostics {
+/// A snapshot's resources when it is whole and valid; every finding is logged.
+fn load(source: &dyn Source) -> Result<Vec<Resource>, String> {
+    let snapshot = source.snapshot();
+    for d in &snapshot.report.diagnostics {
         log_diagnostic(d);
     }
-    if let Some(e) = io.first() {
-        return Err(format!("cannot read {e}"));
-    }
-    let counts = Counts::of(&report.diagnostics);
-    if counts.errors > 0 {
-        return Err(format!("{} error(s) in the configuration", counts.errors));
-    }
-    Ok(report.resources)
+    snapshot.usable()
 }
 
 pub(crate) fn instance(args: &Args) -> Instance {
@@ -205,20 +201,20 @@ pub(crate) fn run(args: Args) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    rt.block_on(serve(args, None))
+    let source = Arc::new(FileSource::new(args.config.clone(), RELOAD_DEBOUNCE));
+    rt.block_on(serve(args, source))
 }
 
-/// Serves `args`; `embedded` replaces file loading (the demo).
-pub(crate) async fn serve(args: Args, embedded: Option<Vec<Resource>>) -> ExitCode {
-    let resources = match &embedded {
-        Some(r) => r.clone(),
-        None => match load(&args.config) {
-            Ok(r) => r,
-            Err(e) => {
-                tracing::error!("{e}; not starting");
-                return ExitCode::from(1);
-            }
-        },
+/// Serves `args` from `source`, reloading whenever the source says it changed: a
+/// snapshot that does not validate is rejected and the last good table keeps serving.
+/// The one reload loop for every source (files, the demo's fixed resources).
+pub(crate) async fn serve(args: Args, source: Arc<dyn Source>) -> ExitCode {
+    let resources = match load(source.as_ref()) {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!("{e}; not starting");
+            return ExitCode::from(1);
+        }
     };
     if resources.is_empty() {
         tracing::warn!(
@@ -257,29 +253,25 @@ pub(crate) async fn serve(args: Args, embedded: Option<Vec<Resource>>) -> ExitCo
     drop(compiled.diagnostics);
     crate::memory::release_unused();
 
-    // Reloads: the watcher thread pokes a channel; reloads run one at a time.
+    // Reloads: the source's thread pokes a channel; reloads run one at a time.
     let (tx, mut rx) = tokio::sync::mpsc::channel::<()>(1);
-    let _watch = if embedded.is_none() {
-        match weir_source::watch(&args.config, RELOAD_DEBOUNCE, move || {
-            let _ = tx.try_send(());
-        }) {
-            Ok(w) => Some(w),
-            Err(e) => {
-                tracing::warn!("not watching the configuration for changes: {e}");
-                None
-            }
+    let _subscription = match source.subscribe(Box::new(move || {
+        let _ = tx.try_send(());
+    })) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!("not watching {} for changes: {e}", source.describe());
+            None
         }
-    } else {
-        None
     };
     let reload_proxy = proxy.clone();
     let reload_args = args.clone();
     let reloader = tokio::spawn(async move {
         while rx.recv().await.is_some() {
-            let paths = reload_args.config.clone();
+            let source = source.clone();
             let started = std::time::Instant::now();
             let loaded = tokio::task::spawn_blocking(move || {
-                let r = load(&paths);
+                let r = load(source.as_ref());
                 crate::memory::release_unused();
                 r
             })
