@@ -12,6 +12,7 @@ mod delegate;
 mod egress;
 mod header_ops;
 pub mod hosts;
+pub mod kube_registry;
 mod l4;
 mod listeners;
 mod notes;
@@ -70,8 +71,19 @@ pub struct Compiled {
 
 /// Compiles valid resources for `instance`.
 pub fn compile(resources: impl IntoIterator<Item = Resource>, instance: &Instance, version: u64) -> Compiled {
+    compile_with(resources, &[], instance, version)
+}
+
+/// Compiles valid resources for `instance`, with the Kubernetes Services,
+/// EndpointSlices, Pods and Nodes of `core` in the registry beside ServiceEntries.
+pub fn compile_with(
+    resources: impl IntoIterator<Item = Resource>,
+    core: &[weir_model::k8s::CoreObject],
+    instance: &Instance,
+    version: u64,
+) -> Compiled {
     let store = Store::new(resources);
-    let registry = registry::Registry::build(&store);
+    let registry = registry::Registry::build_with(&store, kube_registry::services(core, &instance.domain));
     let mut clusters = clusters::Clusters::new(&store, &registry, instance);
     let mut notes = Vec::new();
     let mut listeners = listeners::gateways(&store, instance, &mut clusters, &mut notes);

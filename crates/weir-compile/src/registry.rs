@@ -132,7 +132,17 @@ impl Registry {
     /// declared by several entries of one namespace is one service: the oldest entry's
     /// ports and settings, with every entry's endpoints.
     pub fn build(store: &Store) -> Self {
+        Registry::build_with(store, Vec::new())
+    }
+
+    /// Builds the registry from Kubernetes services (first: Istio's Kubernetes registry
+    /// precedes ServiceEntries for a host both declare) and the store's ServiceEntries.
+    pub fn build_with(store: &Store, kubernetes: Vec<Service>) -> Self {
         let mut reg = Registry::default();
+        for svc in kubernetes {
+            reg.by_host.entry(svc.host.clone()).or_default().push(reg.services.len());
+            reg.services.push(svc);
+        }
         let mut by_key: HashMap<(String, String), usize> = HashMap::new();
         for se in &store.service_entries {
             let endpoints = endpoints_of(se, store);

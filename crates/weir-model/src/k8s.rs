@@ -32,6 +32,8 @@ pub enum CoreKind {
     RequestAuthentication,
     /// `gateway.networking.k8s.io` Gateway (Kubernetes Gateway API).
     KubernetesGateway,
+    /// `discovery.k8s.io` EndpointSlice.
+    EndpointSlice,
 }
 
 impl CoreKind {
@@ -46,6 +48,7 @@ impl CoreKind {
             ("apps", "Deployment") => CoreKind::Deployment,
             ("security.istio.io", "RequestAuthentication") => CoreKind::RequestAuthentication,
             ("gateway.networking.k8s.io", "Gateway") => CoreKind::KubernetesGateway,
+            ("discovery.k8s.io", "EndpointSlice") => CoreKind::EndpointSlice,
             _ => return None,
         })
     }
@@ -61,6 +64,7 @@ impl CoreKind {
             CoreKind::Deployment => "Deployment",
             CoreKind::RequestAuthentication => "RequestAuthentication",
             CoreKind::KubernetesGateway => "Gateway",
+            CoreKind::EndpointSlice => "EndpointSlice",
         }
     }
 
@@ -91,7 +95,35 @@ pub struct ServicePort {
     pub app_protocol: Option<String>,
 }
 
-/// What analysis keeps of each kind.
+/// One endpoint of an EndpointSlice.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SliceEndpoint {
+    /// `addresses`.
+    pub addresses: Vec<String>,
+    /// `conditions.ready` (`None`: absent, which counts as ready).
+    pub ready: Option<bool>,
+    /// `conditions.serving`.
+    pub serving: Option<bool>,
+    /// `conditions.terminating`.
+    pub terminating: Option<bool>,
+    /// `targetRef` when it names a Pod: `(namespace, name)`.
+    pub pod: Option<(String, String)>,
+    /// `nodeName`.
+    pub node_name: String,
+}
+
+/// A port of an EndpointSlice.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SlicePort {
+    /// `name` (`""` when unset).
+    pub name: String,
+    /// `port` (0 when unset).
+    pub port: u32,
+    /// `protocol` (`TCP` when absent).
+    pub protocol: String,
+}
+
+/// What analysis (and the Kubernetes registry) keeps of each kind.
 #[derive(Debug, Clone, PartialEq)]
 pub enum CoreSpec {
     /// A Service: its selector and ports.
@@ -100,11 +132,26 @@ pub enum CoreSpec {
         selector: BTreeMap<String, String>,
         /// `spec.ports`.
         ports: Vec<ServicePort>,
+        /// `spec.clusterIPs` (or `clusterIP`); `None` for a headless Service.
+        cluster_ips: Vec<String>,
+        /// `spec.type`: `ExternalName` Services are aliases, not services of their own.
+        external_name: Option<String>,
     },
     /// A Pod: the node it runs on.
     Pod {
         /// `spec.nodeName`.
         node_name: String,
+    },
+    /// An EndpointSlice: the Service it belongs to, its address type, endpoints and ports.
+    EndpointSlice {
+        /// The `kubernetes.io/service-name` label.
+        service: String,
+        /// `addressType` (`IPv4`, `IPv6`, `FQDN`).
+        address_type: String,
+        /// `endpoints`.
+        endpoints: Vec<SliceEndpoint>,
+        /// `ports`.
+        ports: Vec<SlicePort>,
     },
     /// A Secret: its type and decoded data.
     Secret {
@@ -165,6 +212,15 @@ impl CoreObject {
             CoreKind::Service => CoreSpec::Service {
                 selector: string_map(spec_node.and_then(|s| s.get("selector"))),
                 ports: items(spec_node.and_then(|s| s.get("ports"))).iter().map(service_port).collect(),
+                cluster_ips: {
+                    let many: Vec<String> =
+                        items(spec_node.and_then(|s| s.get("clusterIPs"))).iter().filter_map(scalar).collect();
+                    let one = spec_node.and_then(|s| s.get("clusterIP")).and_then(scalar);
+                    let all = if many.is_empty() { one.into_iter().collect() } else { many };
+                    all.into_iter().filter(|ip| !ip.is_empty() && ip != "None").collect()
+                },
+                external_name: (spec_node.and_then(|s| s.get("type")).and_then(Node::as_str) == Some("ExternalName"))
+                    .then(|| spec_node.and_then(|s| s.get("externalName")).and_then(scalar).unwrap_or_default()),
             },
             CoreKind::Pod => CoreSpec::Pod {
                 node_name: spec_node.and_then(|s| s.get("nodeName")).and_then(scalar).unwrap_or_default(),
@@ -180,6 +236,21 @@ impl CoreObject {
             }
             CoreKind::RequestAuthentication => CoreSpec::RequestAuthentication {
                 selector: string_map(spec_node.and_then(|s| s.get("selector")).and_then(|s| s.get("matchLabels"))),
+            },
+            CoreKind::EndpointSlice => CoreSpec::EndpointSlice {
+                service: string_map(meta.and_then(|m| m.get("labels")))
+                    .remove("kubernetes.io/service-name")
+                    .unwrap_or_default(),
+                address_type: node.get("addressType").and_then(scalar).unwrap_or_default(),
+                endpoints: items(node.get("endpoints")).iter().map(slice_endpoint).collect(),
+                ports: items(node.get("ports"))
+                    .iter()
+                    .map(|p| SlicePort {
+                        name: p.get("name").and_then(scalar).unwrap_or_default(),
+                        port: number(p.get("port")).unwrap_or(0),
+                        protocol: p.get("protocol").and_then(scalar).unwrap_or_else(|| "TCP".into()),
+                    })
+                    .collect(),
             },
             CoreKind::KubernetesGateway => CoreSpec::KubernetesGateway {
                 hostnames: items(spec_node.and_then(|s| s.get("listeners")))
@@ -245,6 +316,30 @@ fn number(node: Option<&Node>) -> Option<u32> {
     }
 }
 
+fn flag(node: Option<&Node>) -> Option<bool> {
+    match node.map(|n| &n.value) {
+        Some(Value::Bool(b)) => Some(*b),
+        _ => None,
+    }
+}
+
+fn slice_endpoint(node: &Node) -> SliceEndpoint {
+    let conditions = node.get("conditions");
+    let target = node.get("targetRef");
+    let pod = target.filter(|t| t.get("kind").and_then(Node::as_str) == Some("Pod")).map(|t| {
+        let get = |k: &str| t.get(k).and_then(scalar).unwrap_or_default();
+        (get("namespace"), get("name"))
+    });
+    SliceEndpoint {
+        addresses: items(node.get("addresses")).iter().filter_map(scalar).collect(),
+        ready: flag(conditions.and_then(|c| c.get("ready"))),
+        serving: flag(conditions.and_then(|c| c.get("serving"))),
+        terminating: flag(conditions.and_then(|c| c.get("terminating"))),
+        pod,
+        node_name: node.get("nodeName").and_then(scalar).unwrap_or_default(),
+    }
+}
+
 fn service_port(node: &Node) -> ServicePort {
     ServicePort {
         name: node.get("name").and_then(scalar).unwrap_or_default(),
@@ -281,7 +376,7 @@ mod tests {
         );
         assert_eq!(s.display_name(), "Service bookinfo/reviews");
         assert_eq!(s.annotations["a"], "1");
-        let CoreSpec::Service { selector, ports } = s.spec else { panic!() };
+        let CoreSpec::Service { selector, ports, .. } = s.spec else { panic!() };
         assert_eq!(selector["app"], "reviews");
         assert_eq!(ports[0].target_port, Some(8080));
         assert_eq!(ports[0].protocol, "TCP");

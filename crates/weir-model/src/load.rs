@@ -235,8 +235,8 @@ fn load_object(ctx: &FileCtx<'_>, node: &Node, base: &FieldPath, out: &mut LoadR
         let core = CoreKind::parse(group, &kind);
         let msg = match core {
             Some(_) => format!(
-                "skipped {kind} ({api_version}) for serving: only `weir analyze` reads it (in file mode the \
-                 registry is ServiceEntries)"
+                "read {kind} ({api_version}) as Kubernetes state: Services, EndpointSlices, Pods and Nodes are \
+                 the registry beside ServiceEntries; `weir analyze` checks references to all of them"
             ),
             None => format!("skipped {kind} ({api_version}): weir does not use this kind"),
         };

@@ -9,6 +9,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use weir_model::k8s::CoreObject;
 use weir_model::{LoadReport, Resource};
 
 use crate::files::{SourceError, load_paths};
@@ -23,9 +24,10 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    /// The resources, when the snapshot is whole and valid; otherwise why not, for a
-    /// log line (the findings themselves are in `report`).
-    pub fn usable(self) -> Result<Vec<Resource>, String> {
+    /// The Istio resources and the Kubernetes objects (the registry's Services,
+    /// EndpointSlices, Pods...), when the snapshot is whole and valid; otherwise why
+    /// not, for a log line (the findings themselves are in `report`).
+    pub fn usable(self) -> Result<(Vec<Resource>, Vec<CoreObject>), String> {
         if let Some(e) = self.unreadable.first() {
             return Err(format!("cannot read {e}"));
         }
@@ -33,7 +35,7 @@ impl Snapshot {
         if errors > 0 {
             return Err(format!("{errors} error(s) in the configuration"));
         }
-        Ok(self.report.resources)
+        Ok((self.report.resources, self.report.core))
     }
 }
 
@@ -140,6 +142,7 @@ mod tests {
         let hosts = |s: Snapshot| -> Vec<String> {
             s.usable()
                 .unwrap()
+                .0
                 .iter()
                 .flat_map(|r| match &r.spec {
                     weir_model::Spec::VirtualService(v) => v.hosts.clone(),
@@ -168,6 +171,6 @@ mod tests {
     fn a_fixed_source_never_changes() {
         let s = FixedSource::new(vec![]);
         assert!(s.subscribe(Box::new(|| {})).unwrap().is_none());
-        assert!(s.snapshot().usable().unwrap().is_empty());
+        assert!(s.snapshot().usable().unwrap().0.is_empty());
     }
 }

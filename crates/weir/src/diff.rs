@@ -52,7 +52,7 @@ fn table(path: &PathBuf, instance: &Instance) -> Result<RouteTable, String> {
             path.display()
         ));
     }
-    Ok(weir_compile::compile(report.resources, instance, 1).table)
+    Ok(weir_compile::compile_with(report.resources, &report.core, instance, 1).table)
 }
 
 fn pct(v: f64) -> String {

@@ -141,7 +141,7 @@ fn trace(args: &Args, report: weir_model::LoadReport) -> Result<Trace, ExitCode>
             (Instance { labels, namespace, mesh: true, ..Instance::default() }, None)
         }
     };
-    let table = weir_compile::compile(report.resources, &instance, 1).table;
+    let table = weir_compile::compile_with(report.resources, &report.core, &instance, 1).table;
     let listener = match &gateway {
         Some(g) => {
             let mut candidates: Vec<_> = table

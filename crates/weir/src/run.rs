@@ -10,6 +10,7 @@ use clap::{Args as ClapArgs, ValueEnum};
 use std::sync::Arc;
 
 use weir_compile::Instance;
+use weir_model::k8s::CoreObject;
 use weir_model::place::{Unplaced, place_all};
 use weir_model::{Diagnostic, Resource, Severity};
 use weir_proxy::telemetry::{Format, SourceLabels};
@@ -116,7 +117,7 @@ fn log_diagnostic(d: &Diagnostic) {
 }
 
 /// A snapshot's resources when it is whole and valid; every finding is logged.
-fn load(source: &dyn Source) -> Result<Vec<Resource>, String> {
+fn load(source: &dyn Source) -> Result<(Vec<Resource>, Vec<CoreObject>), String> {
     let snapshot = source.snapshot();
     for d in &snapshot.report.diagnostics {
         log_diagnostic(d);
@@ -209,14 +210,14 @@ pub(crate) fn run(args: Args) -> ExitCode {
 /// snapshot that does not validate is rejected and the last good table keeps serving.
 /// The one reload loop for every source (files, the demo's fixed resources).
 pub(crate) async fn serve(args: Args, source: Arc<dyn Source>) -> ExitCode {
-    let resources = match load(source.as_ref()) {
+    let (resources, core) = match load(source.as_ref()) {
         Ok(r) => r,
         Err(e) => {
             tracing::error!("{e}; not starting");
             return ExitCode::from(1);
         }
     };
-    if resources.is_empty() {
+    if resources.is_empty() && core.is_empty() {
         tracing::warn!(
             "no Istio resources found in the configuration (looked for *.yaml, *.yml and *.json); \
              every request gets 404 until some are added"
@@ -224,7 +225,7 @@ pub(crate) async fn serve(args: Args, source: Arc<dyn Source>) -> ExitCode {
     }
     let inst = instance(&args);
     let mut version = 1;
-    let mut compiled = weir_compile::compile(resources, &inst, version);
+    let mut compiled = weir_compile::compile_with(resources, &core, &inst, version);
     log_compile_notes(std::mem::take(&mut compiled.diagnostics));
     let proxy = Proxy::new(proxy_config(&args));
     // The admin port carries readiness: without it the instance cannot report ready, so
@@ -277,11 +278,11 @@ pub(crate) async fn serve(args: Args, source: Arc<dyn Source>) -> ExitCode {
             })
             .await;
             match loaded {
-                Ok(Ok(resources)) => {
+                Ok(Ok((resources, core))) => {
                     version += 1;
                     let loaded_at = started.elapsed();
                     let inst = instance(&reload_args);
-                    let mut compiled = weir_compile::compile(resources, &inst, version);
+                    let mut compiled = weir_compile::compile_with(resources, &core, &inst, version);
                     let compiled_at = started.elapsed();
                     log_compile_notes(std::mem::take(&mut compiled.diagnostics));
                     let errors = reload_proxy.install(compiled.table);

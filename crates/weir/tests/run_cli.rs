@@ -386,3 +386,80 @@ spec:
     let r = http1_client().get(&system.url("/"), "secure.example.com", &[]).await;
     assert_eq!(r.status, 503, "the machine's bundle does not hold the private root");
 }
+
+/// Kubernetes Services, EndpointSlices and Pods (as `kubectl get -o yaml` writes
+/// them) are a registry too: the Service is `svc.ns.svc.cluster.local`, its endpoints
+/// the ready slice endpoints, labelled by their Pods, so subsets select them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubernetes_services_and_endpoint_slices_in_files_are_the_registry() {
+    let v1 = Backend::start("svc", "v1").await;
+    let v2 = Backend::start("svc", "v2").await;
+    let slice = |name: &str, pod: &str, port: u16, ready: bool| {
+        format!(
+            "---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: {name}
+  namespace: ns
+  labels: {{kubernetes.io/service-name: svc}}
+addressType: IPv4
+endpoints:
+- addresses: [127.0.0.1]
+  conditions: {{ready: {ready}}}
+  targetRef: {{kind: Pod, name: {pod}, namespace: ns}}
+ports:
+- {{name: http, port: {port}, protocol: TCP}}
+"
+        )
+    };
+    let kube = format!(
+        "apiVersion: v1
+kind: Service
+metadata: {{name: svc, namespace: ns}}
+spec:
+  selector: {{app: svc}}
+  clusterIP: 10.96.0.10
+  ports: [{{name: http, port: 80, targetPort: 8080}}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {{name: svc-v1, namespace: ns, labels: {{app: svc, version: v1}}}}
+spec: {{nodeName: node-a}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {{name: svc-v2, namespace: ns, labels: {{app: svc, version: v2}}}}
+spec: {{nodeName: node-a}}
+{}{}{}",
+        slice("svc-a", "svc-v1", v1.port(), true),
+        slice("svc-b", "svc-v2", v2.port(), true),
+        // Not ready: never sent traffic.
+        slice("svc-c", "svc-v2", 1, false),
+    );
+    let dir = ConfigDir::new();
+    dir.write("cluster.yaml", &kube);
+    dir.write(
+        "dr.yaml",
+        "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: svc, namespace: ns}\nspec:\n  host: svc\n  subsets: [{name: v1, labels: {version: v1}}, {name: v2, labels: {version: v2}}]\n",
+    );
+    dir.write("vs.yaml", &route_to("v2"));
+    let weir = Weir::start(&dir, "ns");
+    for _ in 0..20 {
+        assert_eq!(http1_client().get(&weir.url("/"), "svc", &[]).await.backend_version(), Some("v2"));
+    }
+    // The subset follows the Pod's labels; the whole Service splits over both Pods.
+    dir.write("vs.yaml", &route_to("v1"));
+    wait_for_async(|| version_is(weir.url("/"), "v1"), TEST_TIMEOUT).await;
+    dir.remove("vs.yaml");
+    let mut seen = std::collections::BTreeSet::new();
+    for _ in 0..200 {
+        let r = http1_client().get(&weir.url("/"), "svc.ns", &[]).await;
+        assert_eq!(r.status.as_u16(), 200);
+        seen.insert(r.backend_version().map(str::to_string));
+        if seen.len() == 2 {
+            break;
+        }
+    }
+    assert_eq!(seen.len(), 2, "{seen:?}");
+}

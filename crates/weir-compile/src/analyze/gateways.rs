@@ -46,7 +46,7 @@ pub(crate) fn check(cx: &Context<'_>, report: &mut Report, credentials: bool) {
         let mut service_ports = HashSet::new();
         for pod in &pods {
             for o in cx.core.iter().filter(|o| o.namespace == pod.namespace) {
-                let CoreSpec::Service { selector, ports } = &o.spec else { continue };
+                let CoreSpec::Service { selector, ports, .. } = &o.spec else { continue };
                 if !selects(selector, &pod.labels) {
                     continue;
                 }

@@ -264,6 +264,8 @@ pub fn default_ingress() -> Vec<CoreObject> {
             spec: CoreSpec::Service {
                 selector: labels,
                 ports: vec![port("http2", 80), port("https", 443), port("tcp", 31400), port("tls", 15443)],
+                cluster_ips: Vec::new(),
+                external_name: None,
             },
             origin,
         },
