@@ -21,6 +21,11 @@ pub struct Snapshot {
     pub report: LoadReport,
     /// Parts of the source that could not be read at all (a file, an API call).
     pub unreadable: Vec<SourceError>,
+    /// Objects that do not validate are left out alone and the rest is used (the
+    /// Kubernetes source: one bad object must not stop a cluster's configuration);
+    /// otherwise (files) any error rejects the whole snapshot, as `kubectl apply`
+    /// of a bad file would.
+    pub partial: bool,
 }
 
 impl Snapshot {
@@ -32,7 +37,7 @@ impl Snapshot {
             return Err(format!("cannot read {e}"));
         }
         let errors = self.report.diagnostics.iter().filter(|d| d.is_error()).count();
-        if errors > 0 {
+        if errors > 0 && !self.partial {
             return Err(format!("{errors} error(s) in the configuration"));
         }
         Ok((self.report.resources, self.report.core))
@@ -79,7 +84,7 @@ impl Source for FileSource {
 
     fn snapshot(&self) -> Snapshot {
         let (report, unreadable) = load_paths(&self.paths);
-        Snapshot { report, unreadable }
+        Snapshot { report, unreadable, partial: false }
     }
 
     fn subscribe(&self, changed: Box<dyn Fn() + Send>) -> Result<Option<Subscription>, String> {
@@ -110,6 +115,7 @@ impl Source for FixedSource {
         Snapshot {
             report: LoadReport { resources: self.resources.clone(), ..LoadReport::default() },
             unreadable: vec![],
+            partial: false,
         }
     }
 

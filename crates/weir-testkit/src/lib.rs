@@ -24,12 +24,16 @@
 //!   holds.
 //! - [`ConfigDir`]: a temporary directory of config files whose writes are
 //!   atomic (temp file + rename), removed on drop.
+//! - [`FakeApiServer`]: a stand-in Kubernetes API server (lists, chunked watches,
+//!   `410 Gone`, discovery, restarts) for the Kubernetes source, since no real cluster
+//!   can run here.
 
 mod backend;
 mod body;
 mod client;
 mod config;
 mod grpc;
+mod kube_api;
 mod server;
 mod tls;
 mod tls_backend;
@@ -42,6 +46,7 @@ pub use client::{
 };
 pub use config::ConfigDir;
 pub use grpc::{GrpcBackend, GrpcBidi, GrpcClient, GrpcDecoder, GrpcReply, grpc_frame, grpc_unary, parse_grpc_frames};
+pub use kube_api::{Collection, FakeApiServer, collections};
 pub use tls::{Pem, TcpNamed, TestCa, TlsClient, TlsNamed, TlsSession, https_get};
 pub use tls_backend::{TlsBackend, TlsBackendBuilder, TlsSeen};
 pub use wait::{wait_for, wait_for_async};

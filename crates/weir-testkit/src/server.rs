@@ -37,6 +37,16 @@ impl ServerTask {
     /// starts accepting.
     pub(crate) async fn start(make_handler: impl FnOnce(SocketAddr) -> Handler) -> ServerTask {
         let listener = TcpListener::bind(("127.0.0.1", 0)).await.expect("bind 127.0.0.1:0");
+        ServerTask::serve(listener, make_handler)
+    }
+
+    /// Like [`ServerTask::start`] on a given address (a restarted server keeps its port).
+    pub(crate) async fn start_at(addr: SocketAddr, make_handler: impl FnOnce(SocketAddr) -> Handler) -> ServerTask {
+        let listener = TcpListener::bind(addr).await.expect("bind the address again");
+        ServerTask::serve(listener, make_handler)
+    }
+
+    fn serve(listener: TcpListener, make_handler: impl FnOnce(SocketAddr) -> Handler) -> ServerTask {
         let addr = listener.local_addr().expect("local_addr");
         let handler = make_handler(addr);
         let connections = Arc::new(AtomicU64::new(0));

@@ -173,6 +173,10 @@ pub(crate) fn run(args: Args) -> ExitCode {
             }
         };
         let run_args = run::Args {
+            kubernetes: false,
+            kubeconfig: None,
+            context: None,
+            namespaces: Vec::new(),
             config: BOOKINFO.iter().map(|(f, _)| f.into()).collect(),
             labels: BTreeMap::from([("istio".to_string(), "ingressgateway".to_string())]),
             namespace: "bookinfo".into(),

@@ -15,7 +15,7 @@ use weir_model::place::{Unplaced, place_all};
 use weir_model::{Diagnostic, Resource, Severity};
 use weir_proxy::telemetry::{Format, SourceLabels};
 use weir_proxy::{Proxy, ProxyConfig};
-use weir_source::{FileSource, Source};
+use weir_source::{FileSource, KubeOptions, KubernetesSource, Source};
 
 /// How long the watcher waits for a burst of file events to end before a reload.
 /// Editors and ConfigMap updates write, rename and swap within a millisecond or two;
@@ -37,8 +37,23 @@ pub(crate) enum LogFormat {
 #[derive(Debug, Clone, ClapArgs)]
 pub(crate) struct Args {
     /// Configuration files or directories (watched for changes).
-    #[arg(short = 'c', long = "config", required = true, num_args = 1.., value_name = "PATH")]
+    #[arg(short = 'c', long = "config", required_unless_present = "kubernetes", num_args = 1.., value_name = "PATH")]
     pub(crate) config: Vec<PathBuf>,
+    /// Read the configuration from the Kubernetes API server instead: the Istio
+    /// networking resources, Services, EndpointSlices, Pods, Nodes and Secrets, watched.
+    /// The kubeconfig as client-go finds it (`KUBECONFIG`, `~/.kube/config`), else the
+    /// in-cluster service account.
+    #[arg(long, conflicts_with = "config")]
+    pub(crate) kubernetes: bool,
+    /// The kubeconfig file (with --kubernetes).
+    #[arg(long, value_name = "PATH", requires = "kubernetes")]
+    pub(crate) kubeconfig: Option<PathBuf>,
+    /// The kubeconfig context (with --kubernetes).
+    #[arg(long, value_name = "NAME", requires = "kubernetes")]
+    pub(crate) context: Option<String>,
+    /// Only these namespaces (with --kubernetes; default: all).
+    #[arg(long, value_name = "NS,...", value_delimiter = ',', requires = "kubernetes")]
+    pub(crate) namespaces: Vec<String>,
     /// This instance's workload labels (Gateway `selector`, match `sourceLabels`).
     #[arg(long, value_name = "K=V,...", default_value = "istio=ingressgateway", value_parser = parse_labels)]
     pub(crate) labels: BTreeMap<String, String>,
@@ -202,7 +217,22 @@ pub(crate) fn run(args: Args) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let source = Arc::new(FileSource::new(args.config.clone(), RELOAD_DEBOUNCE));
+    let source: Arc<dyn Source> = if args.kubernetes {
+        let options = KubeOptions {
+            kubeconfig: args.kubeconfig.clone(),
+            context: args.context.clone(),
+            namespaces: args.namespaces.clone(),
+        };
+        match KubernetesSource::start(options, RELOAD_DEBOUNCE) {
+            Ok(s) => Arc::new(s),
+            Err(e) => {
+                tracing::error!("cannot read from Kubernetes: {e}; not starting");
+                return ExitCode::from(1);
+            }
+        }
+    } else {
+        Arc::new(FileSource::new(args.config.clone(), RELOAD_DEBOUNCE))
+    };
     rt.block_on(serve(args, source))
 }
 
@@ -210,10 +240,16 @@ pub(crate) fn run(args: Args) -> ExitCode {
 /// snapshot that does not validate is rejected and the last good table keeps serving.
 /// The one reload loop for every source (files, the demo's fixed resources).
 pub(crate) async fn serve(args: Args, source: Arc<dyn Source>) -> ExitCode {
-    let (resources, core) = match load(source.as_ref()) {
-        Ok(r) => r,
-        Err(e) => {
+    // Off the runtime: a source may block until its first full read (Kubernetes).
+    let first = source.clone();
+    let (resources, core) = match tokio::task::spawn_blocking(move || load(first.as_ref())).await {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => {
             tracing::error!("{e}; not starting");
+            return ExitCode::from(1);
+        }
+        Err(e) => {
+            tracing::error!("loading failed: {e}; not starting");
             return ExitCode::from(1);
         }
     };

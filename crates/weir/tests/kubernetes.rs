@@ -1,0 +1,141 @@
+//! `weir run --kubernetes` against the testkit's stand-in API server (no real cluster
+//! can run on these machines; it speaks the list/watch wire protocol the real kube
+//! client uses): the Service, EndpointSlices and Pods are the registry, a
+//! VirtualService change reroutes traffic, an invalid VirtualService is rejected alone,
+//! and neither `410 Gone` nor an API-server restart stops the serving table.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+
+use serde_json::{Value, json};
+use weir_testkit::{Backend, ConfigDir, FakeApiServer, TEST_TIMEOUT, http1_client, wait_for_async};
+
+struct Weir {
+    child: Child,
+    mesh: SocketAddr,
+    stderr: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl Drop for Weir {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start(kubeconfig: &std::path::Path) -> Weir {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_weir"))
+        .args(["run", "--kubernetes", "--kubeconfig"])
+        .arg(kubeconfig)
+        .args(["--mesh-listener", "127.0.0.1:0", "--admin", "127.0.0.1:0", "--namespace", "shop"])
+        .args(["--access-log-format", "off"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("weir starts");
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let stderr = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let pipe = child.stderr.take().unwrap();
+    let sink = stderr.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+            let mut s = sink.lock().unwrap();
+            s.push_str(&line);
+            s.push('\n');
+        }
+    });
+    let line = match rx.recv_timeout(TEST_TIMEOUT) {
+        Ok(l) => l,
+        Err(_) => panic!("no ready line; stderr:\n{}", stderr.lock().unwrap()),
+    };
+    let v: Value = serde_json::from_str(&line).expect("the ready line is JSON");
+    let mesh = v["listeners"]["mesh"].as_str().unwrap().parse().unwrap();
+    Weir { child, mesh, stderr }
+}
+
+fn service() -> Value {
+    json!({"apiVersion": "v1", "kind": "Service",
+           "metadata": {"name": "reviews", "namespace": "shop"},
+           "spec": {"selector": {"app": "reviews"}, "clusterIP": "10.96.0.7",
+                    "ports": [{"name": "http", "port": 9080, "targetPort": 9080}]}})
+}
+
+fn pod(name: &str, version: &str) -> Value {
+    json!({"apiVersion": "v1", "kind": "Pod",
+           "metadata": {"name": name, "namespace": "shop", "labels": {"app": "reviews", "version": version}},
+           "spec": {"nodeName": "node-1"}})
+}
+
+fn slice(name: &str, pod: &str, port: u16) -> Value {
+    json!({"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+           "metadata": {"name": name, "namespace": "shop", "labels": {"kubernetes.io/service-name": "reviews"}},
+           "addressType": "IPv4",
+           "endpoints": [{"addresses": ["127.0.0.1"], "conditions": {"ready": true},
+                          "targetRef": {"kind": "Pod", "name": pod, "namespace": "shop"}}],
+           "ports": [{"name": "http", "port": port, "protocol": "TCP"}]})
+}
+
+fn route_to(subset: &str) -> Value {
+    json!({"apiVersion": "networking.istio.io/v1", "kind": "VirtualService",
+           "metadata": {"name": "reviews", "namespace": "shop"},
+           "spec": {"hosts": ["reviews"], "http": [{"route": [{"destination": {"host": "reviews", "subset": subset}}]}]}})
+}
+
+async fn version_is(weir: &Weir, want: &'static str) -> bool {
+    http1_client().get(&format!("http://{}/", weir.mesh), "reviews", &[]).await.backend_version() == Some(want)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serves_from_the_api_server_and_follows_its_changes() {
+    let v1 = Backend::start("reviews", "v1").await;
+    let v2 = Backend::start("reviews", "v2").await;
+    let api = FakeApiServer::start().await;
+    api.apply(service());
+    api.apply(pod("reviews-v1", "v1"));
+    api.apply(pod("reviews-v2", "v2"));
+    api.apply(slice("reviews-a", "reviews-v1", v1.port()));
+    api.apply(slice("reviews-b", "reviews-v2", v2.port()));
+    api.apply(json!({"apiVersion": "networking.istio.io/v1", "kind": "DestinationRule",
+                     "metadata": {"name": "reviews", "namespace": "shop"},
+                     "spec": {"host": "reviews", "subsets": [{"name": "v1", "labels": {"version": "v1"}},
+                                                             {"name": "v2", "labels": {"version": "v2"}}]}}));
+    api.apply(route_to("v1"));
+    let dir = ConfigDir::new();
+    let kubeconfig = dir.write("kubeconfig", &api.kubeconfig());
+    let weir = start(&kubeconfig);
+    assert!(version_is(&weir, "v1").await, "{}", weir.stderr.lock().unwrap());
+
+    // A VirtualService change reroutes.
+    api.apply(route_to("v2"));
+    wait_for_async(|| version_is(&weir, "v2"), TEST_TIMEOUT).await;
+
+    // An invalid VirtualService is rejected alone, named in the log; the rest serves.
+    api.apply(json!({"apiVersion": "networking.istio.io/v1", "kind": "VirtualService",
+                     "metadata": {"name": "broken", "namespace": "shop"},
+                     "spec": {"hosts": ["ratings"], "http": [{"timeout": "0s", "route": [{"destination": {"host": "ratings"}}]}]}}));
+    wait_for_async(|| async { weir.stderr.lock().unwrap().contains("VirtualService shop/broken") }, TEST_TIMEOUT).await;
+    assert!(version_is(&weir, "v2").await);
+
+    // An EndpointSlice change moves traffic: v2's slice now points at v1's backend.
+    api.apply(slice("reviews-b", "reviews-v2", v1.port()));
+    wait_for_async(|| version_is(&weir, "v1"), TEST_TIMEOUT).await;
+
+    // History compacted: the watches get 410 Gone, relist, and changes still arrive.
+    api.expire_history();
+    api.apply(slice("reviews-b", "reviews-v2", v2.port()));
+    wait_for_async(|| version_is(&weir, "v2"), TEST_TIMEOUT).await;
+
+    // The API server restarts: traffic keeps flowing, and later changes still apply.
+    api.restart().await;
+    assert!(version_is(&weir, "v2").await);
+    api.apply(route_to("v1"));
+    wait_for_async(|| version_is(&weir, "v1"), TEST_TIMEOUT).await;
+}
