@@ -65,9 +65,16 @@ pub(crate) struct Args {
     /// (WEIR101). Off by default, so that the codes are exactly istioctl's.
     #[arg(long)]
     proxy_notes: bool,
-    /// Read from the Kubernetes API server (not yet available: weir reads files).
+    /// Analyze what the Kubernetes API server holds (with the files given, if any),
+    /// as `weir run --kubernetes` would read it.
     #[arg(long)]
     kubernetes: bool,
+    /// The kubeconfig file (with --kubernetes).
+    #[arg(long, value_name = "PATH", requires = "kubernetes")]
+    kubeconfig: Option<PathBuf>,
+    /// The kubeconfig context (with --kubernetes).
+    #[arg(long, value_name = "NAME", requires = "kubernetes")]
+    context: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -175,10 +182,7 @@ fn dns_auto_allocate(text: &str) -> bool {
 }
 
 pub(crate) fn run(args: &Args) -> ExitCode {
-    if args.kubernetes {
-        return usage("--kubernetes is not available yet: weir analyze reads files (pass the YAML you would apply)");
-    }
-    if args.paths.is_empty() {
+    if args.paths.is_empty() && !args.kubernetes {
         return usage("give the files or directories to analyze (`-` reads stdin)");
     }
     let format = match args.format.to_ascii_lowercase().as_str() {
@@ -218,7 +222,19 @@ pub(crate) fn run(args: &Args) -> ExitCode {
         },
     };
 
-    let (report, texts, io_errors) = weir_source::load_paths_with_text(&args.paths);
+    let (mut report, texts, io_errors) = weir_source::load_paths_with_text(&args.paths);
+    if args.kubernetes {
+        match crate::explain::cluster_snapshot(args.kubeconfig.clone(), args.context.clone()) {
+            Ok(cluster) => report.extend(cluster),
+            Err(e) => {
+                #[allow(clippy::print_stderr)]
+                {
+                    eprintln!("weir analyze: cannot read from Kubernetes: {e}");
+                }
+                return ExitCode::from(EXIT_INPUT);
+            }
+        }
+    }
     let mut parse_errors = io_errors.len();
     let mut diags: Vec<Diagnostic> = Vec::new();
     #[allow(clippy::print_stderr)]

@@ -68,9 +68,27 @@ pub(crate) struct Args {
     /// route or a problem; the answer is the same, sooner on a large mesh.
     #[arg(long)]
     read_all: bool,
-    /// Read from the Kubernetes API server (not yet available: weir reads files).
+    /// Explain over what the Kubernetes API server holds, as `weir run --kubernetes`
+    /// would read it.
     #[arg(long)]
     kubernetes: bool,
+    /// The kubeconfig file (with --kubernetes).
+    #[arg(long, value_name = "PATH", requires = "kubernetes")]
+    kubeconfig: Option<PathBuf>,
+    /// The kubeconfig context (with --kubernetes).
+    #[arg(long, value_name = "NAME", requires = "kubernetes")]
+    context: Option<String>,
+}
+
+/// One full read of the cluster, through the source `weir run --kubernetes` uses.
+pub(crate) fn cluster_snapshot(
+    kubeconfig: Option<PathBuf>,
+    context: Option<String>,
+) -> Result<weir_model::LoadReport, String> {
+    use weir_source::Source;
+    let options = weir_source::KubeOptions { kubeconfig, context, namespaces: Vec::new() };
+    let source = weir_source::KubernetesSource::start(options, std::time::Duration::from_millis(10))?;
+    Ok(source.snapshot().report)
 }
 
 #[allow(clippy::print_stderr)]
@@ -81,7 +99,16 @@ fn fail(code: u8, msg: &str) -> ExitCode {
 
 pub(crate) fn run(args: &Args) -> ExitCode {
     if args.kubernetes {
-        return fail(64, "--kubernetes is not available yet: weir explain reads files (pass the YAML you would apply)");
+        let report = match cluster_snapshot(args.kubeconfig.clone(), args.context.clone()) {
+            Ok(r) => r,
+            Err(e) => return fail(2, &format!("cannot read from Kubernetes: {e}")),
+        };
+        // An object that does not validate is left out, as the proxy leaves it out.
+        let report = weir_model::LoadReport { diagnostics: Vec::new(), ..report };
+        return match trace(args, report) {
+            Ok(t) => print(args, &t),
+            Err(code) => code,
+        };
     }
     // First only the documents this request can meet (fast on a large mesh); the
     // whole configuration when that read finds a problem, or no route: an answer

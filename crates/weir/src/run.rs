@@ -240,6 +240,24 @@ pub(crate) fn run(args: Args) -> ExitCode {
 /// snapshot that does not validate is rejected and the last good table keeps serving.
 /// The one reload loop for every source (files, the demo's fixed resources).
 pub(crate) async fn serve(args: Args, source: Arc<dyn Source>) -> ExitCode {
+    let proxy = Proxy::new(proxy_config(&args));
+    // The admin port carries readiness: without it the instance cannot report ready, so
+    // it does not start (like a listener port that cannot be bound). It is up before
+    // the first load, answering `/ready` with 503 until the table is installed (a
+    // Kubernetes source's first full list may take a while; probes see it alive).
+    let admin = match proxy.serve_admin(args.admin) {
+        Ok(a) => {
+            tracing::info!(address = %a, "admin");
+            Some(a)
+        }
+        Err(e) => {
+            tracing::error!(
+                "cannot bind the admin address {}: {e} (another weir may hold it; choose one with --admin ADDR)",
+                args.admin
+            );
+            return ExitCode::from(2);
+        }
+    };
     // Off the runtime: a source may block until its first full read (Kubernetes).
     let first = source.clone();
     let (resources, core) = match tokio::task::spawn_blocking(move || load(first.as_ref())).await {
@@ -263,22 +281,6 @@ pub(crate) async fn serve(args: Args, source: Arc<dyn Source>) -> ExitCode {
     let mut version = 1;
     let mut compiled = weir_compile::compile_with(resources, &core, &inst, version);
     log_compile_notes(std::mem::take(&mut compiled.diagnostics));
-    let proxy = Proxy::new(proxy_config(&args));
-    // The admin port carries readiness: without it the instance cannot report ready, so
-    // it does not start (like a listener port that cannot be bound).
-    let admin = match proxy.serve_admin(args.admin) {
-        Ok(a) => {
-            tracing::info!(address = %a, "admin");
-            Some(a)
-        }
-        Err(e) => {
-            tracing::error!(
-                "cannot bind the admin address {}: {e} (another weir may hold it; choose one with --admin ADDR)",
-                args.admin
-            );
-            return ExitCode::from(2);
-        }
-    };
     let errors = proxy.install(compiled.table);
     if !errors.is_empty() {
         for e in &errors {

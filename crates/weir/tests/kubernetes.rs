@@ -97,6 +97,7 @@ async fn version_is(weir: &Weir, want: &'static str) -> bool {
 async fn serves_from_the_api_server_and_follows_its_changes() {
     let v1 = Backend::start("reviews", "v1").await;
     let v2 = Backend::start("reviews", "v2").await;
+    let v3 = Backend::start("reviews", "v3").await;
     let api = FakeApiServer::start().await;
     api.apply(service());
     api.apply(pod("reviews-v1", "v1"));
@@ -124,9 +125,10 @@ async fn serves_from_the_api_server_and_follows_its_changes() {
     wait_for_async(|| async { weir.stderr.lock().unwrap().contains("VirtualService shop/broken") }, TEST_TIMEOUT).await;
     assert!(version_is(&weir, "v2").await);
 
-    // An EndpointSlice change moves traffic: v2's slice now points at v1's backend.
-    api.apply(slice("reviews-b", "reviews-v2", v1.port()));
-    wait_for_async(|| version_is(&weir, "v1"), TEST_TIMEOUT).await;
+    // An EndpointSlice change moves traffic: v2's Pod now answers on another port
+    // (a third backend, which says "v3").
+    api.apply(slice("reviews-b", "reviews-v2", v3.port()));
+    wait_for_async(|| version_is(&weir, "v3"), TEST_TIMEOUT).await;
 
     // History compacted: the watches get 410 Gone, relist, and changes still arrive.
     api.expire_history();
@@ -137,5 +139,58 @@ async fn serves_from_the_api_server_and_follows_its_changes() {
     api.restart().await;
     assert!(version_is(&weir, "v2").await);
     api.apply(route_to("v1"));
-    wait_for_async(|| version_is(&weir, "v1"), TEST_TIMEOUT).await;
+    let deadline = std::time::Instant::now() + TEST_TIMEOUT;
+    while !version_is(&weir, "v1").await {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no reroute after the restart; weir's log:\n{}",
+            weir.stderr.lock().unwrap()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// `weir analyze --kubernetes` and `weir explain --kubernetes` read the cluster the
+/// same way: a missing subset is found on the VirtualService, and the trace names the
+/// Pod-backed subset cluster.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn analyze_and_explain_read_the_cluster() {
+    let api = FakeApiServer::start().await;
+    api.apply(service());
+    api.apply(pod("reviews-v1", "v1"));
+    api.apply(slice("reviews-a", "reviews-v1", 9080));
+    api.apply(json!({"apiVersion": "networking.istio.io/v1", "kind": "DestinationRule",
+                     "metadata": {"name": "reviews", "namespace": "shop"},
+                     "spec": {"host": "reviews", "subsets": [{"name": "v1", "labels": {"version": "v1"}}]}}));
+    api.apply(route_to("v9"));
+    let dir = ConfigDir::new();
+    let kubeconfig = dir.write("kubeconfig", &api.kubeconfig());
+    let kc = kubeconfig.to_str().unwrap().to_string();
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_weir"))
+            .args(["analyze", "-o", "json", "--kubernetes", "--kubeconfig", &kc])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(out.status.code(), Some(79), "{}", String::from_utf8_lossy(&out.stderr));
+    let list: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let got: Vec<(String, String)> =
+        list.iter().map(|f| (f["code"].as_str().unwrap().into(), f["resource"].as_str().unwrap().into())).collect();
+    assert_eq!(got, [("IST0101".to_string(), "VirtualService shop/reviews".to_string())], "{list:?}");
+
+    api.apply(route_to("v1"));
+    let kc = kubeconfig.to_str().unwrap().to_string();
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_weir"))
+            .args(["explain", "-o", "json", "--kubernetes", "--kubeconfig", &kc, "--host", "reviews.shop"])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let trace: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(trace["cluster"], "outbound|9080|v1|reviews.shop.svc.cluster.local", "{trace}");
 }

@@ -1,0 +1,18 @@
+# weir: a multi-stage build to a distroless, non-root image (deploy/gateway.yaml runs it
+# with a read-only root filesystem). The binary links glibc dynamically (mimalloc and
+# aws-lc-rs build with the C toolchain), so the runtime image is distroless `cc`
+# (glibc, CA certificates, no shell), not scratch.
+#
+#   docker build -t ghcr.io/weir-proxy/weir:latest .
+FROM rust:1.89-bookworm AS build
+WORKDIR /src
+COPY . .
+RUN cargo build --release --locked -p weir \
+ && install -D target/release/weir /out/weir
+
+FROM gcr.io/distroless/cc-debian12:nonroot
+COPY --from=build /out/weir /usr/local/bin/weir
+USER 65532:65532
+EXPOSE 80 443 15000
+ENTRYPOINT ["/usr/local/bin/weir"]
+CMD ["run", "--kubernetes"]
