@@ -181,6 +181,8 @@ async fn connect(options: KubeOptions, debounce: Duration) -> Result<Arc<Shared>
         }
         ok
     });
+    // Every applied watch event (not the initial list, not bookmarks) pokes this.
+    let events = Arc::new(tokio::sync::Notify::new());
     let shared_watched: Vec<Watched> = kinds
         .iter()
         .map(|(resource, namespaced)| {
@@ -205,12 +207,20 @@ async fn connect(options: KubeOptions, debounce: Duration) -> Result<Arc<Shared>
                 readers.push(reader);
                 let kind = resource.kind.clone();
                 let stream = reflector::reflector(writer, watcher(api, watcher::Config::default()).default_backoff());
-                // Applying events to the store is the reflector's work; this drains it.
+                let events = events.clone();
+                // Applying events to the store is the reflector's work; this drains it
+                // and says when the stores changed.
                 tokio::spawn(async move {
                     let mut stream = std::pin::pin!(stream);
                     while let Some(ev) = stream.next().await {
-                        if let Err(e) = ev {
-                            tracing::warn!(kind, "watch: {e} (retrying; the last good configuration keeps serving)");
+                        match ev {
+                            Ok(watcher::Event::Apply(_) | watcher::Event::Delete(_) | watcher::Event::InitDone) => {
+                                events.notify_one();
+                            }
+                            Ok(_) => {}
+                            Err(e) => {
+                                tracing::warn!(kind, "watch: {e} (retrying; the last good configuration keeps serving)")
+                            }
                         }
                     }
                 });
@@ -218,10 +228,10 @@ async fn connect(options: KubeOptions, debounce: Duration) -> Result<Arc<Shared>
             Watched { resource, stores: readers }
         })
         .collect();
-    Ok(finish(shared_watched, debounce))
+    Ok(finish(shared_watched, events, debounce))
 }
 
-fn finish(watched: Vec<Watched>, debounce: Duration) -> Arc<Shared> {
+fn finish(watched: Vec<Watched>, events: Arc<tokio::sync::Notify>, debounce: Duration) -> Arc<Shared> {
     let shared = Arc::new(Shared {
         watched,
         generation: AtomicU64::new(0),
@@ -239,27 +249,25 @@ fn finish(watched: Vec<Watched>, debounce: Duration) -> Arc<Shared> {
         *lock.lock().unwrap_or_else(|e| e.into_inner()) = true;
         cv.notify_all();
     });
-    // Changes: the stores' contents, sampled; reported once quiet for `debounce`.
+    // Changes: woken by the watch events, reported once they have been quiet for
+    // `debounce` (at most every 20 windows while they never stop). A relist after
+    // `410 Gone` replays the objects: reported once, and only if something differs.
     let watch = shared.clone();
     tokio::spawn(async move {
         let mut seen = fingerprint(&watch);
         loop {
-            tokio::time::sleep(debounce).await;
+            events.notified().await;
+            let latest = tokio::time::Instant::now() + debounce * 20;
+            while tokio::time::Instant::now() < latest {
+                if tokio::time::timeout(debounce, events.notified()).await.is_err() {
+                    break;
+                }
+            }
             let now = fingerprint(&watch);
             if now == seen {
                 continue;
             }
-            // Wait for quiet.
-            let mut last = now;
-            loop {
-                tokio::time::sleep(debounce).await;
-                let again = fingerprint(&watch);
-                if again == last {
-                    break;
-                }
-                last = again;
-            }
-            seen = last;
+            seen = now;
             watch.generation.fetch_add(1, Ordering::SeqCst);
             for s in watch.subscribers.lock().unwrap_or_else(|e| e.into_inner()).iter() {
                 s();
