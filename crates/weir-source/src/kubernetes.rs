@@ -33,6 +33,13 @@ pub struct KubeOptions {
     pub context: Option<String>,
     /// Only these namespaces (none: all). Cluster-scoped kinds are always read.
     pub namespaces: Vec<String>,
+    /// Where gateway credentials go: each TLS Secret of `credentials_namespace` (the
+    /// gateway's own, as Istio looks them up) is written as `DIR/<name>/tls.crt`,
+    /// `tls.key` and `ca.crt`, the layout `weir run --credentials DIR` serves and
+    /// watches, so a rotated Secret is a rotated certificate.
+    pub credentials: Option<PathBuf>,
+    /// The namespace whose Secrets are gateway credentials.
+    pub credentials_namespace: String,
 }
 
 /// One watched kind.
@@ -53,6 +60,9 @@ struct Shared {
 pub struct KubernetesSource {
     shared: Arc<Shared>,
     describe: String,
+    credentials: Option<(PathBuf, String)>,
+    /// Credential directories this source wrote, to remove when their Secret goes.
+    written: Mutex<std::collections::BTreeSet<String>>,
     _stop: tokio::sync::oneshot::Sender<()>,
 }
 
@@ -87,6 +97,8 @@ impl KubernetesSource {
     /// first full sync). `debounce`: how long events must be quiet before a change is
     /// reported.
     pub fn start(options: KubeOptions, debounce: Duration) -> Result<KubernetesSource, String> {
+        let credentials = options.credentials.clone();
+        let credentials_namespace = options.credentials_namespace.clone();
         let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<Arc<Shared>, String>>();
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let describe = match &options.kubeconfig {
@@ -117,7 +129,13 @@ impl KubernetesSource {
             })
             .map_err(|e| format!("cannot start the Kubernetes thread: {e}"))?;
         let shared = ready_rx.recv().map_err(|_| "the Kubernetes thread ended".to_string())??;
-        Ok(KubernetesSource { shared, describe, _stop: stop_tx })
+        Ok(KubernetesSource {
+            shared,
+            describe,
+            credentials: credentials.map(|dir| (dir, credentials_namespace)),
+            written: Mutex::new(Default::default()),
+            _stop: stop_tx,
+        })
     }
 }
 
@@ -339,11 +357,136 @@ impl Source for KubernetesSource {
         }
         let dups = check_duplicates(&mut report.resources);
         report.diagnostics.extend(dups);
+        if let Some((dir, ns)) = &self.credentials {
+            let mut written = self.written.lock().unwrap_or_else(|e| e.into_inner());
+            write_credentials(dir, ns, &report.core, &mut written);
+        }
         Snapshot { report, unreadable: Vec::new(), partial: true }
     }
 
     fn subscribe(&self, changed: Box<dyn Fn() + Send>) -> Result<Option<Subscription>, String> {
         self.shared.subscribers.lock().unwrap_or_else(|e| e.into_inner()).push(changed);
         Ok(Some(Box::new(())))
+    }
+}
+
+/// The certificate, key and CA of a Secret: `tls.crt`/`tls.key`/`ca.crt`
+/// (`kubernetes.io/tls`), or Istio's generic `cert`/`key`/`cacert`.
+fn credential_files(data: &std::collections::BTreeMap<String, Option<Vec<u8>>>) -> Option<Vec<(&'static str, &[u8])>> {
+    let get = |k: &str| data.get(k).and_then(|v| v.as_deref()).filter(|v| !v.is_empty());
+    let (cert, key, ca) = match (get("tls.crt"), get("tls.key"), get("cert"), get("key")) {
+        (Some(c), Some(k), _, _) => (c, k, get("ca.crt")),
+        (_, _, Some(c), Some(k)) => (c, k, get("cacert")),
+        _ => return None,
+    };
+    let mut files = vec![("tls.crt", cert), ("tls.key", key)];
+    files.extend(ca.map(|c| ("ca.crt", c)));
+    Some(files)
+}
+
+/// Writes the credential Secrets of `ns` under `dir` (only files whose content
+/// changed, each by a rename so a reader never sees half a file), and removes the
+/// directories of Secrets that are gone.
+fn write_credentials(
+    dir: &std::path::Path,
+    ns: &str,
+    core: &[weir_model::k8s::CoreObject],
+    written: &mut std::collections::BTreeSet<String>,
+) {
+    use weir_model::k8s::{CoreKind, CoreSpec};
+    let mut now = std::collections::BTreeSet::new();
+    for o in core.iter().filter(|o| o.kind == CoreKind::Secret && o.namespace == ns) {
+        let CoreSpec::Secret { data, .. } = &o.spec else { continue };
+        let Some(files) = credential_files(data) else { continue };
+        // A Secret name is a DNS subdomain: no path separators to escape from `dir`.
+        if o.name.is_empty() || o.name.contains('/') || o.name.starts_with('.') {
+            continue;
+        }
+        let target = dir.join(&o.name);
+        if let Err(e) = std::fs::create_dir_all(&target) {
+            tracing::warn!("cannot write credential {}: {e}", o.name);
+            continue;
+        }
+        for (file, bytes) in files {
+            let path = target.join(file);
+            if std::fs::read(&path).is_ok_and(|old| old == bytes) {
+                continue;
+            }
+            let tmp = target.join(format!(".{file}.tmp"));
+            let done = std::fs::write(&tmp, bytes).and_then(|()| std::fs::rename(&tmp, &path));
+            if let Err(e) = done {
+                tracing::warn!("cannot write credential {}/{file}: {e}", o.name);
+            }
+        }
+        now.insert(o.name.clone());
+    }
+    for gone in written.difference(&now) {
+        let _ = std::fs::remove_dir_all(dir.join(gone));
+    }
+    *written = now;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::Engine;
+    use serde_json::json;
+    use weir_testkit::{FakeApiServer, TEST_TIMEOUT};
+
+    fn secret(name: &str, ns: &str, cert: &str) -> serde_json::Value {
+        let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+        json!({"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
+               "metadata": {"name": name, "namespace": ns},
+               "data": {"tls.crt": b64(cert), "tls.key": b64("KEY")}})
+    }
+
+    /// Against the testkit's stand-in API server (no cluster runs here): the gateway
+    /// namespace's TLS Secrets become credential directories, follow rotations, and go
+    /// when the Secret goes; other namespaces' Secrets are not written.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn tls_secrets_of_the_gateway_namespace_become_credential_files_and_follow_rotations() {
+        let api = FakeApiServer::start().await;
+        api.apply(secret("shop-cert", "edge", "CERT-1"));
+        api.apply(secret("other-cert", "apps", "CERT-X"));
+        let dir = std::env::temp_dir().join(format!("weir-kube-creds-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let kubeconfig = dir.with_extension("kubeconfig");
+        std::fs::write(&kubeconfig, api.kubeconfig()).unwrap();
+        let options = KubeOptions {
+            kubeconfig: Some(kubeconfig.clone()),
+            credentials: Some(dir.clone()),
+            credentials_namespace: "edge".into(),
+            ..KubeOptions::default()
+        };
+        let source = Arc::new(KubernetesSource::start(options, Duration::from_millis(10)).unwrap());
+        let (tx, rx) = std::sync::mpsc::channel();
+        let _sub = source
+            .subscribe(Box::new(move || {
+                let _ = tx.send(());
+            }))
+            .unwrap();
+        let snap = source.clone();
+        tokio::task::spawn_blocking(move || snap.snapshot()).await.unwrap();
+        assert_eq!(std::fs::read_to_string(dir.join("shop-cert/tls.crt")).unwrap(), "CERT-1");
+        assert_eq!(std::fs::read_to_string(dir.join("shop-cert/tls.key")).unwrap(), "KEY");
+        assert!(!dir.join("other-cert").exists());
+
+        api.apply(secret("shop-cert", "edge", "CERT-2"));
+        let wait = tokio::task::spawn_blocking(move || rx.recv_timeout(TEST_TIMEOUT).map(|_| rx));
+        let rx = wait.await.unwrap().expect("the rotation is reported");
+        let snap = source.clone();
+        tokio::task::spawn_blocking(move || snap.snapshot()).await.unwrap();
+        assert_eq!(std::fs::read_to_string(dir.join("shop-cert/tls.crt")).unwrap(), "CERT-2");
+
+        api.delete("secrets", "edge", "shop-cert");
+        tokio::task::spawn_blocking(move || rx.recv_timeout(TEST_TIMEOUT))
+            .await
+            .unwrap()
+            .expect("the deletion is reported");
+        let snap = source.clone();
+        tokio::task::spawn_blocking(move || snap.snapshot()).await.unwrap();
+        assert!(!dir.join("shop-cert").exists());
+        let _ = std::fs::remove_dir_all(&dir);
+        let _ = std::fs::remove_file(&kubeconfig);
     }
 }

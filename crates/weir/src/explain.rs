@@ -86,7 +86,7 @@ pub(crate) fn cluster_snapshot(
     context: Option<String>,
 ) -> Result<weir_model::LoadReport, String> {
     use weir_source::Source;
-    let options = weir_source::KubeOptions { kubeconfig, context, namespaces: Vec::new() };
+    let options = weir_source::KubeOptions { kubeconfig, context, ..weir_source::KubeOptions::default() };
     let source = weir_source::KubernetesSource::start(options, std::time::Duration::from_millis(10))?;
     Ok(source.snapshot().report)
 }

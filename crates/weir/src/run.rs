@@ -90,7 +90,8 @@ pub(crate) struct Args {
     /// DIR/<name>/ holds tls.crt and tls.key (a Kubernetes TLS secret's keys; also cert
     /// and key) and ca.crt (or cacert, or DIR/<name>-cacert/ca.crt): the CA for MUTUAL
     /// servers' clients, or for the upstreams weir originates TLS to. Files are watched:
-    /// a rotated certificate serves new connections without a restart.
+    /// a rotated certificate serves new connections without a restart. With
+    /// --kubernetes, weir writes the TLS Secrets of its --namespace there itself.
     #[arg(long, value_name = "DIR")]
     pub(crate) credentials: Option<PathBuf>,
 }
@@ -222,6 +223,8 @@ pub(crate) fn run(args: Args) -> ExitCode {
             kubeconfig: args.kubeconfig.clone(),
             context: args.context.clone(),
             namespaces: args.namespaces.clone(),
+            credentials: args.credentials.clone(),
+            credentials_namespace: args.namespace.clone(),
         };
         match KubernetesSource::start(options, RELOAD_DEBOUNCE) {
             Ok(s) => Arc::new(s),
