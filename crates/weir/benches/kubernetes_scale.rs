@@ -19,7 +19,9 @@ use weir_testkit::FakeApiServer;
 fn rss_kb(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).map(|l| l.split_whitespace().nth(1).unwrap_or("0").to_string()))
+        .and_then(|s| {
+            s.lines().find(|l| l.starts_with("VmRSS:")).map(|l| l.split_whitespace().nth(1).unwrap_or("0").to_string())
+        })
         .and_then(|v| v.parse().ok())
         .unwrap_or(0)
 }
@@ -40,7 +42,8 @@ fn slice(i: usize, port: u16) -> serde_json::Value {
 
 fn main() {
     let full = std::env::args().any(|a| a == "--bench");
-    let n: usize = std::env::var("SERVICES").ok().and_then(|v| v.parse().ok()).unwrap_or(if full { 10_000 } else { 20 });
+    let n: usize =
+        std::env::var("SERVICES").ok().and_then(|v| v.parse().ok()).unwrap_or(if full { 10_000 } else { 20 });
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
     let api = rt.block_on(FakeApiServer::start());
     let built = Instant::now();
@@ -69,7 +72,11 @@ fn main() {
                              {"route": [{"destination": {"host": name, "subset": "v1"}, "weight": 90},
                                         {"destination": {"host": name, "subset": "v2"}, "weight": 10}]}]}}));
     }
-    eprintln!("stand-in API server holds {n} Services, {} endpoints ({:.1} s to build)", n * 5, built.elapsed().as_secs_f64());
+    eprintln!(
+        "stand-in API server holds {n} Services, {} endpoints ({:.1} s to build)",
+        n * 5,
+        built.elapsed().as_secs_f64()
+    );
     let dir = std::env::temp_dir().join(format!("weir-kube-scale-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let kubeconfig = dir.join("kubeconfig");
