@@ -9,6 +9,9 @@
 //!
 //! Under `cargo test` (no `--bench` argument) it runs a 20-Service smoke of the same path.
 
+// A benchmark reports on stdout (the table row) and stderr (progress).
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
