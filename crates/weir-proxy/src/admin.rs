@@ -62,6 +62,7 @@ async fn route(req: Request<Incoming>, proxy: Arc<Proxy>) -> Result<Response<Pro
         "/stats/prometheus" => {
             let mut out = proxy.shared.metrics.render();
             prometheus_clusters(&proxy, &mut out);
+            proxy.config_metrics(&mut out);
             let mut r = text(StatusCode::OK, Bytes::from(out));
             r.headers_mut()
                 .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"));

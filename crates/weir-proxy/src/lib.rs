@@ -250,6 +250,18 @@ pub struct Proxy {
     stop: CancellationToken,
     tracker: TaskTracker,
     ready: AtomicBool,
+    config_state: ConfigState,
+}
+
+/// What happened to the configurations offered to this proxy, for `/stats/prometheus`.
+#[derive(Debug, Default)]
+struct ConfigState {
+    /// Resources left out of the serving configuration for not validating.
+    rejected_resources: std::sync::atomic::AtomicU64,
+    /// Reloads installed.
+    reloads_ok: std::sync::atomic::AtomicU64,
+    /// Reloads refused (the last good configuration kept serving).
+    reloads_rejected: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for Proxy {
@@ -304,6 +316,7 @@ impl Proxy {
             stop,
             tracker: TaskTracker::new(),
             ready: AtomicBool::new(false),
+            config_state: ConfigState::default(),
         })
     }
 
@@ -421,6 +434,39 @@ impl Proxy {
     /// The installed table.
     pub fn table(&self) -> Arc<RouteTable> {
         self.shared.snapshot.load().table.clone()
+    }
+
+    /// Records a configuration offered to the proxy: `accepted` (installed) or
+    /// refused, and how many resources of it were left out for not validating (a
+    /// Kubernetes source serves the rest).
+    pub fn record_config(&self, accepted: bool, rejected_resources: u64) {
+        let s = &self.config_state;
+        if accepted {
+            s.reloads_ok.fetch_add(1, Ordering::Relaxed);
+            s.rejected_resources.store(rejected_resources, Ordering::Relaxed);
+        } else {
+            s.reloads_rejected.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// `weir_config_*` series: the configuration's health.
+    fn config_metrics(&self, out: &mut String) {
+        use std::fmt::Write as _;
+        let s = &self.config_state;
+        let _ = writeln!(
+            out,
+            "# HELP weir_config_rejected_resources Resources left out of the serving configuration for not validating.\n\
+             # TYPE weir_config_rejected_resources gauge\nweir_config_rejected_resources {}",
+            s.rejected_resources.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP weir_config_reloads_total Configurations offered to the proxy, by result.\n\
+             # TYPE weir_config_reloads_total counter\nweir_config_reloads_total{{result=\"installed\"}} {}\n\
+             weir_config_reloads_total{{result=\"rejected\"}} {}",
+            s.reloads_ok.load(Ordering::Relaxed),
+            s.reloads_rejected.load(Ordering::Relaxed)
+        );
     }
 
     /// The Prometheus text of the metrics.

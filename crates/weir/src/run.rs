@@ -133,12 +133,29 @@ fn log_diagnostic(d: &Diagnostic) {
 }
 
 /// A snapshot's resources when it is whole and valid; every finding is logged.
-fn load(source: &dyn Source) -> Result<(Vec<Resource>, Vec<CoreObject>), String> {
+fn load(source: &dyn Source) -> Result<Loaded, String> {
     let snapshot = source.snapshot();
     for d in &snapshot.report.diagnostics {
         log_diagnostic(d);
     }
-    snapshot.usable()
+    // Resources with an error: left out when the source serves the rest (Kubernetes).
+    let rejected: std::collections::HashSet<(&str, &str, &str)> = snapshot
+        .report
+        .diagnostics
+        .iter()
+        .filter(|d| d.is_error())
+        .filter_map(|d| Some((d.kind.as_deref()?, d.namespace.as_deref().unwrap_or(""), d.name.as_deref()?)))
+        .collect();
+    let rejected = rejected.len() as u64;
+    snapshot.usable().map(|(resources, core)| Loaded { resources, core, rejected })
+}
+
+/// A usable snapshot.
+struct Loaded {
+    resources: Vec<Resource>,
+    core: Vec<CoreObject>,
+    /// Resources left out for not validating.
+    rejected: u64,
 }
 
 pub(crate) fn instance(args: &Args) -> Instance {
@@ -263,7 +280,7 @@ pub(crate) async fn serve(args: Args, source: Arc<dyn Source>) -> ExitCode {
     };
     // Off the runtime: a source may block until its first full read (Kubernetes).
     let first = source.clone();
-    let (resources, core) = match tokio::task::spawn_blocking(move || load(first.as_ref())).await {
+    let Loaded { resources, core, rejected } = match tokio::task::spawn_blocking(move || load(first.as_ref())).await {
         Ok(Ok(r)) => r,
         Ok(Err(e)) => {
             tracing::error!("{e}; not starting");
@@ -285,6 +302,7 @@ pub(crate) async fn serve(args: Args, source: Arc<dyn Source>) -> ExitCode {
     let mut compiled = weir_compile::compile_with(resources, &core, &inst, version);
     log_compile_notes(std::mem::take(&mut compiled.diagnostics));
     let errors = proxy.install(compiled.table);
+    proxy.record_config(errors.is_empty(), rejected);
     if !errors.is_empty() {
         for e in &errors {
             tracing::error!("{e}");
@@ -319,7 +337,7 @@ pub(crate) async fn serve(args: Args, source: Arc<dyn Source>) -> ExitCode {
             })
             .await;
             match loaded {
-                Ok(Ok((resources, core))) => {
+                Ok(Ok(Loaded { resources, core, rejected })) => {
                     version += 1;
                     let loaded_at = started.elapsed();
                     let inst = instance(&reload_args);
@@ -327,6 +345,7 @@ pub(crate) async fn serve(args: Args, source: Arc<dyn Source>) -> ExitCode {
                     let compiled_at = started.elapsed();
                     log_compile_notes(std::mem::take(&mut compiled.diagnostics));
                     let errors = reload_proxy.install(compiled.table);
+                    reload_proxy.record_config(errors.is_empty(), rejected);
                     for e in &errors {
                         tracing::error!("{e}");
                     }
@@ -343,6 +362,7 @@ pub(crate) async fn serve(args: Args, source: Arc<dyn Source>) -> ExitCode {
                     );
                 }
                 Ok(Err(e)) => {
+                    reload_proxy.record_config(false, 0);
                     tracing::error!("{e}; the change is rejected and the previous configuration keeps serving")
                 }
                 Err(e) => tracing::error!("reload failed: {e}"),

@@ -15,6 +15,7 @@ use weir_testkit::{Backend, ConfigDir, FakeApiServer, TEST_TIMEOUT, http1_client
 struct Weir {
     child: Child,
     mesh: SocketAddr,
+    admin: SocketAddr,
     stderr: std::sync::Arc<std::sync::Mutex<String>>,
 }
 
@@ -58,7 +59,8 @@ fn start(kubeconfig: &std::path::Path) -> Weir {
     };
     let v: Value = serde_json::from_str(&line).expect("the ready line is JSON");
     let mesh = v["listeners"]["mesh"].as_str().unwrap().parse().unwrap();
-    Weir { child, mesh, stderr }
+    let admin = v["admin"].as_str().unwrap().parse().unwrap();
+    Weir { child, mesh, admin, stderr }
 }
 
 fn service() -> Value {
@@ -124,6 +126,15 @@ async fn serves_from_the_api_server_and_follows_its_changes() {
                      "spec": {"hosts": ["ratings"], "http": [{"timeout": "0s", "route": [{"destination": {"host": "ratings"}}]}]}}));
     wait_for_async(|| async { weir.stderr.lock().unwrap().contains("VirtualService shop/broken") }, TEST_TIMEOUT).await;
     assert!(version_is(&weir, "v2").await);
+    // ... and counted.
+    let stats = format!("http://{}/stats/prometheus", weir.admin);
+    wait_for_async(
+        || async {
+            http1_client().get(&stats, "admin", &[]).await.text().contains("weir_config_rejected_resources 1\n")
+        },
+        TEST_TIMEOUT,
+    )
+    .await;
 
     // An EndpointSlice change moves traffic: v2's Pod now answers on another port
     // (a third backend, which says "v3").
