@@ -56,9 +56,6 @@ struct Shared {
     subscribers: Mutex<Vec<Box<dyn Fn() + Send>>>,
 }
 
-/// `(kind, namespace, name)` → `(resourceVersion, what loading it gave)`.
-type LoadCache = std::collections::HashMap<(String, String, String), (String, LoadReport)>;
-
 /// The Kubernetes source. Dropping it stops the reflectors.
 pub struct KubernetesSource {
     shared: Arc<Shared>,
@@ -68,7 +65,7 @@ pub struct KubernetesSource {
     written: Mutex<std::collections::BTreeSet<String>>,
     /// Each object as loaded, by kind, namespace and name, with the resourceVersion it
     /// was loaded at: a snapshot after one change loads one object, not all of them.
-    loaded: Mutex<LoadCache>,
+    loaded: Mutex<std::collections::HashMap<(String, String, String), (String, LoadReport)>>,
     _stop: tokio::sync::oneshot::Sender<()>,
 }
 
