@@ -63,9 +63,6 @@ pub struct KubernetesSource {
     credentials: Option<(PathBuf, String)>,
     /// Credential directories this source wrote, to remove when their Secret goes.
     written: Mutex<std::collections::BTreeSet<String>>,
-    /// Each object as loaded, by kind, namespace and name, with the resourceVersion it
-    /// was loaded at: a snapshot after one change loads one object, not all of them.
-    loaded: Mutex<std::collections::HashMap<(String, String, String), (String, LoadReport)>>,
     _stop: tokio::sync::oneshot::Sender<()>,
 }
 
@@ -137,7 +134,6 @@ impl KubernetesSource {
             describe,
             credentials: credentials.map(|dir| (dir, credentials_namespace)),
             written: Mutex::new(Default::default()),
-            loaded: Mutex::new(Default::default()),
             _stop: stop_tx,
         })
     }
@@ -342,36 +338,23 @@ impl Source for KubernetesSource {
         }
         drop(synced);
         let mut report = LoadReport::default();
-        let mut cache = self.loaded.lock().unwrap_or_else(|e| e.into_inner());
-        let mut fresh = std::collections::HashMap::with_capacity(cache.len());
         for w in &self.shared.watched {
             for store in &w.stores {
                 for obj in store.state() {
-                    let key = (
-                        w.resource.kind.clone(),
-                        obj.metadata.namespace.clone().unwrap_or_default(),
-                        obj.metadata.name.clone().unwrap_or_default(),
+                    let Ok(mut value) = serde_json::to_value(&*obj) else { continue };
+                    // List items carry no apiVersion and kind of their own.
+                    value["apiVersion"] = serde_json::Value::String(w.resource.api_version.clone());
+                    value["kind"] = serde_json::Value::String(w.resource.kind.clone());
+                    let name = format!(
+                        "kubernetes:{} {}/{}",
+                        w.resource.kind,
+                        obj.metadata.namespace.as_deref().unwrap_or(""),
+                        obj.metadata.name.as_deref().unwrap_or("")
                     );
-                    let version = obj.metadata.resource_version.clone().unwrap_or_default();
-                    let part = match cache.remove(&key) {
-                        Some((v, part)) if v == version && !version.is_empty() => part,
-                        _ => {
-                            let Ok(mut value) = serde_json::to_value(&*obj) else { continue };
-                            // List items carry no apiVersion and kind of their own.
-                            value["apiVersion"] = serde_json::Value::String(w.resource.api_version.clone());
-                            value["kind"] = serde_json::Value::String(w.resource.kind.clone());
-                            let name = format!("kubernetes:{} {}/{}", key.0, key.1, key.2);
-                            load_str(&name, &value.to_string())
-                        }
-                    };
-                    report.extend(clone_report(&part));
-                    fresh.insert(key, (version, part));
+                    report.extend(load_str(&name, &value.to_string()));
                 }
             }
         }
-        // Objects gone from the stores leave the cache.
-        *cache = fresh;
-        drop(cache);
         let dups = check_duplicates(&mut report.resources);
         report.diagnostics.extend(dups);
         if let Some((dir, ns)) = &self.credentials {
@@ -384,15 +367,6 @@ impl Source for KubernetesSource {
     fn subscribe(&self, changed: Box<dyn Fn() + Send>) -> Result<Option<Subscription>, String> {
         self.shared.subscribers.lock().unwrap_or_else(|e| e.into_inner()).push(changed);
         Ok(Some(Box::new(())))
-    }
-}
-
-fn clone_report(r: &LoadReport) -> LoadReport {
-    LoadReport {
-        resources: r.resources.clone(),
-        diagnostics: r.diagnostics.clone(),
-        rejected: r.rejected.clone(),
-        core: r.core.clone(),
     }
 }
 
