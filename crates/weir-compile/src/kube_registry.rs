@@ -51,8 +51,10 @@ pub fn port_protocol(name: &str, app_protocol: Option<&str>, protocol: &str, num
 }
 
 /// Services from Kubernetes Services, EndpointSlices, Pods and Nodes, in the order
-/// the Services are given.
-pub fn services(core: &[CoreObject], domain: &str) -> Vec<Service> {
+/// the Services are given. WorkloadEntries of the Service's namespace that its
+/// selector matches are endpoints too, as istiod adds them
+/// (`PILOT_ENABLE_K8S_SELECT_WORKLOAD_ENTRIES`, on by default).
+pub fn services(core: &[CoreObject], store: &crate::store::Store, domain: &str) -> Vec<Service> {
     let pods: HashMap<(&str, &str), &CoreObject> =
         core.iter().filter(|o| o.kind == CoreKind::Pod).map(|o| ((o.namespace.as_str(), o.name.as_str()), o)).collect();
     let nodes: HashMap<&str, &CoreObject> =
@@ -69,7 +71,7 @@ pub fn services(core: &[CoreObject], domain: &str) -> Vec<Service> {
     }
     let mut out = Vec::new();
     for o in core {
-        let CoreSpec::Service { ports, cluster_ips, external_name, .. } = &o.spec else { continue };
+        let CoreSpec::Service { ports, cluster_ips, external_name, selector } = &o.spec else { continue };
         if external_name.is_some() {
             // An alias of another host, with no cluster of its own.
             continue;
@@ -132,6 +134,22 @@ pub fn services(core: &[CoreObject], domain: &str) -> Vec<Service> {
                     });
                 }
             }
+        }
+        // WorkloadEntries the selector picks (a Service without a selector picks none).
+        for we in store.workload_entries.iter().filter(|we| we.meta.namespace == o.namespace) {
+            let mut labels = we.spec.labels.clone();
+            labels.extend(we.meta.labels.iter().map(|(k, v)| (k.clone(), v.clone())));
+            if selector.is_empty() || !crate::store::selects(selector, &labels) {
+                continue;
+            }
+            endpoints.push(ServiceEndpoint {
+                address: we.spec.address.clone(),
+                ports: we.spec.ports.iter().filter_map(|(k, v)| Some((k.clone(), u16::try_from(*v).ok()?))).collect(),
+                locality: we.spec.locality.clone(),
+                labels,
+                weight: we.spec.weight.max(1),
+                named_ports_only: false,
+            });
         }
         let export_to = o
             .annotations
@@ -251,7 +269,7 @@ ports: [{name: http, port: 8080}]
     #[test]
     fn services_and_endpoints_as_istiod_builds_them() {
         let report = weir_model::load_str("cluster.yaml", CLUSTER);
-        let svcs = services(&report.core, "cluster.local");
+        let svcs = services(&report.core, &crate::store::Store::default(), "cluster.local");
         assert_eq!(svcs.len(), 1, "the ExternalName Service is an alias, not a service");
         let s = &svcs[0];
         assert_eq!(s.host, "reviews.shop.svc.cluster.local");
@@ -277,6 +295,41 @@ ports: [{name: http, port: 8080}]
         assert_eq!(eps, [("10.1.0.1", Some("v1"), Some("eu-1"), "eu/eu-1"), ("10.1.0.4", None, None, "")]);
         assert_eq!(s.endpoints[0].labels["kubernetes.io/hostname"], "n1");
         assert_eq!(s.endpoint_port(&s.endpoints[0], &s.ports[0]), Some(8080));
+    }
+
+    #[test]
+    fn workload_entries_the_service_selects_are_endpoints() {
+        let text = "apiVersion: v1
+kind: Service
+metadata: {name: legacy, namespace: shop}
+spec:
+  selector: {app: legacy}
+  ports: [{name: http, port: 80, targetPort: 8080}]
+---
+apiVersion: networking.istio.io/v1
+kind: WorkloadEntry
+metadata: {name: vm-1, namespace: shop}
+spec: {address: 10.9.0.1, labels: {app: legacy, version: v1}}
+---
+apiVersion: networking.istio.io/v1
+kind: WorkloadEntry
+metadata: {name: vm-2, namespace: other}
+spec: {address: 10.9.0.2, labels: {app: legacy}}
+---
+apiVersion: networking.istio.io/v1
+kind: WorkloadEntry
+metadata: {name: vm-3, namespace: shop}
+spec: {address: 10.9.0.3, labels: {app: other}}
+";
+        let report = weir_model::load_str("cluster.yaml", text);
+        assert!(!report.has_errors(), "{:?}", report.diagnostics);
+        let store = crate::store::Store::new(report.resources);
+        let svcs = services(&report.core, &store, "cluster.local");
+        let s = &svcs[0];
+        let addrs: Vec<&str> = s.endpoints.iter().map(|e| e.address.as_str()).collect();
+        assert_eq!(addrs, ["10.9.0.1"], "same namespace, selected labels only");
+        assert_eq!(s.endpoint_port(&s.endpoints[0], &s.ports[0]), Some(8080), "the Service targetPort");
+        assert_eq!(s.endpoints[0].labels["version"], "v1");
     }
 
     #[test]

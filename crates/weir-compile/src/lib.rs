@@ -83,7 +83,7 @@ pub fn compile_with(
     version: u64,
 ) -> Compiled {
     let store = Store::new(resources);
-    let registry = registry::Registry::build_with(&store, kube_registry::services(core, &instance.domain));
+    let registry = registry::Registry::build_with(&store, kube_registry::services(core, &store, &instance.domain));
     let mut clusters = clusters::Clusters::new(&store, &registry, instance);
     let mut notes = Vec::new();
     let mut listeners = listeners::gateways(&store, instance, &mut clusters, &mut notes);
