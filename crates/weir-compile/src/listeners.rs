@@ -165,9 +165,9 @@ pub(crate) fn gateways(
                     Some(m) => Some(m),
                     None => {
                         let m = format!(
-                            "server port {number} ({protocol}): tls mode {:?} is not served (it needs the mesh's own \
+                            "server port {number} ({protocol}): tls mode {} is not served (it needs the mesh's own \
                              certificates)",
-                            t.effective_mode()
+                            t.effective_mode().as_str()
                         );
                         notes.push(not_served(at.key("tls").key("mode"), m));
                         continue;

@@ -97,6 +97,20 @@ pub enum ServerTlsMode {
     OptionalMutual,
 }
 
+impl ServerTlsMode {
+    /// The mode as Istio's YAML spells it (`ISTIO_MUTUAL`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ServerTlsMode::Passthrough => "PASSTHROUGH",
+            ServerTlsMode::Simple => "SIMPLE",
+            ServerTlsMode::Mutual => "MUTUAL",
+            ServerTlsMode::AutoPassthrough => "AUTO_PASSTHROUGH",
+            ServerTlsMode::IstioMutual => "ISTIO_MUTUAL",
+            ServerTlsMode::OptionalMutual => "OPTIONAL_MUTUAL",
+        }
+    }
+}
+
 /// `ServerTLSSettings.TLSCertificate`.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
