@@ -187,7 +187,7 @@ fn pod_node<'a>(pod: &'a CoreObject, ep: &'a SliceEndpoint) -> &'a str {
 
 /// A Pod's labels plus what Istio adds (`AugmentLabels`): region, zone and subzone
 /// from the node's topology labels, the cluster, and the node's hostname.
-fn endpoint_labels(pod: &CoreObject, node: Option<&CoreObject>) -> BTreeMap<String, String> {
+pub(crate) fn endpoint_labels(pod: &CoreObject, node: Option<&CoreObject>) -> BTreeMap<String, String> {
     let mut labels = pod.labels.clone();
     let node_name = match &pod.spec {
         CoreSpec::Pod { node_name } => node_name.as_str(),

@@ -4,63 +4,32 @@
 //! VirtualService change reroutes traffic, an invalid VirtualService is rejected alone,
 //! and neither `410 Gone` nor an API-server restart stops the serving table.
 
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+mod common;
+
+use std::ffi::OsStr;
+use std::process::Command;
+
+use common::Weir;
 
 use serde_json::{Value, json};
 use weir_testkit::{Backend, ConfigDir, FakeApiServer, TEST_TIMEOUT, http1_client, wait_for_async};
 
-struct Weir {
-    child: Child,
-    mesh: SocketAddr,
-    admin: SocketAddr,
-    stderr: std::sync::Arc<std::sync::Mutex<String>>,
-}
-
-impl Drop for Weir {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn start(kubeconfig: &std::path::Path) -> Weir {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_weir"))
-        .args(["run", "--kubernetes", "--kubeconfig"])
-        .arg(kubeconfig)
-        .args(["--mesh-listener", "127.0.0.1:0", "--admin", "127.0.0.1:0", "--namespace", "shop"])
-        .args(["--access-log-format", "off"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("weir starts");
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let stderr = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
-    let pipe = child.stderr.take().unwrap();
-    let sink = stderr.clone();
-    std::thread::spawn(move || {
-        for line in BufReader::new(pipe).lines().map_while(Result::ok) {
-            let mut s = sink.lock().unwrap();
-            s.push_str(&line);
-            s.push('\n');
-        }
-    });
-    let line = match rx.recv_timeout(TEST_TIMEOUT) {
-        Ok(l) => l,
-        Err(_) => panic!("no ready line; stderr:\n{}", stderr.lock().unwrap()),
-    };
-    let v: Value = serde_json::from_str(&line).expect("the ready line is JSON");
-    let mesh = v["listeners"]["mesh"].as_str().unwrap().parse().unwrap();
-    let admin = v["admin"].as_str().unwrap().parse().unwrap();
-    Weir { child, mesh, admin, stderr }
+    let mut args: Vec<&OsStr> = vec!["--kubernetes".as_ref(), "--kubeconfig".as_ref(), kubeconfig.as_os_str()];
+    args.extend(
+        [
+            "--mesh-listener",
+            "127.0.0.1:0",
+            "--admin",
+            "127.0.0.1:0",
+            "--namespace",
+            "shop",
+            "--access-log-format",
+            "off",
+        ]
+        .map(OsStr::new),
+    );
+    Weir::spawn(&args, &[])
 }
 
 fn service() -> Value {
@@ -114,7 +83,7 @@ async fn serves_from_the_api_server_and_follows_its_changes() {
     let dir = ConfigDir::new();
     let kubeconfig = dir.write("kubeconfig", &api.kubeconfig());
     let weir = start(&kubeconfig);
-    assert!(version_is(&weir, "v1").await, "{}", weir.stderr.lock().unwrap());
+    assert!(version_is(&weir, "v1").await, "{}", weir.stderr());
 
     // A VirtualService change reroutes.
     api.apply(route_to("v2"));
@@ -124,7 +93,7 @@ async fn serves_from_the_api_server_and_follows_its_changes() {
     api.apply(json!({"apiVersion": "networking.istio.io/v1", "kind": "VirtualService",
                      "metadata": {"name": "broken", "namespace": "shop"},
                      "spec": {"hosts": ["ratings"], "http": [{"timeout": "0s", "route": [{"destination": {"host": "ratings"}}]}]}}));
-    wait_for_async(|| async { weir.stderr.lock().unwrap().contains("VirtualService shop/broken") }, TEST_TIMEOUT).await;
+    wait_for_async(|| async { weir.stderr().contains("VirtualService shop/broken") }, TEST_TIMEOUT).await;
     assert!(version_is(&weir, "v2").await);
     // ... and counted.
     let stats = format!("http://{}/stats/prometheus", weir.admin);
@@ -152,11 +121,7 @@ async fn serves_from_the_api_server_and_follows_its_changes() {
     api.apply(route_to("v1"));
     let deadline = std::time::Instant::now() + TEST_TIMEOUT;
     while !version_is(&weir, "v1").await {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no reroute after the restart; weir's log:\n{}",
-            weir.stderr.lock().unwrap()
-        );
+        assert!(std::time::Instant::now() < deadline, "no reroute after the restart; weir's log:\n{}", weir.stderr());
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }

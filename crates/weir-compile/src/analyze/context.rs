@@ -41,10 +41,7 @@ pub(crate) fn selector_string(selector: &BTreeMap<String, String>) -> String {
     selector.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",")
 }
 
-/// True when every selector label is among `labels` (an empty selector selects all).
-pub(crate) fn selects(selector: &BTreeMap<String, String>, labels: &BTreeMap<String, String>) -> bool {
-    selector.iter().all(|(k, v)| labels.get(k) == Some(v))
-}
+pub(crate) use crate::store::selects;
 
 /// A service as destination checks see it.
 #[derive(Debug, Clone)]
@@ -200,7 +197,7 @@ impl<'a> Context<'a> {
                     }
                 }
                 CoreSpec::Pod { node_name } => {
-                    cx.pods.push((o, augmented_labels(&o.labels, node_name, nodes.get(node_name.as_str()).copied())))
+                    cx.pods.push((o, crate::kube_registry::endpoint_labels(o, nodes.get(node_name.as_str()).copied())))
                 }
                 _ => {}
             }
@@ -284,25 +281,4 @@ impl<'w> Workloads<'w> {
 /// `ns/name` or a short name in `default_ns` (istioctl's `NewShortOrFullName`).
 pub(crate) fn gateway_name<'s>(default_ns: &'s str, name: &'s str) -> (&'s str, &'s str) {
     name.split_once('/').unwrap_or((default_ns, name))
-}
-
-/// A Pod's labels plus what Istio adds for subset matching: the node's hostname and
-/// topology (region, zone, subzone) labels.
-fn augmented_labels(
-    labels: &BTreeMap<String, String>,
-    node_name: &str,
-    node: Option<&CoreObject>,
-) -> BTreeMap<String, String> {
-    let mut out = labels.clone();
-    if !node_name.is_empty() {
-        out.entry("kubernetes.io/hostname".into()).or_insert_with(|| node_name.to_string());
-    }
-    if let Some(node) = node {
-        for key in ["topology.kubernetes.io/region", "topology.kubernetes.io/zone", "topology.istio.io/subzone"] {
-            if let Some(v) = node.labels.get(key).filter(|v| !v.is_empty()) {
-                out.entry(key.to_string()).or_insert_with(|| v.clone());
-            }
-        }
-    }
-    out
 }

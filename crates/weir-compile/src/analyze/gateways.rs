@@ -132,15 +132,10 @@ fn same_certificate(a: &ServerTlsSettings, b: &ServerTlsSettings) -> bool {
     }
 }
 
-/// Every label of `x` is in `y` with the same value.
-fn selector_subset(x: &BTreeMap<String, String>, y: &BTreeMap<String, String>) -> bool {
-    x.iter().all(|(k, v)| y.get(k) == Some(v))
-}
-
 fn duplicate_certificates(cx: &Context<'_>, report: &mut Report) {
     for (r, gw) in &cx.gateways {
         for (o, other) in &cx.gateways {
-            if std::ptr::eq(*r, *o) || !(gw.selector.is_empty() || selector_subset(&gw.selector, &other.selector)) {
+            if std::ptr::eq(*r, *o) || !(gw.selector.is_empty() || selects(&gw.selector, &other.selector)) {
                 continue;
             }
             let shared = gw

@@ -4,10 +4,10 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
+use weir_model::host::overlaps;
 use weir_model::{FieldPath, Resource};
 
 use super::context::{Context, fqdn};
-use super::vs_gateways::host_matches;
 use super::{Report, Subject, msg};
 
 pub(crate) fn check(cx: &Context<'_>, report: &mut Report) {
@@ -34,7 +34,7 @@ pub(crate) fn check(cx: &Context<'_>, report: &mut Report) {
         let mut list = list.clone();
         if scope != "*" {
             for ((other_scope, other_host), more) in &hosts {
-                if other_scope == "*" && host_matches(host, other_host) {
+                if other_scope == "*" && overlaps(host, other_host) {
                     list.extend(more.iter().copied());
                 }
             }
