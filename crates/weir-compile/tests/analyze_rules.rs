@@ -347,6 +347,9 @@ spec:
     check("TCP without addresses", &se("db", "TCP", ""), &["IST0134 ServiceEntry default/db"]);
     check("TCP with addresses", &se("db", "TCP", "addresses: [10.1.0.1]"), &[]);
     check("HTTP needs none", &se("db", "HTTP", ""), &[]);
+    let allocated =
+        format!("{}status: {{addresses: [{{host: db.example.com, value: 240.240.0.1}}]}}\n", se("db", "TCP", ""));
+    check("addresses allocated by Istio (status)", &allocated, &[]);
     check(
         "conflicting protocols",
         &format!("{}---{}", se("a", "HTTP", ""), se("b", "HTTPS", "")),
@@ -437,6 +440,7 @@ fn annotations_on_kubernetes_objects() {
     check("unknown", &pod("{sidecar.istio.io/proxyCPUs: 100m}"), &["IST0108 Pod default/p"]);
     check("misplaced", &pod("{networking.istio.io/exportTo: \".\"}"), &["IST0107 Pod default/p"]);
     check("invalid value", &pod("{readiness.status.sidecar.istio.io/periodSeconds: soon}"), &["IST0125 Pod default/p"]);
+    check("deprecated", &pod("{sidecar.istio.io/statsInclusionPrefixes: x}"), &["IST0135 Pod default/p"]);
 }
 
 #[test]

@@ -2,92 +2,33 @@
 //! zero failed requests, an invalid change rejected while the old table serves, and a
 //! clean drain on SIGTERM.
 
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
+mod common;
+
+use std::ffi::OsStr;
+use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc;
+
+use common::Weir;
 
 use weir_testkit::{Backend, ConfigDir, TEST_TIMEOUT, http1_client, http2_client, wait_for_async};
 
-struct Weir {
-    child: Child,
-    mesh: SocketAddr,
-    admin: SocketAddr,
-    stderr: Arc<std::sync::Mutex<String>>,
-    /// Lines on stdout after the ready line: the access log.
-    stdout: mpsc::Receiver<String>,
+/// `weir run -c DIR` with the mesh listener, access-log format `log`, `extra`
+/// arguments and `env`.
+fn start_env(dir: &ConfigDir, ns: &str, log: &str, extra: &[&str], env: &[(&str, &str)]) -> Weir {
+    let mut args: Vec<&OsStr> = vec!["-c".as_ref(), dir.path().as_os_str()];
+    args.extend(["--mesh-listener", "127.0.0.1:0", "--admin", "127.0.0.1:0", "--namespace", ns].map(OsStr::new));
+    args.extend(["--access-log-format", log].map(OsStr::new));
+    args.extend(extra.iter().map(OsStr::new));
+    Weir::spawn(&args, env)
 }
 
-impl Weir {
-    fn start(dir: &ConfigDir, ns: &str) -> Weir {
-        Weir::start_with(dir, ns, "off", &[])
-    }
-
-    /// `weir run` with access-log format `log` and `extra` arguments.
-    fn start_with(dir: &ConfigDir, ns: &str, log: &str, extra: &[&str]) -> Weir {
-        Weir::start_env(dir, ns, log, extra, &[])
-    }
-
-    /// Like [`Weir::start_with`], with environment variables for the process.
-    fn start_env(dir: &ConfigDir, ns: &str, log: &str, extra: &[&str], env: &[(&str, &str)]) -> Weir {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_weir"))
-            .envs(env.iter().copied())
-            .args(["run", "-c"])
-            .arg(dir.path())
-            .args(["--mesh-listener", "127.0.0.1:0", "--admin", "127.0.0.1:0", "--namespace", ns])
-            .args(["--access-log-format", log])
-            .args(extra)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("weir starts");
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        let stderr = Arc::new(std::sync::Mutex::new(String::new()));
-        let err_pipe = child.stderr.take().unwrap();
-        let sink = stderr.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(err_pipe).lines().map_while(Result::ok) {
-                let mut s = sink.lock().unwrap();
-                s.push_str(&line);
-                s.push('\n');
-            }
-        });
-        let line = rx.recv_timeout(TEST_TIMEOUT).expect("a ready line on stdout");
-        let v: serde_json::Value = serde_json::from_str(&line).expect("the ready line is JSON");
-        assert_eq!(v["ready"], true);
-        let mesh = v["listeners"]["mesh"].as_str().unwrap().parse().unwrap();
-        let admin = v["admin"].as_str().unwrap().parse().unwrap();
-        Weir { child, mesh, admin, stderr, stdout: rx }
-    }
-
-    /// The next access-log line, as JSON.
-    fn next_json(&self) -> serde_json::Value {
-        let line = self.stdout.recv_timeout(TEST_TIMEOUT).expect("an access-log line");
-        serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"))
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.mesh)
-    }
-
-    fn stderr(&self) -> String {
-        self.stderr.lock().unwrap().clone()
-    }
+fn start_with(dir: &ConfigDir, ns: &str, log: &str, extra: &[&str]) -> Weir {
+    start_env(dir, ns, log, extra, &[])
 }
 
-impl Drop for Weir {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+fn start(dir: &ConfigDir, ns: &str) -> Weir {
+    start_with(dir, ns, "off", &[])
 }
 
 fn services(v1: &Backend, v2: &Backend) -> String {
@@ -139,7 +80,7 @@ async fn serves_reloads_under_load_without_failures_and_rejects_invalid_changes(
     let dir = ConfigDir::new();
     dir.write("services.yaml", &services(&v1, &v2));
     dir.write("routes.yaml", &route_to("v1"));
-    let weir = Weir::start(&dir, "ns");
+    let weir = start(&dir, "ns");
     assert_eq!(http1_client().get(&weir.url("/"), "svc", &[]).await.backend_version(), Some("v1"));
     let ready = http1_client().get(&format!("http://{}/ready", weir.admin), "", &[]).await;
     assert_eq!(ready.status, 200);
@@ -208,7 +149,7 @@ async fn sigterm_drains_in_flight_requests_then_exits_cleanly() {
     let dir = ConfigDir::new();
     dir.write("services.yaml", &services(&slow, &other));
     dir.write("routes.yaml", &route_to("v1"));
-    let mut weir = Weir::start(&dir, "ns");
+    let mut weir = start(&dir, "ns");
     let url = weir.url("/");
     let in_flight = tokio::spawn(async move { http1_client().get(&url, "svc", &[]).await });
     weir_testkit::wait_for(|| slow.hits() == 1, TEST_TIMEOUT).await;
@@ -256,7 +197,7 @@ spec:
   outboundTrafficPolicy: {mode: REGISTRY_ONLY}
 ",
     );
-    let weir = Weir::start_with(&dir, "ns", "json", &[]);
+    let weir = start_with(&dir, "ns", "json", &[]);
     let mesh = weir.mesh;
     let r = http1_client()
         .get(&format!("http://{mesh}/items?x=1"), "svc", &[("x-request-id", "abc-123"), ("x-forwarded-for", "1.2.3.4")])
@@ -312,7 +253,7 @@ spec:
     mirror: {host: svc, subset: v2}
 ",
     );
-    let weir = Weir::start_with(&dir, "ns", "json", &["--shadow-host-suffix", "--seed", "7"]);
+    let weir = start_with(&dir, "ns", "json", &["--shadow-host-suffix", "--seed", "7"]);
     let (mesh, next) = (weir.mesh, || weir.next_json());
     let r = http1_client().get(&format!("http://{mesh}/productpage"), "svc", &[("end-user", "jason")]).await;
     assert_eq!((r.status.as_u16(), r.text().as_str()), (503, "fault filter abort"));
@@ -377,12 +318,12 @@ spec:
     );
     let bundle = dir.path().join("bundle.pem");
     std::fs::write(&bundle, &ca.cert).unwrap();
-    let trusted = Weir::start_env(&dir, "ns", "off", &[], &[("SSL_CERT_FILE", bundle.to_str().unwrap())]);
+    let trusted = start_env(&dir, "ns", "off", &[], &[("SSL_CERT_FILE", bundle.to_str().unwrap())]);
     let r = http1_client().get(&trusted.url("/"), "secure.example.com", &[]).await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.text(), "secure-backend");
     drop(trusted);
-    let system = Weir::start_env(&dir, "ns", "off", &[], &[("SSL_CERT_FILE", "/nonexistent")]);
+    let system = start_env(&dir, "ns", "off", &[], &[("SSL_CERT_FILE", "/nonexistent")]);
     let r = http1_client().get(&system.url("/"), "secure.example.com", &[]).await;
     assert_eq!(r.status, 503, "the machine's bundle does not hold the private root");
 }
@@ -444,7 +385,7 @@ spec: {{nodeName: node-a}}
         "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: svc, namespace: ns}\nspec:\n  host: svc\n  subsets: [{name: v1, labels: {version: v1}}, {name: v2, labels: {version: v2}}]\n",
     );
     dir.write("vs.yaml", &route_to("v2"));
-    let weir = Weir::start(&dir, "ns");
+    let weir = start(&dir, "ns");
     for _ in 0..20 {
         assert_eq!(http1_client().get(&weir.url("/"), "svc", &[]).await.backend_version(), Some("v2"));
     }
@@ -462,4 +403,26 @@ spec: {{nodeName: node-a}}
         }
     }
     assert_eq!(seen.len(), 2, "{seen:?}");
+}
+
+/// A compile warning is logged on its resource and field, at the field's line and
+/// column in the file (here a Sidecar egress listener that needs traffic capture).
+#[tokio::test]
+async fn compile_warnings_are_logged_at_their_field() {
+    let dir = ConfigDir::new();
+    dir.write(
+        "sidecar.yaml",
+        "apiVersion: networking.istio.io/v1
+kind: Sidecar
+metadata: {name: default, namespace: ns}
+spec:
+  egress:
+  - port: {number: 9080, name: http, protocol: HTTP}
+    hosts: [\"./*\"]
+",
+    );
+    let weir = start(&dir, "ns");
+    let want = "sidecar.yaml:6:5: warning[WEIR101] Sidecar ns/default: spec.egress[0]: egress listener on port 9080";
+    // stderr is read by a thread of its own: wait for the line, boundedly.
+    weir_testkit::wait_for(|| weir.stderr().contains(want), TEST_TIMEOUT).await;
 }
