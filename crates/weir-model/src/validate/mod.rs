@@ -7,6 +7,7 @@
 
 mod destination_rule;
 mod gateway;
+mod http_policy;
 mod reachability;
 pub(crate) mod rules;
 
