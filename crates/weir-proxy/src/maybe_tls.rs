@@ -6,9 +6,9 @@
 //! connections stay small).
 
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, ready};
 
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite, Interest, ReadBuf};
 use tokio::net::TcpStream;
 
 /// Plaintext or TLS over a socket.
@@ -32,7 +32,7 @@ impl<T: AsyncRead + Unpin> AsyncRead for MaybeTls<T> {
 impl<T: AsyncWrite + Unpin> AsyncWrite for MaybeTls<T> {
     fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
         match self.get_mut() {
-            MaybeTls::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            MaybeTls::Plain(s) => send(s, cx, &[std::io::IoSlice::new(buf)]),
             MaybeTls::Tls(s) => Pin::new(&mut **s).poll_write(cx, buf),
         }
     }
@@ -43,7 +43,7 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for MaybeTls<T> {
         bufs: &[std::io::IoSlice<'_>],
     ) -> Poll<std::io::Result<usize>> {
         match self.get_mut() {
-            MaybeTls::Plain(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+            MaybeTls::Plain(s) => send(s, cx, bufs),
             MaybeTls::Tls(s) => Pin::new(&mut **s).poll_write_vectored(cx, bufs),
         }
     }
@@ -66,6 +66,21 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for MaybeTls<T> {
         match self.get_mut() {
             MaybeTls::Plain(s) => Pin::new(s).poll_shutdown(cx),
             MaybeTls::Tls(s) => Pin::new(&mut **s).poll_shutdown(cx),
+        }
+    }
+}
+
+/// Writes `bufs` to a TCP socket with `sendmsg(2)`. tokio's `write`/`writev` go
+/// through the VFS layer (file position lock, iterator setup) before they reach the
+/// socket; `sendmsg` goes to it directly: measured ~0.3 µs less kernel time per write
+/// on the benchmark's 2-core VM (`perf record`, `vfs_writev` + `fdget_pos` +
+/// `sock_write_iter` gone). `MSG_NOSIGNAL`: a closed peer is an error, not a SIGPIPE.
+fn send(s: &TcpStream, cx: &mut Context<'_>, bufs: &[std::io::IoSlice<'_>]) -> Poll<std::io::Result<usize>> {
+    loop {
+        ready!(s.poll_write_ready(cx))?;
+        match s.try_io(Interest::WRITABLE, || socket2::SockRef::from(s).send_vectored(bufs)) {
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+            r => return Poll::Ready(r),
         }
     }
 }
