@@ -13,6 +13,7 @@
 mod admin;
 mod attempt;
 mod balance;
+mod batch;
 pub mod body;
 mod breaker;
 mod cors;

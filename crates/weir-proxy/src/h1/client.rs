@@ -123,6 +123,8 @@ impl Connection {
             return Err(SendError::Stale(Box::new(req)));
         }
         self.start(req);
+        // The other connections this turn woke go first: the writes leave together.
+        crate::batch::to_back().await;
         // The first write: on a reused connection a failure before any byte went out
         // means it was closed, and the request can go elsewhere. (The state lives in
         // the connection, not in this future: a try's future stays small.)

@@ -313,6 +313,8 @@ async fn respond(
     }
     drop(headers);
     let mut framer = Framer::new(framing);
+    // The other connections this turn woke go first: the writes leave together.
+    crate::batch::to_back().await;
     let written = std::future::poll_fn(|cx| poll_body_out(io, &mut body, &mut framer, &mut out, bodiless, cx)).await;
     drop(body);
     if written.is_err() {
