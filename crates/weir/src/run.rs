@@ -352,6 +352,7 @@ pub(crate) async fn serve(args: Args, source: Arc<dyn Source>) -> ExitCode {
                     let installed_at = started.elapsed();
                     drop(compiled.diagnostics);
                     crate::memory::release_unused();
+                    crate::memory::release_startup_code();
                     // Where a reload spends its time, for whoever tunes a large mesh.
                     tracing::info!(
                         version,
@@ -370,6 +371,8 @@ pub(crate) async fn serve(args: Args, source: Arc<dyn Source>) -> ExitCode {
         }
     });
 
+    // Start-up is over: its code need not stay resident.
+    crate::memory::release_startup_code();
     wait_for_signal().await;
     tracing::info!("shutting down: draining in-flight requests");
     reloader.abort();
