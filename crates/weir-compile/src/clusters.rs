@@ -199,10 +199,14 @@ impl<'a> Clusters<'a> {
             }
         };
         let pol = policy::effective(rule.as_deref(), port, subset_def);
-        let target = rule.as_deref().and_then(|r| r.sources.first()).and_then(|s| self.rule_target(s));
-        let at = FieldPath::root().key("spec").key("trafficPolicy");
-        for m in not_executed(&pol, &svc.host) {
-            self.missing.push(Note::not_served(target.clone(), at.clone(), m));
+        let unserved = not_executed(&pol, &svc.host);
+        if !unserved.is_empty() {
+            // Found only when there is something to say (a search over the rules).
+            let target = rule.as_deref().and_then(|r| r.sources.first()).and_then(|s| self.rule_target(s));
+            let at = FieldPath::root().key("spec").key("trafficPolicy");
+            for m in unserved {
+                self.missing.push(Note::not_served(target.clone(), at.clone(), m));
+            }
         }
         let selector = subset_def.map(|s| &s.labels);
         let cluster = make_cluster(svc, sp, subset, selector, &pol);
