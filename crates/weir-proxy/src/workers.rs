@@ -38,7 +38,11 @@ impl Workers {
             std::thread::Builder::new().name(format!("weir-worker-{i}")).spawn(move || {
                 WORKER.with(|w| w.set(i));
                 crate::dice::reseed(i);
-                let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                let rt = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .on_thread_park(crate::batch::turn_ended)
+                    .build()
+                {
                     Ok(rt) => rt,
                     Err(e) => {
                         let _ = tx.send(Err(e));
