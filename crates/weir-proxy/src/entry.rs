@@ -275,7 +275,7 @@ fn decide<'t>(conn: &ConnCtx, snapshot: &'t Snapshot, parts: &Parts, authority: 
     let decision = weir_table::decide(&snapshot.table, listener, &view, &facts, &mut ThreadDice);
     let route = match &decision {
         Decision::NoRoute(_) => {
-            rec.dest = Some(Arc::new(DestLabels::unknown(weir_table::hosts::strip_port(authority))));
+            rec.dest = Some(DestLabels::unknown_shared(weir_table::hosts::strip_port(authority)));
             return done(Outcome::Local(Local::NO_ROUTE));
         }
         Decision::RequireTls => {
@@ -308,7 +308,7 @@ fn decide<'t>(conn: &ConnCtx, snapshot: &'t Snapshot, parts: &Parts, authority: 
             if listener.virtual_host(authority).and_then(|v| v.service.as_deref())
                 == Some(weir_table::cluster::BLACKHOLE_CLUSTER)
             {
-                rec.dest = Some(Arc::new(DestLabels::unknown(weir_table::cluster::BLACKHOLE_CLUSTER)));
+                rec.dest = Some(DestLabels::unknown_shared(weir_table::cluster::BLACKHOLE_CLUSTER));
             }
             // As Envoy's router sends a direct response (a local reply): a gRPC request
             // gets it as a gRPC status.

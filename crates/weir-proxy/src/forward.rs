@@ -78,7 +78,7 @@ pub(crate) async fn forward(
     }
     // 3. The cluster (none for this port, service or subset: 503 NC).
     let Some(cluster_id) = plan.cluster else {
-        rec.dest = Some(Arc::new(DestLabels::unknown(weir_table::hosts::strip_port(authority))));
+        rec.dest = Some(DestLabels::unknown_shared(weir_table::hosts::strip_port(authority)));
         return Outcome::plain(route_reply(Local::NO_CLUSTER, rec, &edits, &tctx));
     };
     let cluster = snapshot.clusters[cluster_id.0].clone();

@@ -111,7 +111,7 @@ impl Drop for Abandoned {
 fn emit(conn: &ConnCtx, rec: Record, how: &Finished) {
     let duration = rec.started.elapsed();
     let shared = &conn.shared;
-    let dest = rec.dest.clone().unwrap_or_else(|| Arc::new(DestLabels::unknown("")));
+    let dest = rec.dest.clone().unwrap_or_else(|| DestLabels::unknown_shared(""));
     let request_bytes = rec.end.bytes();
     shared.metrics.record(&Observation {
         dest,

@@ -48,7 +48,7 @@ impl Refused {
 /// closed at once, for `service` (BlackHoleCluster on the mesh listener, as Istio
 /// reports blocked TCP traffic).
 pub(crate) fn refused(metrics: &Metrics, service: &str, why: Refused) {
-    let dest = Arc::new(DestLabels::unknown(service));
+    let dest = DestLabels::unknown_shared(service);
     metrics.tcp_opened(&dest);
     metrics.tcp_closed(&dest, why.flags(), 0, 0);
 }

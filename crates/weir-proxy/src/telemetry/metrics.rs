@@ -52,7 +52,32 @@ pub fn canonical<'a>(label: impl Fn(&str) -> Option<&'a str>, workload: &'a str)
     (service, revision)
 }
 
+/// Distinct unreached hosts whose labels a worker keeps; past this, such requests are
+/// counted under `destination_service="unknown"` (a client sending random `Host`s
+/// cannot grow the series without bound).
+const MAX_UNKNOWN_SERVICES: usize = 1024;
+
+thread_local! {
+    /// The labels of requests that reached no service, one per host (per worker).
+    static UNKNOWN: RefCell<HashMap<Box<str>, Arc<DestLabels>, foldhash::fast::RandomState>> =
+        RefCell::new(HashMap::default());
+}
+
 impl DestLabels {
+    /// The labels of a request that reached no service, for host `service`: the same
+    /// `Arc` each time on this thread. A series is keyed by its labels' address, so a
+    /// fresh `Arc` per request made a series per request (memory and `/stats/prometheus`
+    /// work grew with every local reply).
+    pub fn unknown_shared(service: &str) -> Arc<DestLabels> {
+        UNKNOWN.with_borrow_mut(|m| {
+            if let Some(d) = m.get(service) {
+                return d.clone();
+            }
+            let service = if m.len() >= MAX_UNKNOWN_SERVICES { "" } else { service };
+            m.entry(service.into()).or_insert_with(|| Arc::new(DestLabels::unknown(service))).clone()
+        })
+    }
+
     /// All `unknown`, for requests that reached no service.
     pub fn unknown(service: &str) -> Self {
         let u = || "unknown".to_string();
@@ -330,6 +355,13 @@ impl Metrics {
         out
     }
 
+    /// Series held for requests (all shards), for tests.
+    #[cfg(test)]
+    fn series(&self) -> usize {
+        let shards = self.shards.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        shards.iter().map(|s| s.lock().unwrap_or_else(|e| e.into_inner()).len()).sum()
+    }
+
     /// The Prometheus text exposition (format 0.0.4).
     pub fn render(&self) -> String {
         let mut merged: BTreeMap<String, Stat> = BTreeMap::new();
@@ -475,5 +507,38 @@ mod tests {
         assert!(line.contains("response_flags=\"-\""));
         assert!(text.contains("istio_request_duration_milliseconds_bucket{") && text.contains("le=\"5\"} 100"));
         assert!(text.contains("istio_request_duration_milliseconds_count{"));
+    }
+
+    #[test]
+    fn local_replies_to_one_host_share_one_series_and_hosts_are_bounded() {
+        let m = Metrics::new(SourceLabels {
+            workload: "gw".into(),
+            namespace: "istio-system".into(),
+            app: "unknown".into(),
+            version: "unknown".into(),
+            canonical_service: "gw".into(),
+            canonical_revision: "latest".into(),
+        });
+        let obs = |host: &str| Observation {
+            dest: DestLabels::unknown_shared(host),
+            code: 404,
+            flags: Flags::NO_ROUTE,
+            grpc: false,
+            grpc_status: None,
+            duration_ms: 0.1,
+            request_bytes: 0,
+            response_bytes: 0,
+        };
+        for _ in 0..500 {
+            m.record(&obs("nowhere.example"));
+        }
+        assert_eq!(m.series(), 1, "one host, one series");
+        for i in 0..3 * MAX_UNKNOWN_SERVICES {
+            m.record(&obs(&format!("random-{i}.example")));
+        }
+        assert!(m.series() <= MAX_UNKNOWN_SERVICES + 1, "{} series", m.series());
+        let text = m.render();
+        assert!(text.contains("destination_service=\"nowhere.example\""));
+        assert!(text.contains("destination_service=\"unknown\""), "hosts past the bound are `unknown`");
     }
 }
