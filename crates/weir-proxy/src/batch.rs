@@ -117,8 +117,8 @@ mod tests {
         super::turn_ended();
         super::turn_ended();
         assert!(super::to_back().queued, "a quiet worker writes at once");
-        for _ in 1..BUSY {
-            let _ = super::to_back();
+        for i in 1..BUSY {
+            assert!(super::to_back().queued, "message {i} of a turn below the mark goes at once");
         }
         super::turn_ended();
         assert!(!super::to_back().queued, "after a busy turn, the next message waits");
