@@ -16,7 +16,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: memory::Allocator = memory::Allocator;
 
 /// weir: an Istio-compatible traffic manager.
 #[derive(Debug, Parser)]
