@@ -222,14 +222,14 @@ Anonymous:             0 kB
                 // freed once, with the layout it was made with.
                 unsafe {
                     let p = a.alloc(layout);
-                    assert!(!p.is_null() && p as usize % align == 0, "alloc {size}/{align}");
+                    assert!(!p.is_null() && (p as usize).is_multiple_of(align), "alloc {size}/{align}");
                     p.write_bytes(0xa5, size);
                     let q = a.realloc(p, layout, size * 2);
-                    assert!(!q.is_null() && q as usize % align == 0, "realloc {size}/{align}");
+                    assert!(!q.is_null() && (q as usize).is_multiple_of(align), "realloc {size}/{align}");
                     assert_eq!(*q.add(size - 1), 0xa5, "contents kept");
                     a.dealloc(q, Layout::from_size_align(size * 2, align).unwrap());
                     let z = a.alloc_zeroed(layout);
-                    assert!(z as usize % align == 0 && *z.add(size - 1) == 0, "zeroed {size}/{align}");
+                    assert!((z as usize).is_multiple_of(align) && *z.add(size - 1) == 0, "zeroed {size}/{align}");
                     a.dealloc(z, layout);
                 }
             }
