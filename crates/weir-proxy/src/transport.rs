@@ -70,8 +70,11 @@ pub(crate) async fn serve(
         Some(l) if !l.tcp.is_empty() => {
             let view = ConnView { sni: None, local: conn.local.ip(), port: serving.port };
             match crate::tcp_proxy::choose(&l.tcp, &view, &snapshot) {
+                // Boxed: inline, the TCP proxy's state made every HTTP connection's
+                // future 2 KB instead of 0.7 KB.
                 Ok(cluster) => {
-                    crate::tcp_proxy::forward(conn.stream, &cluster, &shared.metrics, &serving.name, None).await
+                    Box::pin(crate::tcp_proxy::forward(conn.stream, &cluster, &shared.metrics, &serving.name, None))
+                        .await
                 }
                 Err(r) => {
                     tracing::debug!(listener = %serving.name, ?r, "TCP connection refused");

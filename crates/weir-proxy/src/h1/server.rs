@@ -85,10 +85,10 @@ pub(crate) async fn serve(stream: Downstream, ctx: Arc<ConnCtx>, drain: Cancella
     loop {
         let head = match next_head(&io, drained.as_mut()).await {
             Ok(Some(h)) => h,
-            Ok(None) => return close(&io).await,
+            Ok(None) => return Box::pin(close(&io)).await,
             Err(e) => {
-                refuse(&io, e).await;
-                return close(&io).await;
+                Box::pin(refuse(&io, e)).await;
+                return Box::pin(close(&io)).await;
             }
         };
         // The request's state lives in the box, only while the request does. Written
@@ -97,7 +97,7 @@ pub(crate) async fn serve(stream: Downstream, ctx: Arc<ConnCtx>, drain: Cancella
         let exchanging = Box::write(Box::new_uninit(), exchange(&io, &ctx, head, &drain));
         match Box::into_pin(exchanging).await {
             Next::KeepAlive => {}
-            Next::Close => return close(&io).await,
+            Next::Close => return Box::pin(close(&io)).await,
             Next::Gone => return,
         }
     }
@@ -405,7 +405,9 @@ async fn refuse(io: &Shared, e: HeadError) {
 
 /// Closes the connection: a FIN after the last response, then what the client still
 /// sends is read and dropped for a moment, so that it reads the response before the
-/// socket goes (closing with unread bytes would reset it).
+/// socket goes (closing with unread bytes would reset it). Callers box it (and
+/// [`refuse`]): a connection ends once, and inline their state (the linger timer) made
+/// every idle connection's future larger.
 async fn close(io: &Shared) {
     let (stream, unread) = {
         let mut g = lock(io);
