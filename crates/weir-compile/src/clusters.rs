@@ -1,7 +1,7 @@
 //! Clusters: (service, port, subset) with its endpoints and merged policy, built on
 //! demand and shared by every route that names them.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
@@ -40,6 +40,11 @@ pub(crate) struct Clusters<'a> {
     ids: HashMap<(String, u16, String), ClusterId>,
     /// The merged DestinationRule of each host, shared by the host's clusters.
     rules: HashMap<String, Option<Arc<MergedRule>>>,
+    /// Distinct pool limits seen so far (see [`Clusters::shared_limits`]).
+    limits: Vec<Arc<ConnectionLimits>>,
+    /// Distinct endpoint label sets: the endpoints of a mesh mostly carry a handful
+    /// (`version: v1`, ...), and each cluster holding an endpoint shares its set.
+    label_sets: LabelSets,
     rule_index: policy::RuleIndex,
     /// Destinations that named nothing, and policies not executed: one note each.
     pub(crate) missing: Vec<Note>,
@@ -61,6 +66,8 @@ impl<'a> Clusters<'a> {
             clusters: Vec::new(),
             ids: HashMap::new(),
             rules: HashMap::new(),
+            limits: Vec::new(),
+            label_sets: LabelSets::default(),
             rule_index: policy::RuleIndex::new(store, &instance.domain, &instance.root_namespace),
             missing: Vec::new(),
             about: None,
@@ -88,6 +95,18 @@ impl<'a> Clusters<'a> {
     /// The cluster domain.
     pub(crate) fn domain(&self) -> &str {
         &self.instance.domain
+    }
+
+    /// One `Arc` per distinct set of pool limits: clusters share them (almost all have
+    /// the defaults).
+    fn shared_limits(&mut self, limits: Arc<ConnectionLimits>) -> Arc<ConnectionLimits> {
+        if let Some(same) = self.limits.iter().find(|l| ***l == *limits) {
+            return same.clone();
+        }
+        if self.limits.len() < 64 {
+            self.limits.push(limits.clone());
+        }
+        limits
     }
 
     fn rule(&mut self, svc: &Service) -> Option<Arc<MergedRule>> {
@@ -209,7 +228,8 @@ impl<'a> Clusters<'a> {
             }
         }
         let selector = subset_def.map(|s| &s.labels);
-        let cluster = make_cluster(svc, sp, subset, selector, &pol);
+        let mut cluster = make_cluster(svc, sp, subset, selector, &pol, &mut self.label_sets);
+        cluster.limits = self.shared_limits(cluster.limits);
         let id = ClusterId(self.clusters.len());
         self.clusters.push(cluster);
         self.ids.insert(key, id);
@@ -246,12 +266,33 @@ fn not_executed(pol: &EffectivePolicy, host: &str) -> Vec<String> {
     out
 }
 
+/// Label sets interned for the compile: equal sets are one allocation.
+#[derive(Default)]
+struct LabelSets(HashSet<Labels>);
+
+/// An endpoint's labels, as the table holds them.
+type Labels = Arc<[(Box<str>, Box<str>)]>;
+
+impl LabelSets {
+    fn share(&mut self, labels: &std::collections::BTreeMap<String, String>) -> Labels {
+        let set: Vec<(Box<str>, Box<str>)> =
+            labels.iter().map(|(k, v)| (k.as_str().into(), v.as_str().into())).collect();
+        if let Some(same) = self.0.get(set.as_slice()) {
+            return same.clone();
+        }
+        let shared: Labels = set.into();
+        self.0.insert(shared.clone());
+        shared
+    }
+}
+
 fn make_cluster(
     svc: &Service,
     sp: &ServicePort,
     subset: &str,
     selector: Option<&std::collections::BTreeMap<String, String>>,
     pol: &EffectivePolicy,
+    label_sets: &mut LabelSets,
 ) -> Cluster {
     let mut endpoints = Vec::new();
     for ep in &svc.endpoints {
@@ -269,7 +310,7 @@ fn make_cluster(
         endpoints.push(Endpoint {
             address,
             weight: ep.weight.max(1),
-            labels: ep.labels.iter().map(|(k, v)| (k.as_str().into(), v.as_str().into())).collect(),
+            labels: label_sets.share(&ep.labels),
             locality: ep.locality.as_str().into(),
         });
     }
@@ -280,7 +321,7 @@ fn make_cluster(
                 endpoints.push(Endpoint {
                     address: Address::Dns(svc.host.as_str().into(), sp.default_target()),
                     weight: 1,
-                    labels: Vec::new(),
+                    labels: Arc::new([]),
                     locality: "".into(),
                 });
             }
@@ -288,6 +329,7 @@ fn make_cluster(
             _ => {}
         }
     }
+    endpoints.shrink_to_fit();
     let protocol = upstream_protocol(pol.connection_pool.as_ref(), &sp.protocol);
     Cluster {
         name: cluster_name(sp.number, subset, &svc.host).into(),
@@ -299,9 +341,10 @@ fn make_cluster(
         endpoints,
         lb,
         protocol,
-        limits: limits(pol.connection_pool.as_ref(), pol.retry_budget.as_ref()),
-        outlier: pol.outlier_detection.as_ref().map(outlier),
-        upstream_tls: crate::upstream_tls::compile(pol.tls.as_ref(), &svc.subject_alt_names, protocol, &sp.protocol),
+        limits: limits(pol.connection_pool.as_ref(), pol.retry_budget.as_ref()).into(),
+        outlier: pol.outlier_detection.as_ref().map(|o| Box::new(outlier(o))),
+        upstream_tls: crate::upstream_tls::compile(pol.tls.as_ref(), &svc.subject_alt_names, protocol, &sp.protocol)
+            .map(Box::new),
     }
 }
 

@@ -60,7 +60,7 @@ pub(crate) fn passthrough_cluster(clusters: &mut Vec<Cluster>) -> ClusterId {
         endpoints: Vec::<weir_table::Endpoint>::new(),
         lb: LbPolicy::Passthrough,
         protocol: UpstreamProtocol::Http1,
-        limits: ConnectionLimits::default(),
+        limits: ConnectionLimits::default().into(),
         outlier: None,
         upstream_tls: None,
     });

@@ -100,5 +100,7 @@ pub fn compile_with(
         key(a).cmp(&key(b))
     });
     diagnostics.dedup();
-    Compiled { table: RouteTable { version, listeners, clusters: clusters.clusters }, diagnostics }
+    let mut clusters = clusters.clusters;
+    clusters.shrink_to_fit();
+    Compiled { table: RouteTable { version, listeners, clusters }, diagnostics }
 }

@@ -400,7 +400,11 @@ fn mesh(
             }
         }
         if used {
-            listener.virtual_hosts.push(VirtualHost { domains: kept, ..vh });
+            // A large mesh holds tens of thousands of these: no spare capacity.
+            kept.shrink_to_fit();
+            let mut vh = VirtualHost { domains: kept, ..vh };
+            vh.routes.shrink_to_fit();
+            listener.virtual_hosts.push(vh);
         }
     };
     // Mesh VirtualServices by host: exact names hashed, wildcards listed.

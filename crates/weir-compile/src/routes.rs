@@ -199,7 +199,7 @@ pub(crate) fn str_match(sm: &StringMatch) -> Result<StrMatch, String> {
         Some(MatchForm::Exact(e)) => StrMatch::Exact(e.into()),
         Some(MatchForm::Prefix(p)) => StrMatch::Prefix(p.into()),
         Some(MatchForm::Regex("*")) => StrMatch::Present,
-        Some(MatchForm::Regex(r)) => StrMatch::Regex(regex(r)?),
+        Some(MatchForm::Regex(r)) => StrMatch::Regex(Box::new(regex(r)?)),
     })
 }
 
@@ -252,6 +252,8 @@ fn http_match(m: &HttpMatchRequest, place: &Place) -> Result<HttpMatch, String> 
     if place.server_port.is_none() && m.port != 0 {
         out.port = u16::try_from(m.port).ok();
     }
+    out.headers.shrink_to_fit();
+    out.query.shrink_to_fit();
     Ok(out)
 }
 
@@ -389,14 +391,14 @@ fn action(route: &HttpRoute, matcher: &HttpMatch, dest_ns: &str, place: &Place, 
     Action::Forward(Forward {
         destinations: destinations.into(),
         total_weight: cumulative,
-        rewrite,
+        rewrite: rewrite.map(Box::new),
         authority,
         headers,
         timeout: route.timeout.map(|d| d.to_std()).filter(|d| !d.is_zero()),
         retry: route_policy::retry_policy(route),
-        fault: route_policy::fault(route),
+        fault: route_policy::fault(route).map(Box::new),
         mirrors: mirrors.into(),
-        cors: route.cors_policy.as_deref().map(route_policy::cors),
+        cors: route.cors_policy.as_deref().map(route_policy::cors).map(Box::new),
     })
 }
 

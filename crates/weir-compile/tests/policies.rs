@@ -95,7 +95,7 @@ spec:
 "
     ));
     let c = t.clusters.iter().find(|c| &*c.name == "outbound|80||svc.ns.svc.cluster.local").unwrap();
-    (c.limits.clone(), c.outlier.clone(), notes)
+    ((*c.limits).clone(), c.outlier.as_deref().cloned(), notes)
 }
 
 #[test]

@@ -34,7 +34,7 @@ fn cluster<'t>(t: &'t RouteTable, name: &str) -> &'t Cluster {
 }
 
 fn tls<'t>(t: &'t RouteTable, name: &str) -> Option<&'t UpstreamTls> {
-    cluster(t, name).upstream_tls.as_ref()
+    cluster(t, name).upstream_tls.as_deref()
 }
 
 #[test]

@@ -169,7 +169,7 @@ fn cluster_values(c: &ClusterState) -> Vec<ClusterValue> {
 /// A cluster worth listing: it has seen traffic, or it has limits or outlier detection
 /// of its own (the clusters Istio's circuit-breaking task looks at).
 fn listed(c: &ClusterState) -> bool {
-    c.rq_total.get() > 0 || c.spec.outlier.is_some() || c.spec.limits != weir_table::ConnectionLimits::default()
+    c.rq_total.get() > 0 || c.spec.outlier.is_some() || *c.spec.limits != weir_table::ConnectionLimits::default()
 }
 
 /// Envoy's `/stats` text: `cluster.<name>.<stat>: <value>`.

@@ -55,7 +55,7 @@ impl ClusterStates {
 /// is: its certificates are read then (not on a request's path), and a bad one is
 /// reported at once.
 fn made_at_install(c: &Cluster) -> bool {
-    c.outlier.is_some() || c.limits != weir_table::ConnectionLimits::default() || c.upstream_tls.is_some()
+    c.outlier.is_some() || *c.limits != weir_table::ConnectionLimits::default() || c.upstream_tls.is_some()
 }
 
 /// The table plus the runtime state of its clusters, swapped in as one unit.

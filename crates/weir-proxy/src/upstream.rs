@@ -448,7 +448,7 @@ pub(crate) fn cluster_state(
     let version = outliers.version.load(Ordering::Acquire);
     // The same TLS settings keep their configurations (and session cache).
     let tls = c.upstream_tls.as_ref().map(|t| match prev.and_then(|p| p.tls.as_ref()) {
-        Some(o) if o.spec() == t => o.clone(),
+        Some(o) if o.spec() == &**t => o.clone(),
         _ => Arc::new(crate::tls::Origin::new(t, &c.service, &c.name, credentials)),
     });
     Arc::new(ClusterState {
@@ -485,23 +485,25 @@ mod tests {
             endpoints: vec![Endpoint {
                 address: Address::Socket(([127, 0, 0, 1], 9).into()),
                 weight: 1,
-                labels: vec![("version".into(), "v1".into())],
+                labels: Arc::new([("version".into(), "v1".into())]),
                 locality: "".into(),
             }],
             lb: LbPolicy::RoundRobin,
             protocol: UpstreamProtocol::Http1,
-            limits: ConnectionLimits::default(),
+            limits: ConnectionLimits::default().into(),
             upstream_tls: None,
-            outlier: outlier.then(|| OutlierPolicy {
-                consecutive_5xx: Some(5),
-                consecutive_gateway_errors: None,
-                split_local_origin: false,
-                consecutive_local_origin_failures: None,
-                error_codes: Box::new([]),
-                interval: Duration::from_secs(10),
-                base_ejection_time: Duration::from_secs(30),
-                max_ejection_percent: 10,
-                min_health_percent: 0,
+            outlier: outlier.then(|| {
+                Box::new(OutlierPolicy {
+                    consecutive_5xx: Some(5),
+                    consecutive_gateway_errors: None,
+                    split_local_origin: false,
+                    consecutive_local_origin_failures: None,
+                    error_codes: Box::new([]),
+                    interval: Duration::from_secs(10),
+                    base_ejection_time: Duration::from_secs(30),
+                    max_ejection_percent: 10,
+                    min_health_percent: 0,
+                })
             }),
         }
     }

@@ -76,8 +76,9 @@ pub struct Forward {
     pub destinations: Box<[WeightedCluster]>,
     /// Sum of weights.
     pub total_weight: u32,
-    /// Path rewrite.
-    pub rewrite: Option<PathRewrite>,
+    /// Path rewrite. Boxed, like the other rarely set policies: a large mesh holds
+    /// one `Forward` per route.
+    pub rewrite: Option<Box<PathRewrite>>,
     /// New `Host`/`:authority`.
     #[serde(serialize_with = "crate::ser::opt_header_value")]
     pub authority: Option<HeaderValue>,
@@ -90,11 +91,11 @@ pub struct Forward {
     /// Retry policy (`None`: no retries, `attempts: 0`).
     pub retry: Option<RetryPolicy>,
     /// Fault injection (Envoy's fault filter, before the router).
-    pub fault: Option<FaultPolicy>,
+    pub fault: Option<Box<FaultPolicy>>,
     /// Mirrors (shadow requests, fire and forget).
     pub mirrors: Box<[MirrorPolicy]>,
     /// CORS.
-    pub cors: Option<CorsPolicy>,
+    pub cors: Option<Box<CorsPolicy>>,
 }
 
 impl Forward {
@@ -235,9 +236,16 @@ impl PathRewrite {
     }
 }
 
-/// Header edits on a request and its response.
+/// Header edits on a request and its response. Almost every route and destination has
+/// none, so the edits live behind one pointer: 8 bytes instead of 144 in each `Forward`
+/// and each weighted destination (a 10,000-service mesh holds tens of thousands). Reads
+/// go through `Deref` (no edits reads as empty lists); the first write allocates.
+#[derive(Debug, Clone, Default)]
+pub struct HeaderOps(Option<Box<HeaderEdits>>);
+
+/// The edits of a [`HeaderOps`].
 #[derive(Debug, Clone, Default, Serialize)]
-pub struct HeaderOps {
+pub struct HeaderEdits {
     /// Request: overwrite or add.
     #[serde(serialize_with = "edits")]
     pub request_set: Vec<(HeaderName, HeaderTemplate)>,
@@ -267,7 +275,43 @@ fn edits<S: serde::Serializer>(l: &[(HeaderName, HeaderTemplate)], s: S) -> Resu
     seq.end()
 }
 
+static NO_EDITS: HeaderEdits = HeaderEdits {
+    request_set: Vec::new(),
+    request_add: Vec::new(),
+    request_remove: Vec::new(),
+    response_set: Vec::new(),
+    response_add: Vec::new(),
+    response_remove: Vec::new(),
+};
+
+impl std::ops::Deref for HeaderOps {
+    type Target = HeaderEdits;
+
+    fn deref(&self) -> &HeaderEdits {
+        self.0.as_deref().unwrap_or(&NO_EDITS)
+    }
+}
+
+impl std::ops::DerefMut for HeaderOps {
+    fn deref_mut(&mut self) -> &mut HeaderEdits {
+        self.0.get_or_insert_with(Box::default)
+    }
+}
+
+impl Serialize for HeaderOps {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        (**self).serialize(s)
+    }
+}
+
 impl HeaderOps {
+    /// True when there is nothing to do.
+    pub fn is_empty(&self) -> bool {
+        self.0.as_ref().is_none_or(|e| e.is_empty())
+    }
+}
+
+impl HeaderEdits {
     /// True when there is nothing to do.
     pub fn is_empty(&self) -> bool {
         self.request_set.is_empty()

@@ -2,6 +2,7 @@
 //! DestinationRule policy.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use http::HeaderName;
@@ -51,7 +52,7 @@ pub struct Endpoint {
     pub weight: u32,
     /// Labels (for dumps and telemetry: `app`, `version`).
     #[serde(serialize_with = "crate::ser::labels")]
-    pub labels: Vec<(Box<str>, Box<str>)>,
+    pub labels: Arc<[(Box<str>, Box<str>)]>,
     /// `region/zone/subzone`.
     pub locality: Box<str>,
 }
@@ -271,11 +272,13 @@ pub struct Cluster {
     pub lb: LbPolicy,
     /// Upstream protocol.
     pub protocol: UpstreamProtocol,
-    /// Pool limits and timeouts.
-    pub limits: ConnectionLimits,
-    /// Outlier detection.
-    pub outlier: Option<OutlierPolicy>,
+    /// Pool limits and timeouts; shared (most clusters have the defaults, and a
+    /// service's subsets usually share theirs).
+    pub limits: Arc<ConnectionLimits>,
+    /// Outlier detection (boxed, as the rest that most clusters lack: a 10,000-service
+    /// mesh has 30,000 clusters).
+    pub outlier: Option<Box<OutlierPolicy>>,
     /// TLS originated to the endpoints (`trafficPolicy.tls` SIMPLE or MUTUAL); `None`
     /// = plaintext.
-    pub upstream_tls: Option<crate::upstream_tls::UpstreamTls>,
+    pub upstream_tls: Option<Box<crate::upstream_tls::UpstreamTls>>,
 }

@@ -15,8 +15,9 @@ pub enum StrMatch {
     Exact(Box<str>),
     /// Prefix (case-sensitive).
     Prefix(Box<str>),
-    /// RE2 over the whole string (compiled with `^(?:...)$`).
-    Regex(#[serde(serialize_with = "crate::ser::regex")] Regex),
+    /// RE2 over the whole string (compiled with `^(?:...)$`). Boxed: a compiled regex
+    /// is several words, and most conditions of a large mesh are exact or prefix.
+    Regex(#[serde(serialize_with = "crate::ser::regex")] Box<Regex>),
     /// Presence only (`{}` or `regex: "*"`).
     Present,
 }
@@ -333,7 +334,7 @@ mod tests {
     }
 
     fn re(p: &str) -> StrMatch {
-        StrMatch::Regex(Regex::new(&format!("^(?:{p})$")).unwrap())
+        StrMatch::Regex(Box::new(Regex::new(&format!("^(?:{p})$")).unwrap()))
     }
 
     #[test]

@@ -23,7 +23,7 @@ fn cluster(name: &str, lb: LbPolicy) -> Cluster {
         endpoints: Vec::new(),
         lb,
         protocol: UpstreamProtocol::Http1,
-        limits: ConnectionLimits::default(),
+        limits: ConnectionLimits::default().into(),
         outlier: None,
         upstream_tls: None,
     }
@@ -387,10 +387,10 @@ fn faults_and_mirrors_are_drawn_on_their_shares() {
     use crate::action::{AbortStatus, FaultAbort, FaultDelay, FaultPolicy, MirrorPolicy, Share};
     let (mut t, _) = table();
     let chaotic = Action::Forward(Forward {
-        fault: Some(FaultPolicy {
+        fault: Some(Box::new(FaultPolicy {
             delay: Some(FaultDelay { duration: Duration::from_secs(5), share: Share::percent(50.0) }),
             abort: Some(FaultAbort { status: AbortStatus::Http(503), share: Share::percent(10.0) }),
-        }),
+        })),
         mirrors: vec![
             MirrorPolicy { cluster: ClusterRef::Fixed(ClusterId(1)), name: "m1".into(), share: Share::ALL },
             MirrorPolicy { cluster: ClusterRef::Fixed(ClusterId(2)), name: "m2".into(), share: Share::percent(25.0) },
