@@ -2,7 +2,8 @@
 //! can run on these machines; it speaks the list/watch wire protocol the real kube
 //! client uses): the Service, EndpointSlices and Pods are the registry, a
 //! VirtualService change reroutes traffic, an invalid VirtualService is rejected alone,
-//! and neither `410 Gone` nor an API-server restart stops the serving table.
+//! neither `410 Gone` nor an API-server restart stops the serving table, and a rotated
+//! TLS Secret changes the certificate a Gateway serves.
 
 mod common;
 
@@ -169,4 +170,119 @@ async fn analyze_and_explain_read_the_cluster() {
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     let trace: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(trace["cluster"], "outbound|9080|v1|reviews.shop.svc.cluster.local", "{trace}");
+}
+
+/// A `kubernetes.io/tls` Secret, its data base64-encoded as the API serves it.
+fn tls_secret(name: &str, leaf: &weir_testkit::Pem) -> Value {
+    use base64::Engine;
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+    json!({"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
+           "metadata": {"name": name, "namespace": "shop"},
+           "data": {"tls.crt": b64(&leaf.cert), "tls.key": b64(&leaf.key)}})
+}
+
+/// A port nothing listens on now. `weir run` binds a Gateway server's own port number
+/// (as Envoy does), so the test picks one the kernel just handed out and released.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// The host's HTTPS answer through the gateway when the handshake verifies against
+/// `ca`, else `None`.
+async fn https_through(addr: std::net::SocketAddr, ca: &weir_testkit::TestCa) -> Option<String> {
+    let mut s = weir_testkit::TlsClient::new("shop.example.com").connect(addr, ca.roots()).await.ok()?;
+    weir_testkit::https_get(&mut s.stream, "shop.example.com", "/").await.ok()
+}
+
+/// A Gateway's `credentialName` is a Secret in the cluster: the HTTPS server presents
+/// it, and when the Secret is rotated, new connections get the new certificate
+/// without a restart while the old connection keeps working.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotated_secret_changes_the_served_certificate() {
+    let v1 = Backend::start("reviews", "v1").await;
+    let (ca1, ca2) = (weir_testkit::TestCa::new("ca-one"), weir_testkit::TestCa::new("ca-two"));
+    let port = free_port();
+    let api = FakeApiServer::start().await;
+    api.apply(service());
+    api.apply(pod("reviews-v1", "v1"));
+    api.apply(slice("reviews-a", "reviews-v1", v1.port()));
+    api.apply(tls_secret("shop-cert", &ca1.leaf(&["shop.example.com"])));
+    api.apply(json!({"apiVersion": "networking.istio.io/v1", "kind": "Gateway",
+                     "metadata": {"name": "edge", "namespace": "shop"},
+                     "spec": {"selector": {"istio": "ingressgateway"},
+                              "servers": [{"port": {"number": port, "name": "https", "protocol": "HTTPS"},
+                                           "tls": {"mode": "SIMPLE", "credentialName": "shop-cert"},
+                                           "hosts": ["shop.example.com"]}]}}));
+    api.apply(json!({"apiVersion": "networking.istio.io/v1", "kind": "VirtualService",
+                     "metadata": {"name": "shop", "namespace": "shop"},
+                     "spec": {"hosts": ["shop.example.com"], "gateways": ["edge"],
+                              "http": [{"route": [{"destination": {"host": "reviews"}}]}]}}));
+    let dir = ConfigDir::new();
+    let kubeconfig = dir.write("kubeconfig", &api.kubeconfig());
+    let creds = dir.path().join("credentials");
+    std::fs::create_dir_all(&creds).unwrap();
+    let mut args: Vec<&OsStr> = vec![
+        "--kubernetes".as_ref(),
+        "--kubeconfig".as_ref(),
+        kubeconfig.as_os_str(),
+        "--credentials".as_ref(),
+        creds.as_os_str(),
+    ];
+    args.extend(
+        [
+            "--listen-address",
+            "127.0.0.1",
+            "--mesh-listener",
+            "127.0.0.1:0",
+            "--admin",
+            "127.0.0.1:0",
+            "--namespace",
+            "shop",
+            "--access-log-format",
+            "off",
+        ]
+        .map(OsStr::new),
+    );
+    let weir = Weir::spawn(&args, &[]);
+    let addr: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
+
+    // The Secret's certificate is served (it verifies against its CA), and the request
+    // reaches the service behind the host.
+    let deadline = std::time::Instant::now() + TEST_TIMEOUT;
+    let first = loop {
+        if let Some(text) = https_through(addr, &ca1).await {
+            break text;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no HTTPS with the first certificate; weir's log:\n{}",
+            weir.stderr()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert!(first.starts_with("HTTP/1.1 200"), "{first}");
+    assert!(first.contains("\"service\":\"reviews\""), "{first}");
+    assert!(https_through(addr, &ca2).await.is_none(), "the second CA does not sign the first certificate");
+    let mut kept =
+        weir_testkit::TlsClient::new("shop.example.com").connect(addr, ca1.roots()).await.expect("handshake");
+
+    // Rotation: the Secret now holds a certificate from another CA.
+    api.apply(tls_secret("shop-cert", &ca2.leaf(&["shop.example.com"])));
+    let deadline = std::time::Instant::now() + TEST_TIMEOUT;
+    let rotated = loop {
+        if let Some(text) = https_through(addr, &ca2).await {
+            break text;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the rotated certificate is not served; weir's log:\n{}",
+            weir.stderr()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert!(rotated.contains("\"service\":\"reviews\""), "{rotated}");
+    assert!(https_through(addr, &ca1).await.is_none(), "new connections no longer get the old certificate");
+    // The connection made before the rotation still carries a request.
+    let text = weir_testkit::https_get(&mut kept.stream, "shop.example.com", "/").await.unwrap();
+    assert!(text.contains("\"service\":\"reviews\""), "{text}");
 }
