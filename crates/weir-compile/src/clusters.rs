@@ -39,13 +39,13 @@ pub(crate) struct Clusters<'a> {
     pub(crate) clusters: Vec<Cluster>,
     ids: HashMap<(String, u16, String), ClusterId>,
     /// The merged DestinationRule of each host, shared by the host's clusters.
-    rules: HashMap<String, Option<Arc<MergedRule>>>,
+    rules: HashMap<String, Option<Arc<MergedRule<'a>>>>,
     /// Distinct pool limits seen so far (see [`Clusters::shared_limits`]).
     limits: Vec<Arc<ConnectionLimits>>,
     /// Distinct endpoint label sets: the endpoints of a mesh mostly carry a handful
     /// (`version: v1`, ...), and each cluster holding an endpoint shares its set.
     label_sets: LabelSets,
-    rule_index: policy::RuleIndex,
+    rule_index: policy::RuleIndex<'a>,
     /// Destinations that named nothing, and policies not executed: one note each.
     pub(crate) missing: Vec<Note>,
     /// The resource and field whose destinations are being resolved.
@@ -92,6 +92,11 @@ impl<'a> Clusters<'a> {
         Some(Target::of(weir_model::Kind::DestinationRule, dr))
     }
 
+    /// The clusters built; the rest (indexes borrowing the store) is dropped.
+    pub(crate) fn into_clusters(self) -> Vec<Cluster> {
+        self.clusters
+    }
+
     /// The cluster domain.
     pub(crate) fn domain(&self) -> &str {
         &self.instance.domain
@@ -109,7 +114,7 @@ impl<'a> Clusters<'a> {
         limits
     }
 
-    fn rule(&mut self, svc: &Service) -> Option<Arc<MergedRule>> {
+    fn rule(&mut self, svc: &Service) -> Option<Arc<MergedRule<'a>>> {
         if let Some(r) = self.rules.get(&svc.host) {
             return r.clone();
         }
@@ -119,8 +124,7 @@ impl<'a> Clusters<'a> {
             &svc.namespace,
             &self.instance.namespace,
             &self.instance.labels,
-        )
-        .map(Arc::new);
+        );
         self.rules.insert(svc.host.clone(), r.clone());
         r
     }

@@ -7,6 +7,7 @@
 //! client then looks in its own namespace, the service's, and the root namespace.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
 
 use weir_model::types::{
     ClientTlsSettings, ConnectionPoolSettings, DestinationRule, LoadBalancerSettings, OutlierDetection, RetryBudget,
@@ -17,20 +18,22 @@ use crate::hosts::{self, specificity};
 use crate::store::{Item, Store, selects};
 
 /// The DestinationRule in effect for a host, after merging same-host rules.
+/// It borrows the rules' parts from the store: a large mesh has one per host, and
+/// copying policies and subsets into each was a tenth of the compile.
 #[derive(Debug, Clone, Default)]
-pub struct MergedRule {
+pub struct MergedRule<'a> {
     /// Top-level policy (the oldest rule that has one).
-    pub traffic_policy: Option<Box<TrafficPolicy>>,
+    pub traffic_policy: Option<&'a TrafficPolicy>,
     /// Subsets, concatenated (a repeated name keeps the first).
-    pub subsets: Vec<Subset>,
+    pub subsets: Vec<&'a Subset>,
     /// The rules merged (`ns/name`), for dumps.
     pub sources: Vec<String>,
 }
 
-impl MergedRule {
+impl<'a> MergedRule<'a> {
     /// A subset by name.
-    pub fn subset(&self, name: &str) -> Option<&Subset> {
-        self.subsets.iter().find(|s| s.name == name)
+    pub fn subset(&self, name: &str) -> Option<&'a Subset> {
+        self.subsets.iter().find(|s| s.name == name).copied()
     }
 }
 
@@ -51,8 +54,9 @@ pub struct EffectivePolicy {
 
 /// One entry of a pool: a rule with the rules merged into it.
 #[derive(Debug, Clone)]
-struct Consolidated {
-    rule: MergedRule,
+struct Consolidated<'a> {
+    /// Shared with every cluster whose host it serves (built once, never cloned).
+    rule: Arc<MergedRule<'a>>,
     /// The rule's `workloadSelector` labels, if it has one.
     selector: Option<BTreeMap<String, String>>,
     /// Its `exportTo` as written (`.` for a rule with a selector, which is never
@@ -62,14 +66,14 @@ struct Consolidated {
     namespace: String,
 }
 
-impl Consolidated {
-    fn of(dr: &Item<DestinationRule>, export_to: BTreeSet<String>) -> Self {
+impl<'a> Consolidated<'a> {
+    fn of(dr: &'a Item<DestinationRule>, export_to: BTreeSet<String>) -> Self {
         Consolidated {
-            rule: MergedRule {
-                traffic_policy: dr.spec.traffic_policy.clone(),
-                subsets: dr.spec.subsets.clone(),
+            rule: Arc::new(MergedRule {
+                traffic_policy: dr.spec.traffic_policy.as_deref(),
+                subsets: dr.spec.subsets.iter().collect(),
                 sources: vec![dr.id()],
-            },
+            }),
             selector: dr.spec.workload_selector.as_ref().map(|s| s.match_labels.clone()),
             export_to,
             namespace: dr.meta.namespace.clone(),
@@ -77,32 +81,34 @@ impl Consolidated {
     }
 
     /// Takes `dr`'s subsets it lacks, and its policy if it has none.
-    fn absorb(&mut self, dr: &Item<DestinationRule>) {
+    fn absorb(&mut self, dr: &'a Item<DestinationRule>) {
+        // Only the index holds the rule while it is built: no copy is made here.
+        let rule = Arc::make_mut(&mut self.rule);
         for s in &dr.spec.subsets {
-            if self.rule.subset(&s.name).is_none() {
-                self.rule.subsets.push(s.clone());
+            if rule.subset(&s.name).is_none() {
+                rule.subsets.push(s);
             }
         }
-        if self.rule.traffic_policy.is_none() {
-            self.rule.traffic_policy = dr.spec.traffic_policy.clone();
+        if rule.traffic_policy.is_none() {
+            rule.traffic_policy = dr.spec.traffic_policy.as_deref();
         }
-        self.rule.sources.push(dr.id());
+        rule.sources.push(dr.id());
     }
 }
 
 /// Consolidated rules of one namespace by expanded host: exact names by hash, wildcard
 /// hosts in a short list, so finding the rules for a host does not scan them all.
 #[derive(Debug, Default)]
-struct Pool {
-    exact: HashMap<String, Vec<Consolidated>>,
-    wildcard: Vec<(String, Vec<Consolidated>)>,
+struct Pool<'a> {
+    exact: HashMap<String, Vec<Consolidated<'a>>>,
+    wildcard: Vec<(String, Vec<Consolidated<'a>>)>,
 }
 
-impl Pool {
+impl<'a> Pool<'a> {
     /// Adds `dr` (host `host`) as Istio's `mergeDestinationRule` does: into every entry
     /// with the same exportTo and compatible selectors, and as an entry of its own
     /// unless an entry absorbed it completely.
-    fn add(&mut self, host: &str, dr: &Item<DestinationRule>, export_to: BTreeSet<String>) {
+    fn add(&mut self, host: &str, dr: &'a Item<DestinationRule>, export_to: BTreeSet<String>) {
         let list = if host.starts_with('*') {
             match self.wildcard.iter().position(|(h, _)| h == host) {
                 Some(i) => &mut self.wildcard[i].1,
@@ -140,7 +146,7 @@ impl Pool {
     }
 
     /// The entries for the most specific host matching `host`.
-    fn lookup(&self, host: &str) -> Option<&[Consolidated]> {
+    fn lookup(&self, host: &str) -> Option<&[Consolidated<'a>]> {
         if let Some(v) = self.exact.get(host) {
             return Some(v);
         }
@@ -154,23 +160,23 @@ impl Pool {
 
 /// DestinationRules indexed as Istio indexes them for a proxy's lookups.
 #[derive(Debug, Default)]
-pub struct RuleIndex {
+pub struct RuleIndex<'a> {
     /// Per namespace: every rule usable there (exported to `*`, `.` or that
     /// namespace, or not restricted).
-    namespace_local: HashMap<String, Pool>,
+    namespace_local: HashMap<String, Pool<'a>>,
     /// Per namespace: the rules exported beyond it.
-    exported: HashMap<String, Pool>,
+    exported: HashMap<String, Pool<'a>>,
     /// The root namespace's rules that are private to it.
-    root_local: Pool,
+    root_local: Pool<'a>,
     root_ns: String,
 }
 
-impl RuleIndex {
+impl<'a> RuleIndex<'a> {
     /// Indexes the store's rules; `root_ns` is the mesh's root namespace.
-    pub fn new(store: &Store, domain: &str, root_ns: &str) -> Self {
+    pub fn new(store: &'a Store, domain: &str, root_ns: &str) -> Self {
         let mut idx = RuleIndex { root_ns: root_ns.to_string(), ..RuleIndex::default() };
         // Rules with a selector first, each group oldest first (the store's order).
-        let mut rules: Vec<&Item<DestinationRule>> = store.destination_rules.iter().collect();
+        let mut rules: Vec<&'a Item<DestinationRule>> = store.destination_rules.iter().collect();
         rules.sort_by_key(|d| d.spec.workload_selector.is_none());
         for dr in rules {
             let ns = dr.meta.namespace.as_str();
@@ -195,9 +201,9 @@ impl RuleIndex {
     }
 
     /// The entries of `ns`'s exported rules for `host` that `client_ns` may see.
-    fn exported_to(&self, ns: &str, host: &str, client_ns: &str) -> Option<Vec<&Consolidated>> {
+    fn exported_to(&self, ns: &str, host: &str, client_ns: &str) -> Option<Vec<&Consolidated<'a>>> {
         let entries = self.exported.get(ns)?.lookup(host)?;
-        let seen: Vec<&Consolidated> = entries
+        let seen: Vec<&Consolidated<'a>> = entries
             .iter()
             .filter(|c| c.export_to.is_empty() || c.export_to.contains("*") || c.export_to.contains(client_ns))
             .collect();
@@ -211,14 +217,14 @@ impl RuleIndex {
 /// rules, so a mesh-wide default there does not hide a service's own rule), then the
 /// service's namespace, then the root namespace. Of the consolidated entries found, the
 /// first whose selector picks this proxy wins, else the last without a selector.
-pub fn rule_for(
-    index: &RuleIndex,
+pub fn rule_for<'a>(
+    index: &RuleIndex<'a>,
     host: &str,
     service_ns: &str,
     client_ns: &str,
     labels: &BTreeMap<String, String>,
-) -> Option<MergedRule> {
-    let entries: Vec<&Consolidated> = if client_ns != index.root_ns
+) -> Option<Arc<MergedRule<'a>>> {
+    let entries: Vec<&Consolidated<'a>> = if client_ns != index.root_ns
         && let Some(found) = index.namespace_local.get(client_ns).and_then(|p| p.lookup(host))
     {
         found.iter().collect()
@@ -268,7 +274,7 @@ fn for_port(tp: &TrafficPolicy, port: u16) -> (EffectivePolicy, bool) {
 /// port-level, then the subset's blocks replacing whole blocks (a subset port-level
 /// entry replaces all four, even those it leaves absent).
 pub fn effective(rule: Option<&MergedRule>, port: u16, subset: Option<&Subset>) -> EffectivePolicy {
-    let mut base = rule.and_then(|r| r.traffic_policy.as_ref()).map(|tp| for_port(tp, port).0).unwrap_or_default();
+    let mut base = rule.and_then(|r| r.traffic_policy).map(|tp| for_port(tp, port).0).unwrap_or_default();
     if let Some(sub_tp) = subset.and_then(|s| s.traffic_policy.as_ref()) {
         let (sub, port_level) = for_port(sub_tp, port);
         if port_level {
@@ -328,7 +334,7 @@ spec:
 ";
 
     fn lb(r: &MergedRule) -> Option<weir_model::types::SimpleLb> {
-        r.traffic_policy.as_ref()?.load_balancer.as_ref()?.simple
+        r.traffic_policy?.load_balancer.as_ref()?.simple
     }
 
     #[test]
@@ -351,7 +357,7 @@ spec:
         )
     }
 
-    fn subsets(r: &MergedRule) -> Vec<&str> {
+    fn subsets<'a>(r: &MergedRule<'a>) -> Vec<&'a str> {
         r.subsets.iter().map(|s| s.name.as_str()).collect()
     }
 

@@ -145,8 +145,9 @@ impl Registry {
         }
         let mut by_key: HashMap<(String, String), usize> = HashMap::new();
         for se in &store.service_entries {
-            let endpoints = endpoints_of(se, store);
-            for host in &se.spec.hosts {
+            let mut endpoints = endpoints_of(se, store);
+            let last = se.spec.hosts.len().saturating_sub(1);
+            for (i, host) in se.spec.hosts.iter().enumerate() {
                 let host = host.to_ascii_lowercase();
                 if let Some(&i) = by_key.get(&(host.clone(), se.meta.namespace.clone())) {
                     let extra = endpoints.iter().map(|ep| named_ports(ep, &se.spec));
@@ -171,7 +172,8 @@ impl Registry {
                             })
                         })
                         .collect(),
-                    endpoints: endpoints.clone(),
+                    // Each host of the entry has the endpoints; the last one takes them.
+                    endpoints: if i == last { std::mem::take(&mut endpoints) } else { endpoints.clone() },
                     resolution: se.spec.effective_resolution(),
                     location: se.spec.effective_location(),
                     export_to: se.spec.export_to.clone(),

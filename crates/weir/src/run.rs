@@ -299,9 +299,10 @@ pub(crate) async fn serve(args: Args, source: Arc<dyn Source>) -> ExitCode {
     }
     let inst = instance(&args);
     let mut version = 1;
-    let mut compiled = weir_compile::compile_with(resources, &core, &inst, version);
-    log_compile_notes(std::mem::take(&mut compiled.diagnostics));
-    let errors = proxy.install(compiled.table);
+    let weir_compile::Compiled { table, diagnostics, inputs } =
+        weir_compile::compile_with(resources, &core, &inst, version);
+    log_compile_notes(diagnostics);
+    let errors = proxy.install(table);
     proxy.record_config(errors.is_empty(), rejected);
     if !errors.is_empty() {
         for e in &errors {
@@ -310,7 +311,8 @@ pub(crate) async fn serve(args: Args, source: Arc<dyn Source>) -> ExitCode {
         return ExitCode::from(2);
     }
     ready_line(&proxy, admin);
-    drop(compiled.diagnostics);
+    // Freed once the table serves (see `Compiled::inputs`).
+    drop(inputs);
     crate::memory::release_unused();
 
     // Reloads: the source's thread pokes a channel; reloads run one at a time.
@@ -341,16 +343,18 @@ pub(crate) async fn serve(args: Args, source: Arc<dyn Source>) -> ExitCode {
                     version += 1;
                     let loaded_at = started.elapsed();
                     let inst = instance(&reload_args);
-                    let mut compiled = weir_compile::compile_with(resources, &core, &inst, version);
+                    let weir_compile::Compiled { table, diagnostics, inputs } =
+                        weir_compile::compile_with(resources, &core, &inst, version);
                     let compiled_at = started.elapsed();
-                    log_compile_notes(std::mem::take(&mut compiled.diagnostics));
-                    let errors = reload_proxy.install(compiled.table);
+                    log_compile_notes(diagnostics);
+                    let errors = reload_proxy.install(table);
+                    let installed_at = started.elapsed();
+                    // The new table serves from here; the compile's inputs go now.
+                    drop(inputs);
                     reload_proxy.record_config(errors.is_empty(), rejected);
                     for e in &errors {
                         tracing::error!("{e}");
                     }
-                    let installed_at = started.elapsed();
-                    drop(compiled.diagnostics);
                     crate::memory::release_unused();
                     crate::memory::release_startup_code();
                     // Where a reload spends its time, for whoever tunes a large mesh.
