@@ -1,7 +1,7 @@
 //! Clusters: (service, port, subset) with its endpoints and merged policy, built on
 //! demand and shared by every route that names them.
 
-use std::collections::{HashMap, HashSet};
+use crate::fast_map::{HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
@@ -64,8 +64,8 @@ impl<'a> Clusters<'a> {
             registry,
             instance,
             clusters: Vec::new(),
-            ids: HashMap::new(),
-            rules: HashMap::new(),
+            ids: HashMap::default(),
+            rules: HashMap::default(),
             limits: Vec::new(),
             label_sets: LabelSets::default(),
             rule_index: policy::RuleIndex::new(store, &instance.domain, &instance.root_namespace),

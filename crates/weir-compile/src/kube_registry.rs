@@ -7,7 +7,9 @@
 //! The same objects come from the API server (`weir run --kubernetes`) or from files
 //! (`kubectl get svc,endpointslices,pods -o yaml`); the registry does not know which.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
+
+use crate::fast_map::{HashMap, HashSet};
 
 use weir_model::k8s::{CoreKind, CoreObject, CoreSpec, SliceEndpoint};
 use weir_model::types::{Location, Resolution};
@@ -60,7 +62,7 @@ pub fn services(core: &[CoreObject], store: &crate::store::Store, domain: &str) 
     let nodes: HashMap<&str, &CoreObject> =
         core.iter().filter(|o| o.kind == CoreKind::Node).map(|o| (o.name.as_str(), o)).collect();
     // Slices by the Service they belong to.
-    let mut slices: HashMap<(&str, &str), Vec<&CoreObject>> = HashMap::new();
+    let mut slices: HashMap<(&str, &str), Vec<&CoreObject>> = HashMap::default();
     for o in core {
         if let CoreSpec::EndpointSlice { service, .. } = &o.spec
             && !service.is_empty()
@@ -89,7 +91,7 @@ pub fn services(core: &[CoreObject], store: &crate::store::Store, domain: &str) 
             })
             .collect();
         let mut endpoints = Vec::new();
-        let mut seen: HashSet<(String, String, u16)> = HashSet::new();
+        let mut seen: HashSet<(String, String, u16)> = HashSet::default();
         for slice in slices.get(&(o.namespace.as_str(), o.name.as_str())).into_iter().flatten() {
             let CoreSpec::EndpointSlice { address_type, endpoints: eps, ports: slice_ports, .. } = &slice.spec else {
                 continue;

@@ -10,6 +10,7 @@ pub mod analyze;
 mod clusters;
 mod delegate;
 mod egress;
+mod fast_map;
 mod header_ops;
 pub mod hosts;
 pub mod kube_registry;

@@ -408,7 +408,7 @@ fn mesh(
         }
     };
     // Mesh VirtualServices by host: exact names hashed, wildcards listed.
-    let mut by_exact: std::collections::HashMap<&str, Vec<usize>> = std::collections::HashMap::new();
+    let mut by_exact: crate::fast_map::HashMap<&str, Vec<usize>> = Default::default();
     let mut wildcards: Vec<(&str, usize)> = Vec::new();
     for (vi, hs) in &mesh_vs {
         for h in hs {

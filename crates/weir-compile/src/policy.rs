@@ -6,7 +6,9 @@
 //! root namespace's private rules), same-host rules merging as Istio merges them; a
 //! client then looks in its own namespace, the service's, and the root namespace.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::fast_map::HashMap;
 use std::sync::Arc;
 
 use weir_model::types::{

@@ -1,7 +1,9 @@
 //! The service registry of file mode: services, ports and labelled endpoints from
 //! ServiceEntries (inline `endpoints`, or `workloadSelector` over WorkloadEntries).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use crate::fast_map::HashMap;
 use std::net::IpAddr;
 
 use weir_model::types::{Location, Resolution, ServiceEntry};
@@ -143,7 +145,7 @@ impl Registry {
             reg.by_host.entry(svc.host.clone()).or_default().push(reg.services.len());
             reg.services.push(svc);
         }
-        let mut by_key: HashMap<(String, String), usize> = HashMap::new();
+        let mut by_key: HashMap<(String, String), usize> = HashMap::default();
         for se in &store.service_entries {
             let mut endpoints = endpoints_of(se, store);
             let last = se.spec.hosts.len().saturating_sub(1);
