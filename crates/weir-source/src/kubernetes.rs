@@ -224,7 +224,11 @@ async fn connect(options: KubeOptions, debounce: Duration) -> Result<Arc<Shared>
             for (reader, writer, api) in stores {
                 readers.push(reader);
                 let kind = resource.kind.clone();
-                let stream = reflector::reflector(writer, watcher(api, watcher::Config::default()).default_backoff());
+                let trimmed_kind = kind.clone();
+                let events_in = watcher(api, watcher::Config::default())
+                    .default_backoff()
+                    .modify(move |o: &mut DynamicObject| trim(&trimmed_kind, o));
+                let stream = reflector::reflector(writer, events_in);
                 let events = events.clone();
                 // Applying events to the store is the reflector's work; this drains it
                 // and says when the stores changed.
@@ -247,6 +251,33 @@ async fn connect(options: KubeOptions, debounce: Duration) -> Result<Arc<Shared>
         })
         .collect();
     Ok(finish(shared_watched, events, debounce))
+}
+
+/// The annotation `kubectl apply` writes: a copy of the whole object as applied.
+const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
+/// Drops what weir never reads from an object before the reflector stores it, as
+/// informers' transform functions do: `managedFields` and `kubectl apply`'s copy of
+/// the object on every kind, and for Pods everything but `spec.nodeName` (their status
+/// and containers), for Nodes and Namespaces everything but metadata. On a real
+/// cluster these are most of each object's bytes, and the stores are weir's largest
+/// memory in Kubernetes mode.
+fn trim(kind: &str, o: &mut DynamicObject) {
+    o.metadata.managed_fields = None;
+    if let Some(a) = o.metadata.annotations.as_mut() {
+        a.remove(LAST_APPLIED);
+    }
+    match kind {
+        "Pod" => {
+            let node = o.data.pointer("/spec/nodeName").cloned();
+            o.data = match node {
+                Some(n) => serde_json::json!({"spec": {"nodeName": n}}),
+                None => serde_json::json!({}),
+            };
+        }
+        "Node" | "Namespace" => o.data = serde_json::json!({}),
+        _ => {}
+    }
 }
 
 fn finish(watched: Vec<Watched>, events: Arc<tokio::sync::Notify>, debounce: Duration) -> Arc<Shared> {
@@ -438,6 +469,65 @@ mod tests {
         json!({"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
                "metadata": {"name": name, "namespace": ns},
                "data": {"tls.crt": b64(cert), "tls.key": b64("KEY")}})
+    }
+
+    /// A Pod as a real API server returns it: managed fields, `kubectl apply`'s copy,
+    /// containers and status.
+    fn full_pod() -> serde_json::Value {
+        json!({"apiVersion": "v1", "kind": "Pod",
+               "metadata": {"name": "reviews-v1", "namespace": "shop", "resourceVersion": "7",
+                            "labels": {"app": "reviews", "version": "v1"},
+                            "annotations": {"sidecar.istio.io/inject": "true",
+                                            "kubectl.kubernetes.io/last-applied-configuration": "{\"big\": \"copy\"}"},
+                            "managedFields": [{"manager": "kubectl", "operation": "Apply", "fieldsV1": {"f:spec": {}}}]},
+               "spec": {"nodeName": "node-1", "containers": [{"name": "app", "image": "reviews:v1"}]},
+               "status": {"phase": "Running", "podIP": "10.0.0.7",
+                          "conditions": [{"type": "Ready", "status": "True"}]}})
+    }
+
+    #[test]
+    fn stored_objects_keep_only_what_weir_reads() {
+        let mut pod: DynamicObject = serde_json::from_value(full_pod()).unwrap();
+        trim("Pod", &mut pod);
+        assert!(pod.metadata.managed_fields.is_none());
+        let annotations = pod.metadata.annotations.clone().unwrap();
+        assert_eq!(annotations.keys().collect::<Vec<_>>(), ["sidecar.istio.io/inject"]);
+        assert_eq!(pod.metadata.labels.clone().unwrap().len(), 2);
+        assert_eq!(pod.data, json!({"spec": {"nodeName": "node-1"}}));
+
+        let mut node: DynamicObject = serde_json::from_value(json!({"apiVersion": "v1", "kind": "Node",
+            "metadata": {"name": "node-1", "labels": {"topology.kubernetes.io/zone": "z1"}},
+            "status": {"images": [{"names": ["reviews:v1"], "sizeBytes": 1}]}}))
+        .unwrap();
+        trim("Node", &mut node);
+        assert_eq!(node.data, json!({}));
+        assert_eq!(node.metadata.labels.clone().unwrap()["topology.kubernetes.io/zone"], "z1");
+
+        // Other kinds keep their data (a DestinationRule's spec is what weir reads).
+        let mut dr: DynamicObject = serde_json::from_value(json!({"apiVersion": "networking.istio.io/v1",
+            "kind": "DestinationRule", "metadata": {"name": "r", "namespace": "shop"},
+            "spec": {"host": "reviews"}}))
+        .unwrap();
+        trim("DestinationRule", &mut dr);
+        assert_eq!(dr.data, json!({"spec": {"host": "reviews"}}));
+    }
+
+    /// Against the stand-in API server: the trim runs on what the watch delivers, so a
+    /// snapshot's Pod has its node and its own annotations, not `kubectl apply`'s copy.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn watched_objects_are_trimmed_before_they_are_stored() {
+        let api = FakeApiServer::start().await;
+        api.apply(full_pod());
+        let kubeconfig = std::env::temp_dir().join(format!("weir-kube-trim-{}.kubeconfig", std::process::id()));
+        std::fs::write(&kubeconfig, api.kubeconfig()).unwrap();
+        let options = KubeOptions { kubeconfig: Some(kubeconfig.clone()), ..KubeOptions::default() };
+        let source = Arc::new(KubernetesSource::start(options, Duration::from_millis(10)).unwrap());
+        let snap = source.clone();
+        let report = tokio::task::spawn_blocking(move || snap.snapshot()).await.unwrap().report;
+        let pod = report.core.iter().find(|o| o.name == "reviews-v1").expect("the Pod");
+        assert_eq!(pod.spec, weir_model::k8s::CoreSpec::Pod { node_name: "node-1".into() });
+        assert_eq!(pod.annotations.keys().collect::<Vec<_>>(), ["sidecar.istio.io/inject"]);
+        let _ = std::fs::remove_file(&kubeconfig);
     }
 
     /// Against the testkit's stand-in API server (no cluster runs here): the gateway

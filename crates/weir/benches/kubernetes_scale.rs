@@ -6,6 +6,8 @@
 //!
 //!   cargo bench -p weir --bench kubernetes_scale            # 10,000 Services, 50,000 endpoints
 //!   SERVICES=2000 cargo bench -p weir --bench kubernetes_scale
+//!   REAL_PODS=1 cargo bench -p weir --bench kubernetes_scale   # Pods as an API server returns them
+//!   WEIR=/path/to/weir cargo bench -p weir --bench kubernetes_scale   # another weir binary
 //!
 //! Under `cargo test` (no `--bench` argument) it runs a 20-Service smoke of the same path.
 
@@ -43,11 +45,42 @@ fn slice(i: usize, port: u16) -> serde_json::Value {
            "ports": [{"name": "http", "port": port, "protocol": "TCP"}]})
 }
 
+/// What a real API server adds to a Pod that weir does not read: managed fields, the
+/// `kubectl apply` annotation, containers and status (shapes from the Kubernetes API
+/// reference; sizes typical of a small Deployment's Pod).
+fn dress(pod: &mut serde_json::Value, app: &str, e: usize) {
+    let image = format!("registry.example.com/team/{app}:1.4.{e}");
+    pod["metadata"]["annotations"] = json!({
+        "kubectl.kubernetes.io/last-applied-configuration": serde_json::to_string(&*pod).unwrap(),
+        "kubectl.kubernetes.io/restartedAt": "2026-12-01T10:00:00Z"});
+    pod["metadata"]["managedFields"] = json!([
+        {"manager": "kube-controller-manager", "operation": "Update", "apiVersion": "v1", "time": "2026-12-01T10:00:00Z",
+         "fieldsType": "FieldsV1", "fieldsV1": {"f:metadata": {"f:labels": {".": {}, "f:app": {}, "f:version": {}},
+         "f:ownerReferences": {".": {}}}, "f:spec": {"f:containers": {"k:{\"name\":\"app\"}": {".": {}, "f:image": {},
+         "f:name": {}, "f:ports": {}, "f:resources": {}}}}}},
+        {"manager": "kubelet", "operation": "Update", "apiVersion": "v1", "time": "2026-12-01T10:00:05Z",
+         "fieldsType": "FieldsV1", "subresource": "status", "fieldsV1": {"f:status": {"f:conditions": {},
+         "f:containerStatuses": {}, "f:hostIP": {}, "f:phase": {}, "f:podIP": {}, "f:podIPs": {}, "f:startTime": {}}}}]);
+    pod["spec"]["containers"] = json!([{"name": "app", "image": image, "ports": [{"containerPort": 8080, "protocol": "TCP"}],
+        "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "256Mi"}},
+        "terminationMessagePath": "/dev/termination-log", "terminationMessagePolicy": "File", "imagePullPolicy": "IfNotPresent"}]);
+    pod["spec"]["serviceAccountName"] = json!("default");
+    pod["status"] = json!({"phase": "Running", "hostIP": "10.0.0.1", "podIP": format!("10.1.{}.{}", e, 7),
+        "startTime": "2026-12-01T10:00:00Z", "qosClass": "Burstable",
+        "conditions": [{"type": "Initialized", "status": "True"}, {"type": "Ready", "status": "True"},
+                       {"type": "ContainersReady", "status": "True"}, {"type": "PodScheduled", "status": "True"}],
+        "containerStatuses": [{"name": "app", "ready": true, "restartCount": 0, "image": image,
+                               "imageID": format!("{image}@sha256:{}", "0".repeat(64)),
+                               "containerID": format!("containerd://{}", "1".repeat(64)),
+                               "state": {"running": {"startedAt": "2026-12-01T10:00:03Z"}}}]});
+}
+
 fn main() {
     let full = std::env::args().any(|a| a == "--bench");
     let n: usize =
         std::env::var("SERVICES").ok().and_then(|v| v.parse().ok()).unwrap_or(if full { 10_000 } else { 20 });
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let real_pods = std::env::var_os("REAL_PODS").is_some();
     let api = rt.block_on(FakeApiServer::start());
     let built = Instant::now();
     for i in 0..n {
@@ -58,10 +91,14 @@ fn main() {
                                   "ports": [{"name": "http", "port": 8080}]}}));
         for e in 0..5 {
             let version = if e < 4 { "v1" } else { "v2" };
-            api.apply(json!({"apiVersion": "v1", "kind": "Pod",
+            let mut pod = json!({"apiVersion": "v1", "kind": "Pod",
                              "metadata": {"name": format!("svc-{i}-{e}"), "namespace": ns,
                                           "labels": {"app": name, "version": version}},
-                             "spec": {"nodeName": "node-1"}}));
+                             "spec": {"nodeName": "node-1"}});
+            if real_pods {
+                dress(&mut pod, &name, e);
+            }
+            api.apply(pod);
         }
         api.apply(slice(i, 8080));
         api.apply(json!({"apiVersion": "networking.istio.io/v1", "kind": "DestinationRule",
@@ -86,7 +123,8 @@ fn main() {
     std::fs::write(&kubeconfig, api.kubeconfig()).unwrap();
 
     let started = Instant::now();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_weir"))
+    let weir = std::env::var("WEIR").unwrap_or_else(|_| env!("CARGO_BIN_EXE_weir").to_string());
+    let mut child = Command::new(weir)
         .args(["run", "--kubernetes", "--kubeconfig"])
         .arg(&kubeconfig)
         .args(["--mesh-listener", "127.0.0.1:0", "--admin", "127.0.0.1:0", "--namespace", "team-0"])
