@@ -109,7 +109,13 @@ impl fmt::Display for Diagnostic {
     /// `file:line:col: error[CODE] Kind ns/name: field.path: message`, then the source
     /// line with a caret under the column.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}:{}: {}[{}]", self.file, self.line, self.column, self.severity, self.code)?;
+        if self.line == 0 {
+            // No text to point into (an object read from the Kubernetes API): the
+            // resource and the field path say where.
+            write!(f, "{}: {}[{}]", self.file, self.severity, self.code)?;
+        } else {
+            write!(f, "{}:{}:{}: {}[{}]", self.file, self.line, self.column, self.severity, self.code)?;
+        }
         if let Some(kind) = &self.kind {
             write!(f, " {kind}")?;
             match (&self.namespace, &self.name) {

@@ -28,6 +28,6 @@ pub mod validate;
 
 pub use diag::{Counts, Diagnostic, Severity};
 pub use duration::Duration;
-pub use load::{LoadReport, check_duplicate_keys, check_duplicates, load_str};
+pub use load::{LoadReport, check_duplicate_keys, check_duplicates, load_json, load_str};
 pub use path::FieldPath;
 pub use resource::{Kind, ObjectMeta, Origin, Resource, ResourceKey, Spec};

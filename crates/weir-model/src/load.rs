@@ -68,6 +68,16 @@ pub fn load_str(file: &str, text: &str) -> LoadReport {
     out
 }
 
+/// Loads one object already decoded from JSON (as the Kubernetes API serves objects):
+/// the same decoding and validation as [`load_str`], without printing it to text and
+/// parsing it back. Positions are unknown (line 0); diagnostics name the field path.
+pub fn load_json(file: &str, value: serde_json::Value) -> LoadReport {
+    let ctx = FileCtx { file: Arc::from(file), text: "", lines: OnceLock::new() };
+    let mut out = LoadReport::default();
+    load_object(&ctx, &Node::from_json(value), &FieldPath::root(), &mut out);
+    out
+}
+
 /// Drops later resources whose (kind, namespace, name) repeats an earlier one, and
 /// reports each with both locations.
 pub fn check_duplicates(resources: &mut Vec<Resource>) -> Vec<Diagnostic> {
@@ -335,4 +345,69 @@ fn decode_diag(ctx: &FileCtx<'_>, who: &Who, e: &DecodeError) -> Diagnostic {
 fn finding_diag(ctx: &FileCtx<'_>, who: &Who, node: &Node, base: &FieldPath, f: Finding) -> Diagnostic {
     let pos = if f.at_key { node.locate_key(&f.path) } else { node.locate(&f.path) };
     ctx.diag(f.severity, f.code, pos, Some(who), &join(base, &f.path), f.message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What loading found, without positions: resources and core objects with their
+    /// origins' positions cleared, and each finding as (severity, code, path, message).
+    type Unplaced = (Vec<Resource>, Vec<Resource>, Vec<CoreObject>, Vec<(Severity, &'static str, String, String)>);
+
+    fn unplaced(mut r: LoadReport) -> Unplaced {
+        for x in r.resources.iter_mut().chain(r.rejected.iter_mut()) {
+            x.origin.pos = Pos::default();
+        }
+        for c in &mut r.core {
+            c.origin.pos = Pos::default();
+        }
+        let findings = r.diagnostics.into_iter().map(|d| (d.severity, d.code, d.path, d.message)).collect();
+        (r.resources, r.rejected, r.core, findings)
+    }
+
+    /// An object the Kubernetes API served (JSON, already decoded) loads as its text
+    /// does: the same resources, core objects and findings on the same fields; only the
+    /// positions are unknown.
+    #[test]
+    fn decoded_json_loads_as_its_text_does() {
+        let objects = [
+            // Valid, with integers, a float and nested lists.
+            r#"{"apiVersion": "networking.istio.io/v1", "kind": "VirtualService",
+                "metadata": {"name": "r", "namespace": "shop"},
+                "spec": {"hosts": ["reviews"], "http": [{"timeout": "2s",
+                  "retries": {"attempts": 3, "perTryTimeout": "1s"},
+                  "fault": {"abort": {"httpStatus": 503, "percentage": {"value": 12.5}}},
+                  "route": [{"destination": {"host": "reviews", "subset": "v1", "port": {"number": 9080}}, "weight": 90},
+                            {"destination": {"host": "reviews", "subset": "v2"}, "weight": 10}]}]}}"#,
+            // A validation error (a zero timeout).
+            r#"{"apiVersion": "networking.istio.io/v1", "kind": "VirtualService",
+                "metadata": {"name": "bad", "namespace": "shop"},
+                "spec": {"hosts": ["ratings"], "http": [{"timeout": "0s", "route": [
+                  {"destination": {"host": "ratings"}}]}]}}"#,
+            // A decode error (an unknown field) and a validation error (a negative limit).
+            r#"{"apiVersion": "networking.istio.io/v1", "kind": "DestinationRule",
+                "metadata": {"name": "d", "namespace": "shop"},
+                "spec": {"host": "reviews", "bogus": 1, "trafficPolicy": {"connectionPool": {"tcp": {"maxConnections": -1}}}}}"#,
+            // A Kubernetes Service (a core object).
+            r#"{"apiVersion": "v1", "kind": "Service", "metadata": {"name": "reviews", "namespace": "shop"},
+                "spec": {"selector": {"app": "reviews"}, "clusterIP": "10.96.0.7",
+                         "ports": [{"name": "http", "port": 9080, "targetPort": 9080}]}}"#,
+        ];
+        for text in objects {
+            let from_text = unplaced(load_str("k", text));
+            let from_json = unplaced(load_json("k", serde_json::from_str(text).unwrap()));
+            assert_eq!(from_json, from_text, "{text}");
+        }
+        // The cases above do exercise findings and each kind of output.
+        let all: Vec<Unplaced> = objects.iter().map(|t| unplaced(load_str("k", t))).collect();
+        assert_eq!(all[0].0.len(), 1);
+        assert!(!all[1].3.is_empty() && !all[2].3.is_empty(), "findings expected: {:?} {:?}", all[1].3, all[2].3);
+        assert_eq!(all[3].2.len(), 1);
+        // Without a position, a finding reads `source: error[CODE] Kind ns/name: path: ...`.
+        let shown = load_json("kubernetes:VirtualService shop/bad", serde_json::from_str(objects[1]).unwrap());
+        let line = shown.diagnostics[0].to_string();
+        assert!(line.starts_with("kubernetes:VirtualService shop/bad: error["), "{line}");
+        assert!(line.contains("VirtualService shop/bad: spec.http[0].timeout:"), "{line}");
+    }
 }

@@ -91,6 +91,28 @@ impl Value {
 }
 
 impl Node {
+    /// A tree from a decoded JSON value (an object the Kubernetes API served), for the
+    /// same decoding and checks as parsed text. There is no text, so every position is
+    /// unknown (line 0); diagnostics still name the field path.
+    pub fn from_json(v: serde_json::Value) -> Node {
+        use serde_json::Value as J;
+        let value = match v {
+            J::Null => Value::Null,
+            J::Bool(b) => Value::Bool(b),
+            J::Number(n) => match (n.as_u64(), n.as_i64()) {
+                (Some(u), _) => Value::UInt(u),
+                (None, Some(i)) => Value::Int(i),
+                (None, None) => Value::Float(n.as_f64().unwrap_or(f64::NAN)),
+            },
+            J::String(s) => Value::Str(s),
+            J::Array(items) => Value::Seq(items.into_iter().map(Node::from_json).collect()),
+            J::Object(map) => Value::Map(
+                map.into_iter().map(|(name, v)| (Key { pos: Pos::default(), name }, Node::from_json(v))).collect(),
+            ),
+        };
+        Node { pos: Pos::default(), value }
+    }
+
     /// Looks a key up in a mapping node.
     pub fn get(&self, key: &str) -> Option<&Node> {
         match &self.value {

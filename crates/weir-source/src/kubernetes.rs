@@ -19,7 +19,7 @@ use futures_util::StreamExt;
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind};
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
-use weir_model::{LoadReport, check_duplicates, load_str};
+use weir_model::{LoadReport, check_duplicates, load_json};
 
 use crate::source::{Snapshot, Source, Subscription};
 
@@ -382,7 +382,7 @@ impl Source for KubernetesSource {
                         obj.metadata.namespace.as_deref().unwrap_or(""),
                         obj.metadata.name.as_deref().unwrap_or("")
                     );
-                    report.extend(load_str(&name, &value.to_string()));
+                    report.extend(load_json(&name, value));
                 }
             }
         }
