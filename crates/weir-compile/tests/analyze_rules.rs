@@ -479,3 +479,27 @@ items:
         a.findings.iter().map(|f| (format!("{} {}", f.code, f.resource()), f.origin.pos.line)).collect();
     assert_eq!(got, [("IST0101 VirtualService default/route".to_string(), 9)]);
 }
+
+/// Objects read from the Kubernetes API (decoded JSON, no positions) count as the
+/// registry as text does: a Service given that way enables the host checks, and the
+/// offline defaults alone do not.
+#[test]
+fn objects_from_the_api_are_the_registry_too() {
+    let objects = [
+        r#"{"apiVersion": "v1", "kind": "Service", "metadata": {"name": "reviews", "namespace": "shop"},
+            "spec": {"selector": {"app": "reviews"}, "ports": [{"name": "http", "port": 9080}]}}"#,
+        r#"{"apiVersion": "networking.istio.io/v1", "kind": "VirtualService",
+            "metadata": {"name": "r", "namespace": "shop"},
+            "spec": {"hosts": ["reviews"], "http": [{"route": [{"destination": {"host": "nosuch"}}]}]}}"#,
+    ];
+    let mut report = weir_model::LoadReport::default();
+    for o in objects {
+        report.extend(weir_model::load_json("kubernetes:object", serde_json::from_str(o).unwrap()));
+    }
+    let mut core = report.core;
+    core.extend(analyze::default_ingress());
+    let got = analyze::analyze(&Inputs { resources: report.resources, core, dns_auto_allocate: false });
+    let codes: Vec<String> = got.findings.iter().map(|f| format!("{} {}", f.code, f.resource())).collect();
+    assert_eq!(codes, ["IST0101 VirtualService shop/r"], "{:?}", got.skipped);
+    assert!(got.skipped.iter().all(|s| !matches!(s, Skipped::Registry)), "{:?}", got.skipped);
+}

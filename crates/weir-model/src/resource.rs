@@ -148,6 +148,10 @@ pub struct Origin {
 
 impl fmt::Display for Origin {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.pos.line == 0 {
+            // No text (an object from the Kubernetes API): the source names it.
+            return f.write_str(&self.file);
+        }
         write!(f, "{}:{}:{}", self.file, self.pos.line, self.pos.column)
     }
 }

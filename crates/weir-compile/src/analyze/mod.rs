@@ -232,11 +232,15 @@ pub mod msg {
     ];
 }
 
+/// Where [`default_ingress`]'s objects say they come from: they stand in for a
+/// cluster's and do not count as Services or Pods the user gave.
+const DEFAULT_ORIGIN: &str = "<istioctl default>";
+
 /// The Pod and Service istioctl assumes offline: the ingress gateway in `istio-system`
 /// (ports 80, 443, 31400, 15443), so that Gateways selecting `istio: ingressgateway`
 /// find a workload.
 pub fn default_ingress() -> Vec<CoreObject> {
-    let origin = Origin { file: "<istioctl default>".into(), pos: weir_model::node::Pos::new(0, 0) };
+    let origin = Origin { file: DEFAULT_ORIGIN.into(), pos: weir_model::node::Pos::new(0, 0) };
     let labels = BTreeMap::from([("istio".to_string(), "ingressgateway".to_string())]);
     let port = |name: &str, port: u32| ServicePort {
         name: name.into(),
@@ -316,7 +320,10 @@ pub struct Analysis {
 /// silences.
 pub fn analyze(inputs: &Inputs) -> Analysis {
     let cx = Context::new(inputs);
-    let given = |kinds: &[CoreKind]| inputs.core.iter().any(|o| kinds.contains(&o.kind) && o.origin.pos.line > 0);
+    // Objects read from the Kubernetes API have no position (line 0): only the offline
+    // defaults are told apart, by their origin.
+    let given =
+        |kinds: &[CoreKind]| inputs.core.iter().any(|o| kinds.contains(&o.kind) && &*o.origin.file != DEFAULT_ORIGIN);
     let registry = given(&[CoreKind::Service]) || !cx.service_entries.is_empty();
     let mut skipped = Vec::new();
     let mut report = Report::default();
