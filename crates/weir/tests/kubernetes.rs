@@ -194,6 +194,19 @@ async fn https_through(addr: std::net::SocketAddr, ca: &weir_testkit::TestCa) ->
     weir_testkit::https_get(&mut s.stream, "shop.example.com", "/").await.ok()
 }
 
+/// The first HTTPS answer whose certificate `ca` signed, waiting for weir to serve one
+/// (`why` and weir's log if it never does).
+async fn served_by(addr: std::net::SocketAddr, ca: &weir_testkit::TestCa, weir: &Weir, why: &str) -> String {
+    let deadline = std::time::Instant::now() + TEST_TIMEOUT;
+    loop {
+        if let Some(text) = https_through(addr, ca).await {
+            return text;
+        }
+        assert!(std::time::Instant::now() < deadline, "{why}; weir's log:\n{}", weir.stderr());
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
 /// A Gateway's `credentialName` is a Secret in the cluster: the HTTPS server presents
 /// it, and when the Secret is rotated, new connections get the new certificate
 /// without a restart while the old connection keeps working.
@@ -248,18 +261,7 @@ async fn a_rotated_secret_changes_the_served_certificate() {
 
     // The Secret's certificate is served (it verifies against its CA), and the request
     // reaches the service behind the host.
-    let deadline = std::time::Instant::now() + TEST_TIMEOUT;
-    let first = loop {
-        if let Some(text) = https_through(addr, &ca1).await {
-            break text;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no HTTPS with the first certificate; weir's log:\n{}",
-            weir.stderr()
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    };
+    let first = served_by(addr, &ca1, &weir, "no HTTPS with the first certificate").await;
     assert!(first.starts_with("HTTP/1.1 200"), "{first}");
     assert!(first.contains("\"service\":\"reviews\""), "{first}");
     assert!(https_through(addr, &ca2).await.is_none(), "the second CA does not sign the first certificate");
@@ -268,18 +270,7 @@ async fn a_rotated_secret_changes_the_served_certificate() {
 
     // Rotation: the Secret now holds a certificate from another CA.
     api.apply(tls_secret("shop-cert", &ca2.leaf(&["shop.example.com"])));
-    let deadline = std::time::Instant::now() + TEST_TIMEOUT;
-    let rotated = loop {
-        if let Some(text) = https_through(addr, &ca2).await {
-            break text;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the rotated certificate is not served; weir's log:\n{}",
-            weir.stderr()
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    };
+    let rotated = served_by(addr, &ca2, &weir, "the rotated certificate is not served").await;
     assert!(rotated.contains("\"service\":\"reviews\""), "{rotated}");
     assert!(https_through(addr, &ca1).await.is_none(), "new connections no longer get the old certificate");
     // The connection made before the rotation still carries a request.

@@ -85,11 +85,8 @@ pub(crate) async fn serve(stream: Downstream, ctx: Arc<ConnCtx>, drain: Cancella
     loop {
         let head = match next_head(&io, drained.as_mut()).await {
             Ok(Some(h)) => h,
-            Ok(None) => return Box::pin(close(&io)).await,
-            Err(e) => {
-                Box::pin(refuse(&io, e)).await;
-                return Box::pin(close(&io)).await;
-            }
+            Ok(None) => return end(&io, None).await,
+            Err(e) => return end(&io, Some(e)).await,
         };
         // The request's state lives in the box, only while the request does. Written
         // into a box allocated first: `Box::pin(exchange(..))` built the 7.8 KB future on
@@ -97,7 +94,7 @@ pub(crate) async fn serve(stream: Downstream, ctx: Arc<ConnCtx>, drain: Cancella
         let exchanging = Box::write(Box::new_uninit(), exchange(&io, &ctx, head, &drain));
         match Box::into_pin(exchanging).await {
             Next::KeepAlive => {}
-            Next::Close => return Box::pin(close(&io)).await,
+            Next::Close => return end(&io, None).await,
             Next::Gone => return,
         }
     }
@@ -403,11 +400,21 @@ async fn refuse(io: &Shared, e: HeadError) {
     .await;
 }
 
+/// The end of a connection: the answer to a head that was refused, if any, then
+/// [`close`]. Boxed: a connection ends once, and inline this state (the linger timer)
+/// made every idle connection's future larger.
+fn end(io: &Shared, refused: Option<HeadError>) -> Pin<Box<impl Future<Output = ()> + '_>> {
+    Box::pin(async move {
+        if let Some(e) = refused {
+            refuse(io, e).await;
+        }
+        close(io).await
+    })
+}
+
 /// Closes the connection: a FIN after the last response, then what the client still
 /// sends is read and dropped for a moment, so that it reads the response before the
-/// socket goes (closing with unread bytes would reset it). Callers box it (and
-/// [`refuse`]): a connection ends once, and inline their state (the linger timer) made
-/// every idle connection's future larger.
+/// socket goes (closing with unread bytes would reset it).
 async fn close(io: &Shared) {
     let (stream, unread) = {
         let mut g = lock(io);

@@ -465,16 +465,21 @@ mod tests {
         assert_eq!(canonical(labels(&all[..4]), "wl"), ("api-k8s", "2.0"));
     }
 
-    #[test]
-    fn records_from_several_threads_merge_into_one_series() {
-        let m = Arc::new(Metrics::new(SourceLabels {
+    /// The labels of a gateway with no app or version labels.
+    fn gateway() -> SourceLabels {
+        SourceLabels {
             workload: "gw".into(),
             namespace: "istio-system".into(),
             app: "unknown".into(),
             version: "unknown".into(),
             canonical_service: "gw".into(),
             canonical_revision: "latest".into(),
-        }));
+        }
+    }
+
+    #[test]
+    fn records_from_several_threads_merge_into_one_series() {
+        let m = Arc::new(Metrics::new(gateway()));
         let dest = Arc::new(DestLabels::unknown("reviews.bookinfo.svc.cluster.local"));
         let obs = Observation {
             dest,
@@ -511,14 +516,7 @@ mod tests {
 
     #[test]
     fn local_replies_to_one_host_share_one_series_and_hosts_are_bounded() {
-        let m = Metrics::new(SourceLabels {
-            workload: "gw".into(),
-            namespace: "istio-system".into(),
-            app: "unknown".into(),
-            version: "unknown".into(),
-            canonical_service: "gw".into(),
-            canonical_revision: "latest".into(),
-        });
+        let m = Metrics::new(gateway());
         let obs = |host: &str| Observation {
             dest: DestLabels::unknown_shared(host),
             code: 404,
